@@ -1,0 +1,79 @@
+"""All configuration, read from environment variables in this one place.
+
+Each stage sets these in ``.chalice/config.json``; the local demo and the
+end-to-end test set the same names for the embedded AWS. Nothing else in the
+code reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    # DynamoDB tables
+    cases_table: str
+    mentions_table: str
+    settings_table: str
+    # SQS queues (names; URLs are resolved once per container)
+    mentions_queue: str
+    triaged_queue: str
+    outbound_queue: str
+    mentions_dlq: str
+    triaged_dlq: str
+    outbound_dlq: str
+    # Platforms
+    platform_secret_id: str
+    x_api_base_url: str
+    graph_api_base_url: str
+    x_brand_user_id: str
+    fetch_max_pages: int
+    # Agent sign-in (Cognito user pool)
+    user_pool_id: str
+    user_pool_client_id: str
+    jwks_url: str
+    # Endpoint of the embedded AWS, set only for local runs (boto3 reads it too).
+    aws_endpoint_url: str
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    stage = _env("SOCIALCARE_STAGE", "dev")
+    prefix = f"socialcare-{stage}"
+    region = _env("AWS_REGION") or _env("AWS_DEFAULT_REGION", "us-east-1")
+    user_pool_id = _env("USER_POOL_ID")
+    endpoint = _env("AWS_ENDPOINT_URL")
+    if endpoint:
+        default_jwks = f"{endpoint.rstrip('/')}/{user_pool_id}/.well-known/jwks.json"
+    else:
+        default_jwks = f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}/.well-known/jwks.json"
+    return Settings(
+        stage=stage,
+        region=region,
+        cases_table=_env("CASES_TABLE", f"{prefix}-cases"),
+        mentions_table=_env("MENTIONS_TABLE", f"{prefix}-mentions"),
+        settings_table=_env("SETTINGS_TABLE", f"{prefix}-settings"),
+        mentions_queue=_env("MENTIONS_QUEUE", f"{prefix}-mentions"),
+        triaged_queue=_env("TRIAGED_QUEUE", f"{prefix}-triaged"),
+        outbound_queue=_env("OUTBOUND_QUEUE", f"{prefix}-outbound"),
+        mentions_dlq=_env("MENTIONS_DLQ", f"{prefix}-mentions-dlq"),
+        triaged_dlq=_env("TRIAGED_DLQ", f"{prefix}-triaged-dlq"),
+        outbound_dlq=_env("OUTBOUND_DLQ", f"{prefix}-outbound-dlq"),
+        platform_secret_id=_env("PLATFORM_SECRET_ID", f"{prefix}/platforms"),
+        x_api_base_url=_env("X_API_BASE_URL", "https://api.x.com"),
+        graph_api_base_url=_env("GRAPH_API_BASE_URL", "https://graph.facebook.com/v21.0"),
+        x_brand_user_id=_env("X_BRAND_USER_ID"),
+        fetch_max_pages=int(_env("FETCH_MAX_PAGES", "5")),
+        user_pool_id=user_pool_id,
+        user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
+        jwks_url=_env("COGNITO_JWKS_URL", default_jwks),
+        aws_endpoint_url=endpoint,
+    )
