@@ -1,0 +1,31 @@
+# Every install step lives here: CI runs `make test` on a clean clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test package lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+## Run socialcare locally on the embedded AWS until Ctrl-C.
+demo: $(STAMP)
+	$(BIN)/python -m local.demo
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Build the deployment package (SAM) merged with infra/, as `chalice deploy` would ship it.
+package: $(STAMP)
+	rm -rf build/package
+	$(BIN)/chalice package --stage prod --merge-template infra/template.yaml build/package
+
+bench: $(STAMP)
+	$(BIN)/python bench/coldstart.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,1 @@
+"""AWS adapters: the only modules that call boto3."""

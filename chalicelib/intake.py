@@ -1,0 +1,42 @@
+"""The triage stage: dedupe a queued mention, classify it, forward cases.
+
+Idempotent by design: SQS delivers at least once and a failed batch is
+retried whole, so running this twice for one mention must change nothing.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+from chalicelib.errors import PermanentFailure
+from chalicelib.mention import InvalidMention, Mention
+
+DONE_STATES = ("routed", "no_case")
+
+
+def parse_mention(body: str) -> Mention:
+    try:
+        data = json.loads(body)
+    except ValueError as err:
+        raise PermanentFailure(f"message body is not JSON: {err}") from err
+    try:
+        return Mention.from_dict(data)
+    except InvalidMention as err:
+        raise PermanentFailure(f"not a valid mention: {err}") from err
+
+
+def triage_message(body: str, deps: Any) -> Dict[str, Any]:
+    from chalicelib.triage import classify
+
+    mention = parse_mention(body)
+    existing = deps.mentions.claim(mention.to_dict(), now_epoch=int(deps.epoch()))
+    if existing and existing.get("state") in DONE_STATES:
+        return {"mention_id": mention.id, "outcome": "duplicate"}
+    decision = classify(mention.to_dict(), rules=deps.rules()).to_dict()
+    if decision["case"]:
+        deps.triaged_queue.send({"mention": mention.to_dict(), "triage": decision})
+        state = "triaged"
+    else:
+        state = "no_case"
+    deps.mentions.update(mention.id, {"state": state, "triage": decision})
+    return {"mention_id": mention.id, "outcome": state, "triage": decision}

@@ -1,0 +1,1 @@
+"""Listen: fetch (poll) and receive (webhooks) mentions, one cursor per source."""

@@ -1,0 +1,68 @@
+"""Powertools logging and metrics, shared by every handler.
+
+Module-level, as the Powertools examples do: created once per container.
+Logs are JSON with a correlation id per message (mention or case id); metrics
+go out as CloudWatch EMF lines, so they cost no API calls.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from chalicelib.errors import PermanentFailure
+
+logger = Logger(service="socialcare")
+metrics = Metrics(namespace="socialcare", service="socialcare")
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+class BatchRetry(Exception):
+    """Some records failed for a passing reason: SQS delivers the batch again.
+
+    Chalice does not configure ReportBatchItemFailures on its SQS event
+    sources, so a partial-failure answer would be ignored and the failed
+    records deleted. Failing the whole batch is safe because every stage is
+    idempotent (dedupe by mention id, deterministic case ids, conditional
+    reply claims).
+    """
+
+
+def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str], Dict[str, Any]], *,
+                      dead_letter: Any, origin: str, metric: str) -> List[Dict[str, Any]]:
+    """Run ``handle`` on each record's body.
+
+    A PermanentFailure (bad input) goes to the dead-letter queue with its
+    reason at once instead of blocking the batch five times; anything else
+    fails the batch so SQS retries it, and after maxReceiveCount the
+    redrive policy parks the record in the same dead-letter queue.
+    """
+    # Imported here: the batch utility is heavy and HTTP handlers never need it.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    def record_handler(record: Any) -> Dict[str, Any]:
+        logger.append_keys(message_id=record.message_id)
+        try:
+            result = handle(record.body)
+        except PermanentFailure as err:
+            logger.error("message dead-lettered", extra={"reason": str(err), "origin": origin})
+            dead_letter.dead_letter(record.body, str(err), origin=origin)
+            count("DeadLettered")
+            return {"outcome": "dead_lettered", "reason": str(err)}
+        logger.info(f"{metric} done", extra=result)
+        count(metric)
+        return result
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    with processor(raw_event.get("Records", []), record_handler):
+        processed = processor.process()
+    failures = [(result, record) for status, result, record in processed if status == "fail"]
+    if failures:
+        for reason, _record in failures:
+            logger.warning("record failed; batch will be retried", extra={"reason": str(reason)})
+        raise BatchRetry(f"{len(failures)} of {len(processed)} records failed: {failures[0][0]}")
+    return [result for _status, result, _record in processed]

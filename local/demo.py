@@ -1,0 +1,88 @@
+"""`make demo`: socialcare on this machine, end to end, until Ctrl-C.
+
+Mentions appear on the fake X stream a few at a time; the schedule fetches
+them, triage and assignment turn some into cases, and you answer them over
+the agent API with the printed token.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from local.stack import LocalDeployment
+
+
+def describe(results) -> None:
+    for item in results["triaged"]:
+        triage = item.get("triage") or {}
+        if item.get("outcome") == "dead_lettered":
+            print(f"  ! dead-lettered: {item.get('reason')}", flush=True)
+        elif item.get("outcome") in ("triaged", "no_case"):
+            verdict = "case" if item["outcome"] == "triaged" else f"no case ({triage.get('case_reason', '')})"
+            print(f"  triaged {item['mention_id']}: {triage.get('category')}, {triage.get('sentiment')}, "
+                  f"{triage.get('priority')}, tags={triage.get('tags')} -> {verdict}", flush=True)
+    for item in results["assigned"]:
+        if item.get("outcome") == "opened":
+            print(f"  case {item['case_id']} opened: team {item['team']}, assigned to "
+                  f"{item.get('assignee') or '(queue: everyone at capacity)'}, priority {item['priority']}", flush=True)
+        elif item.get("outcome") == "joined":
+            print(f"  follow-up {item['mention_id']} joined case {item['case_id']}", flush=True)
+    for item in results["sent"]:
+        if item.get("outcome") == "sent":
+            print(f"  reply {item['reply_id']} sent, platform post id {item['platform_post_id']}", flush=True)
+        elif item.get("outcome") == "failed":
+            print(f"  reply {item['reply_id']} failed: {item.get('error')}", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--x-port", type=int, default=8081)
+    parser.add_argument("--graph-port", type=int, default=8082)
+    parser.add_argument("--fetch-every", type=float, default=10.0, help="seconds between scheduled fetches (AWS: 1 minute)")
+    parser.add_argument("--release", type=int, default=4, help="new posts appearing on the fake X per fetch")
+    args = parser.parse_args(argv)
+
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    deployment = LocalDeployment(moto_port=args.aws_port, x_port=args.x_port, graph_port=args.graph_port,
+                                 api_port=args.api_port, seed_release=args.release,
+                                 progress=lambda line: print(line, flush=True))
+    print("starting socialcare locally ...", flush=True)
+    try:
+        deployment.start()
+        api = deployment.api_url
+        print(f"\nAGENT_TOKEN={deployment.agent_token}\n", flush=True)
+        print("Try, in another terminal (export AGENT_TOKEN=... first):", flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/cases?order=priority"', flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" {api}/cases/<case_id>', flush=True)
+        print(f'  curl -s -X POST -H "Authorization: Bearer $AGENT_TOKEN" -H "Content-Type: application/json" '
+              f'-d \'{{"text": "Sorry about this, we are on it."}}\' {api}/cases/<case_id>/replies', flush=True)
+        print(f'  curl -s -X PATCH -H "Authorization: Bearer $AGENT_TOKEN" -H "Content-Type: application/json" '
+              f'-d \'{{"status": "resolved"}}\' {api}/cases/<case_id>', flush=True)
+        print("Ctrl-C stops everything.\n", flush=True)
+        next_fetch = 0.0
+        while not stopping["now"]:
+            if time.monotonic() >= next_fetch:
+                for source in deployment.run_schedule():
+                    if source.get("fetched") or source.get("outcome") != "ok":
+                        print(f"fetch {source['source_id']}: {source.get('fetched', 0)} new "
+                              f"({source['outcome']}{': ' + source['error'] if source.get('error') else ''})", flush=True)
+                deployment.fake_x.release(args.release)
+                next_fetch = time.monotonic() + args.fetch_every
+            describe(deployment.pump())
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping ...", flush=True)
+        deployment.stop()
+        print("stopped; nothing left running.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The embedded default: socialcare running on this machine, shaped as deployed.
+
+moto's server plays AWS on localhost, ``infra/template.yaml`` creates the
+tables and queues on it through CloudFormation, fake X and Graph servers
+play the platforms, ``chalice local`` serves the agent API, and this runner
+plays Lambda: it fires the schedule and delivers SQS batches to the very
+handlers of ``app.py`` with Lambda's event shapes.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from local.lambda_events import LambdaContext, scheduled_event, sqs_event
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+BRAND_X_USER_ID = "1500000000000000001"
+BRAND_X_HANDLE = "SoraAir"
+X_BEARER = "local-x-bearer-token"
+X_USER_TOKEN = "local-x-user-token"
+META_TOKEN = "local-meta-page-token"
+META_APP_SECRET = "local-meta-app-secret"
+META_VERIFY_TOKEN = "local-meta-verify-token"
+DEMO_PASSWORD = "Local-demo-passw0rd!"
+
+# The demo team: the agent whose token is printed is a supervisor in support.
+DEMO_AGENTS = [
+    {"agent_id": "demo", "name": "Demo Agent", "teams": ["support", "vip", "product", "sales"], "role": "supervisor", "capacity": 30},
+    {"agent_id": "aiko", "name": "Aiko Tanaka", "teams": ["support"], "capacity": 20},
+    {"agent_id": "ken", "name": "Ken Mori", "teams": ["support"], "capacity": 20},
+    {"agent_id": "mika", "name": "Mika Sato", "teams": ["vip"], "capacity": 10},
+    {"agent_id": "priya", "name": "Priya Nair", "teams": ["product"], "capacity": 20},
+    {"agent_id": "lee", "name": "Lee Park", "teams": ["sales"], "capacity": 20},
+]
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+@dataclass
+class QueueBinding:
+    queue_name: str
+    handler_name: str
+
+
+@dataclass
+class LocalDeployment:
+    stage: str = "local"
+    moto_port: int = 0
+    x_port: int = 0
+    graph_port: int = 0
+    api_port: int = 0
+    start_api: bool = True
+    seed_release: Optional[int] = None  # seed posts visible at start (None: all)
+    progress: Callable[[str], None] = lambda line: None
+    env: Dict[str, str] = field(default_factory=dict)
+    agent_token: str = ""
+    _moto: Any = None
+    _fake_x: Any = None
+    _fake_graph: Any = None
+    _api: Optional[subprocess.Popen] = None
+    _app: Any = None
+    _last_fetch: float = 0.0
+
+    # ---- lifecycle -------------------------------------------------------------
+    def start(self) -> "LocalDeployment":
+        self.moto_port = self.moto_port or free_port()
+        self.api_port = self.api_port or free_port()
+        self._start_moto()
+        self._start_fakes()
+        self._configure_environment()
+        self._provision()
+        self._app = self._load_app()
+        self._seed_settings()
+        if self.start_api:
+            self._start_api()
+        return self
+
+    def stop(self) -> None:
+        if self._api and self._api.poll() is None:
+            self._api.send_signal(signal.SIGINT)
+            try:
+                self._api.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._api.kill()
+                self._api.wait()
+        for fake in (self._fake_x, self._fake_graph):
+            if fake:
+                fake.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def __enter__(self) -> "LocalDeployment":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def fake_x(self):
+        return self._fake_x
+
+    @property
+    def fake_graph(self):
+        return self._fake_graph
+
+    # ---- steps ------------------------------------------------------------------
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        wait_for_http(self.aws_url + "/moto-api/")
+        self.progress(f"embedded AWS (moto) on {self.aws_url}")
+
+    def _start_fakes(self) -> None:
+        from local.fake_x import FakeX
+
+        self._fake_x = FakeX(port=self.x_port, bearer_token=X_BEARER, brand_user_id=BRAND_X_USER_ID,
+                             brand_handle=BRAND_X_HANDLE)
+        self._fake_x.load_seed(str(ROOT / "local" / "data" / "x_stream.json"))
+        self._fake_x.start()
+        if self.seed_release is None:
+            self._fake_x.release(10_000)
+        elif self.seed_release:
+            self._fake_x.release(self.seed_release)
+        self.progress(f"fake X API on {self._fake_x.url}")
+        try:
+            from local.fake_graph import FakeGraph
+        except ImportError:
+            return
+        self._fake_graph = FakeGraph(port=self.graph_port, access_token=META_TOKEN)
+        self._fake_graph.start()
+        self.progress(f"fake Graph API on {self._fake_graph.url}")
+
+    def _configure_environment(self) -> None:
+        self.env = {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "SOCIALCARE_STAGE": self.stage,
+            "X_API_BASE_URL": self._fake_x.url,
+            "X_BRAND_USER_ID": BRAND_X_USER_ID,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+        if self._fake_graph:
+            self.env["GRAPH_API_BASE_URL"] = self._fake_graph.url + "/v21.0"
+        os.environ.update(self.env)
+
+    def _client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=REGION, endpoint_url=self.aws_url)
+
+    def _provision(self) -> None:
+        from local.cognito import create_demo_pool, issue_token
+
+        cloudformation = self._client("cloudformation")
+        stack = f"socialcare-{self.stage}"
+        cloudformation.create_stack(
+            StackName=stack, TemplateBody=(ROOT / "infra" / "template.yaml").read_text(),
+            Parameters=[{"ParameterKey": "Stage", "ParameterValue": self.stage}],
+        )
+        status = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if status != "CREATE_COMPLETE":
+            raise RuntimeError(f"infra stack {stack}: {status}")
+        self.progress(f"infra/template.yaml created on the embedded AWS (stack {stack})")
+        # moto's CloudFormation skips Cognito and Secrets Manager: create them by API.
+        cognito = self._client("cognito-idp")
+        pool_id, client_id = create_demo_pool(cognito, f"socialcare-{self.stage}-agents")
+        self.env.update(USER_POOL_ID=pool_id, USER_POOL_CLIENT_ID=client_id)
+        os.environ.update(USER_POOL_ID=pool_id, USER_POOL_CLIENT_ID=client_id)
+        self.agent_token = issue_token(cognito, pool_id, client_id, "demo", DEMO_PASSWORD)
+        import json
+
+        self._client("secretsmanager").create_secret(
+            Name=f"socialcare-{self.stage}/platforms",
+            SecretString=json.dumps({
+                "x_bearer_token": X_BEARER, "x_user_token": X_USER_TOKEN, "meta_access_token": META_TOKEN,
+                "meta_app_secret": META_APP_SECRET, "meta_verify_token": META_VERIFY_TOKEN,
+            }),
+        )
+
+    def _load_app(self):
+        # Settings and clients are cached per container; this process is a new "container".
+        from chalicelib.adapters import aws, queues
+        from chalicelib.config import settings
+        from chalicelib.wiring import deps
+
+        settings.cache_clear()
+        aws.reset_clients()
+        queues.queue_url.cache_clear()
+        deps.cache_clear()
+        sys.path.insert(0, str(ROOT))
+        if "app" in sys.modules:
+            return importlib.reload(sys.modules["app"])
+        return importlib.import_module("app")
+
+    def _seed_settings(self) -> None:
+        from chalicelib.wiring import deps
+
+        store = deps().settings
+        for agent in DEMO_AGENTS:
+            store.put_agent(dict(agent))
+        store.put_source({
+            "source_id": f"x:mentions:{BRAND_X_USER_ID}", "platform": "x", "kind": "x_mentions",
+            "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE, "enabled": True,
+        })
+        self.progress(f"agents {', '.join(a['agent_id'] for a in DEMO_AGENTS)}; source: X mentions of @{BRAND_X_HANDLE}")
+
+    def _start_api(self) -> None:
+        env = {**os.environ, **self.env}
+        self._api = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chalice"), "local", "--stage", self.stage,
+             "--host", "127.0.0.1", "--port", str(self.api_port), "--no-autoreload"],
+            cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for_http(self.api_url + "/health", timeout=60)
+        except RuntimeError:
+            self._api.kill()
+            raise RuntimeError("chalice local did not start: " + self._api.stderr.read().decode(errors="replace")[-2000:])
+        self.progress(f"agent API (chalice local) on {self.api_url}")
+
+    # ---- playing Lambda ---------------------------------------------------------
+    def run_schedule(self) -> List[Dict[str, Any]]:
+        event = scheduled_event(f"socialcare-{self.stage}-fetch_mentions", REGION)
+        results = self._app.fetch_mentions(event, LambdaContext("socialcare-fetch_mentions", REGION))
+        self._last_fetch = time.monotonic()
+        return results
+
+    def deliver(self, queue_name: str, handler_name: str, *, max_batches: int = 50) -> List[Dict[str, Any]]:
+        """Deliver what is on a queue to its handler in Lambda-sized batches.
+
+        Like Lambda: a batch that raises is not deleted; it comes back after
+        its visibility timeout (shortened here) and after maxReceiveCount the
+        redrive policy moves it to the dead-letter queue.
+        """
+        sqs = self._client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        handler = getattr(self._app, handler_name)
+        results: List[Dict[str, Any]] = []
+        for _ in range(max_batches):
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                         AttributeNames=["All"], MessageAttributeNames=["All"])
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            event = sqs_event(messages, queue_name, REGION)
+            try:
+                results.extend(handler(event, LambdaContext(f"socialcare-{handler_name}", REGION)) or [])
+            except Exception as err:  # the batch goes back to the queue, as in Lambda
+                self.progress(f"  ! {handler_name} batch failed, SQS will redeliver: {err}")
+                sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages)])
+                continue
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        return results
+
+    def pump(self) -> Dict[str, List[Dict[str, Any]]]:
+        """One turn of the pipeline: triage, assign, send what is queued."""
+        config = self._app.config
+        return {
+            "triaged": self.deliver(config.mentions_queue, "triage_mentions"),
+            "assigned": self.deliver(config.triaged_queue, "assign_cases"),
+            "sent": self.deliver(config.outbound_queue, "send_replies"),
+        }
+
+    def dead_letters(self, which: str) -> List[Dict[str, Any]]:
+        sqs = self._client("sqs")
+        url = sqs.get_queue_url(QueueName=f"socialcare-{self.stage}-{which}-dlq")["QueueUrl"]
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                     VisibilityTimeout=0)
+        return answer.get("Messages", [])
