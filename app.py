@@ -21,7 +21,8 @@ def observe(event, get_response):
     try:
         return get_response(event)
     finally:
-        metrics.flush_metrics()
+        if metrics.metric_set:  # an empty flush only logs a warning
+            metrics.flush_metrics()
 
 
 def current_agent():

@@ -38,8 +38,10 @@ def validate_reply_request(body: Any, case: Dict[str, Any]) -> Dict[str, Any]:
     if platform in PRIVATE_ONLY or target.get("kind") == "dm":
         mode = "private"  # a conversation in a messaging channel is private by nature
     limit = MAX_TEXT.get(platform, 280)
-    if len(text) > limit:
-        raise BadRequest(f"field 'text' is {len(text)} characters; {platform} allows {limit}")
+    length = _platform_length(platform, text)
+    if length > limit:
+        raise BadRequest(f"field 'text' counts {length} characters on {platform}, which allows {limit}; shorten it"
+                         + (" or answer by DM" if platform == "x" else ""))
     if platform == "x" and mode == "public" and not target.get("addressed_to_brand", True):
         raise Conflict("X does not accept an API reply to a post that did not mention the brand; "
                        "answer with mode 'private' (a DM) or reply by hand on X")
@@ -47,6 +49,14 @@ def validate_reply_request(body: Any, case: Dict[str, Any]) -> Dict[str, Any]:
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 128):
         raise BadRequest("field 'idempotency_key' must be a string of 1 to 128 characters")
     return {"text": text, "mode": mode, "idempotency_key": key}
+
+
+def _platform_length(platform: str, text: str) -> int:
+    if platform == "x":
+        from chalicelib.platforms.x import weighted_length  # X counts CJK and emoji as two, URLs as 23
+
+        return weighted_length(text)
+    return len(text)
 
 
 def new_reply(case: Dict[str, Any], request: Dict[str, Any], *, agent_id: str, now: str) -> Dict[str, Any]:
@@ -106,6 +116,13 @@ def deliver_reply(body: str, deps: Any) -> Dict[str, Any]:
     try:
         post_id = send_via_platform(reply["target"], reply["mode"], reply["text"], deps)
     except Exception as err:
+        if getattr(err, "duplicate", False) and int(reply.get("attempts", 0)) >= 1:
+            # X refuses identical text it already posted: our earlier attempt went through.
+            deps.cases.update_reply(case_id, reply_id, {"delivery_status": "sent", "sent_at": now,
+                                                        "note": "the platform reports this text as already posted"},
+                                    expect_status=("sending",))
+            deps.cases.add_event(case_id, {"event": "reply_sent", "reply_id": reply_id}, at=now)
+            return {"reply_id": reply_id, "outcome": "sent", "platform_post_id": None}
         if is_transient(err):
             deps.cases.update_reply(case_id, reply_id, {"delivery_status": "retrying", "last_error": str(err)[:500]},
                                     expect_status=("sending",))

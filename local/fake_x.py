@@ -757,7 +757,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, headers, payload = self.server.fake.handle(self.command, self.path, self.headers, body)  # type: ignore[attr-defined]
+        fake: FakeX = self.server.fake  # type: ignore[attr-defined]
+        status, headers, payload = fake.handle(self.command, self.path, self.headers, body)
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         for name, value in headers.items():

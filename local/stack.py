@@ -63,10 +63,34 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-@dataclass
-class QueueBinding:
-    queue_name: str
-    handler_name: str
+def deliver_queue(sqs: Any, queue_name: str, handler: Callable, handler_name: str, *, max_batches: int = 50,
+                  progress: Callable[[str], None] = lambda line: None) -> List[Dict[str, Any]]:
+    """Deliver what is on a queue to its handler in Lambda-sized batches.
+
+    Like Lambda: a batch that raises is not deleted; it comes back (at once
+    here, after the visibility timeout in AWS) and after maxReceiveCount the
+    redrive policy moves it to the dead-letter queue.
+    """
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    results: List[Dict[str, Any]] = []
+    for _ in range(max_batches):
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                     AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = answer.get("Messages", [])
+        if not messages:
+            break
+        event = sqs_event(messages, queue_name, REGION)
+        try:
+            results.extend(handler(event, LambdaContext(f"socialcare-{handler_name}", REGION)) or [])
+        except Exception as err:  # the batch goes back to the queue, as in Lambda
+            progress(f"  ! {handler_name} batch failed, SQS will redeliver: {err}")
+            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)])
+            continue
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+    return results
 
 
 @dataclass
@@ -265,34 +289,8 @@ class LocalDeployment:
         return results
 
     def deliver(self, queue_name: str, handler_name: str, *, max_batches: int = 50) -> List[Dict[str, Any]]:
-        """Deliver what is on a queue to its handler in Lambda-sized batches.
-
-        Like Lambda: a batch that raises is not deleted; it comes back after
-        its visibility timeout (shortened here) and after maxReceiveCount the
-        redrive policy moves it to the dead-letter queue.
-        """
-        sqs = self._client("sqs")
-        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-        handler = getattr(self._app, handler_name)
-        results: List[Dict[str, Any]] = []
-        for _ in range(max_batches):
-            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                         AttributeNames=["All"], MessageAttributeNames=["All"])
-            messages = answer.get("Messages", [])
-            if not messages:
-                break
-            event = sqs_event(messages, queue_name, REGION)
-            try:
-                results.extend(handler(event, LambdaContext(f"socialcare-{handler_name}", REGION)) or [])
-            except Exception as err:  # the batch goes back to the queue, as in Lambda
-                self.progress(f"  ! {handler_name} batch failed, SQS will redeliver: {err}")
-                sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(messages)])
-                continue
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-        return results
+        return deliver_queue(self._client("sqs"), queue_name, getattr(self._app, handler_name), handler_name,
+                             max_batches=max_batches, progress=self.progress)
 
     def pump(self) -> Dict[str, List[Dict[str, Any]]]:
         """One turn of the pipeline: triage, assign, send what is queued."""

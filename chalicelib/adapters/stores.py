@@ -286,18 +286,22 @@ class SettingsStore:
 
     def adjust_open_cases(self, agent_id: str, delta: int, *, at: str) -> bool:
         """Atomic counter; an increment only succeeds below the agent's capacity."""
-        fields = "open_cases = if_not_exists(open_cases, :zero) + :delta"
+        names = {"#open": "open_cases", "#cap": "capacity", "#last": "last_assigned_at"}
+        fields = "#open = if_not_exists(#open, :zero) + :delta"
         values: Dict[str, Any] = {":delta": delta, ":zero": 0}
         condition = "attribute_exists(pk)"
         if delta > 0:
-            fields += ", last_assigned_at = :at"
+            fields += ", #last = :at"
             values[":at"] = at
-            condition += " AND (attribute_not_exists(open_cases) OR open_cases < capacity)"
+            condition += " AND (attribute_not_exists(#open) OR #open < #cap)"
+        else:
+            del names["#last"]
+            del names["#cap"]
         try:
             ddb().update_item(
                 TableName=self.table, Key=marshal({"pk": f"AGENT#{agent_id}", "sk": "PROFILE"}),
                 UpdateExpression="SET " + fields, ConditionExpression=condition,
-                ExpressionAttributeValues=marshal_values(values),
+                ExpressionAttributeNames=names, ExpressionAttributeValues=marshal_values(values),
             )
             return True
         except Exception as err:

@@ -7,6 +7,7 @@ one request).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import unicodedata
@@ -111,6 +112,11 @@ class XTransientError(XError):
 class XRequestError(XError):
     """X refused this request (bad parameter, duplicate text, reply not allowed...)."""
 
+    @property
+    def duplicate(self) -> bool:
+        """X already has this exact post: after a lost response, our earlier attempt went through."""
+        return "duplicate content" in str(self).lower()
+
 
 class XClient:
     """One X account's API access.
@@ -118,7 +124,9 @@ class XClient:
     Reads use the app bearer token; replies, DMs and DM reads act as the brand
     and use ``user_token`` (an OAuth 2.0 user-context bearer) when given.
     ``http`` lets tests pass a client with their own retry/sleep settings; it
-    must point at ``base_url``.
+    must point at ``base_url``. Posts and DMs are sent once, never retried
+    here: a timed-out send may have gone through, and a blind retry would
+    post twice.
     """
 
     def __init__(self, base_url: str, bearer_token: str, user_token: Optional[str] = None,
@@ -127,6 +135,8 @@ class XClient:
         self._app_token = bearer_token
         self._user_token = user_token or bearer_token
         self._http = http if http is not None else HttpClient(base_url=base_url)
+        self._write_http = (dataclasses.replace(self._http, retries=0)
+                            if isinstance(self._http, HttpClient) else self._http)
         self.last_rate_limit = RateLimit()
 
     def mentions_page(self, user_id: str, *, since_id: Optional[str] = None,
@@ -200,9 +210,10 @@ class XClient:
 
     def _call(self, method: str, path: str, token: str, *, params: Optional[Dict[str, Any]] = None,
               json_body: Any = None) -> Tuple[Dict[str, Any], RateLimit]:
+        http = self._http if method == "GET" else self._write_http
         try:
-            response = self._http.request(method, path, params=params, json_body=json_body,
-                                          headers={"Authorization": f"Bearer {token}"})
+            response = http.request(method, path, params=params, json_body=json_body,
+                                    headers={"Authorization": f"Bearer {token}"})
         except HttpError as err:
             self.last_rate_limit = RateLimit.from_headers(err.response.headers)
             raise _error_from(err.response, write=method != "GET") from err
