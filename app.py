@@ -7,6 +7,7 @@ from chalicelib import assign, inbox, intake, reply, triage_rules
 from chalicelib.config import settings
 from chalicelib.http_api import api_errors, json_body, token_verifier
 from chalicelib.listen import service as listen
+from chalicelib.listen import sources
 from chalicelib.observability import count, logger, metrics, process_sqs_batch
 from chalicelib.wiring import deps
 
@@ -126,3 +127,30 @@ def put_triage_rules():
 def list_triage_rule_versions():
     inbox.require_supervisor(current_agent())
     return {"versions": triage_rules.rule_versions(deps().settings)}
+
+
+# ---- supervisors: sources, agents ---------------------------------------------
+@app.route("/sources", methods=["GET"])
+@api_errors
+def list_sources():
+    current_agent()
+    return {"sources": [sources.status_view(s) for s in deps().settings.list_sources()]}
+
+
+@app.route("/admin/sources", methods=["PUT"])
+@api_errors
+def put_source():
+    inbox.require_supervisor(current_agent())
+    source = sources.validate_source(json_body(app.current_request))
+    existing = deps().settings.get_source(source["source_id"]) or {}
+    deps().settings.put_source({**existing, **source})
+    return Response(body=sources.status_view({**existing, **source}), status_code=200 if existing else 201)
+
+
+@app.route("/admin/agents/{agent_id}", methods=["PUT"])
+@api_errors
+def put_agent(agent_id):
+    inbox.require_supervisor(current_agent())
+    agent = inbox.validate_agent(agent_id, json_body(app.current_request), deps().settings.get_agent(agent_id))
+    deps().settings.put_agent(agent)
+    return agent

@@ -170,3 +170,27 @@ def change_status(agent: Dict[str, Any], case_id: str, body: Any, deps: Any) -> 
     deps.cases.add_event(case_id, {"event": "status_changed", "from": case["status"], "to": new_status,
                                    "agent_id": agent["agent_id"]}, at=now)
     return case_rules.public_view({**case, **fields})
+
+
+def validate_agent(agent_id: str, body: Any, existing: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A supervisor's change to an agent: teams, capacity, availability, role."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object, e.g. {\"teams\": [\"support\"], \"capacity\": 20}")
+    agent = dict(existing or {"agent_id": agent_id, "open_cases": 0})
+    teams = body.get("teams", agent.get("teams"))
+    if not isinstance(teams, list) or not teams or not all(isinstance(t, str) and t and "#" not in t for t in teams):
+        raise BadRequest("field 'teams' must be a non-empty list of team names")
+    capacity = body.get("capacity", agent.get("capacity", 20))
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 500:
+        raise BadRequest("field 'capacity' must be a whole number of open cases from 1 to 500")
+    available = body.get("available", agent.get("available", True))
+    if not isinstance(available, bool):
+        raise BadRequest("field 'available' must be true or false")
+    role = body.get("role", agent.get("role", "agent"))
+    if role not in ("agent", "supervisor"):
+        raise BadRequest("field 'role' must be 'agent' or 'supervisor'")
+    name = body.get("name", agent.get("name", agent_id))
+    if not isinstance(name, str):
+        raise BadRequest("field 'name' must be a string")
+    agent.update(teams=sorted(set(teams)), capacity=capacity, available=available, role=role, name=name)
+    return agent

@@ -170,6 +170,6 @@ def send_via_platform(target: Dict[str, Any], mode: str, text: str, deps: Any) -
 
 
 def _account_id(target: Dict[str, Any]) -> Optional[str]:
-    """source ids are '<platform>:<account id>' for Meta channels."""
-    source_id = target.get("source_id") or ""
-    return source_id.split(":", 1)[1] if ":" in source_id else source_id
+    from chalicelib.listen.sources import account_of
+
+    return account_of(target.get("source_id") or "")

@@ -44,6 +44,12 @@ DEMO_AGENTS = [
     {"agent_id": "lee", "name": "Lee Park", "teams": ["sales"], "capacity": 20},
 ]
 
+DEMO_SOURCES = [
+    {"kind": "x_mentions", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE},
+    {"kind": "x_search", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE, "terms": ["SoraAir", "ソラ航空"]},
+    {"kind": "x_dm", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE},
+]
+
 
 def free_port() -> int:
     with contextlib.closing(socket.socket()) as sock:
@@ -164,8 +170,16 @@ class LocalDeployment:
 
     # ---- steps ------------------------------------------------------------------
     def _start_moto(self) -> None:
+        import logging
+        import warnings
+
         from moto.server import ThreadedMotoServer
 
+        # moto logs every request and each resource type its CloudFormation skips
+        # (Cognito, Secrets Manager: created by API below); keep the demo readable.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="Tried to parse")
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         wait_for_http(self.aws_url + "/moto-api/")
@@ -175,7 +189,7 @@ class LocalDeployment:
         from local.fake_x import FakeX
 
         self._fake_x = FakeX(port=self.x_port, bearer_token=X_BEARER, brand_user_id=BRAND_X_USER_ID,
-                             brand_handle=BRAND_X_HANDLE)
+                             brand_handle=BRAND_X_HANDLE, user_token=X_USER_TOKEN)
         self._fake_x.load_seed(str(ROOT / "local" / "data" / "x_stream.json"))
         self._fake_x.start()
         if self.seed_release is None:
@@ -261,11 +275,12 @@ class LocalDeployment:
         store = deps().settings
         for agent in DEMO_AGENTS:
             store.put_agent(dict(agent))
-        store.put_source({
-            "source_id": f"x:mentions:{BRAND_X_USER_ID}", "platform": "x", "kind": "x_mentions",
-            "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE, "enabled": True,
-        })
-        self.progress(f"agents {', '.join(a['agent_id'] for a in DEMO_AGENTS)}; source: X mentions of @{BRAND_X_HANDLE}")
+        from chalicelib.listen.sources import validate_source
+
+        for source in DEMO_SOURCES:
+            store.put_source(validate_source(source))
+        self.progress(f"agents {', '.join(a['agent_id'] for a in DEMO_AGENTS)}; sources: "
+                      + ", ".join(s["kind"] for s in DEMO_SOURCES))
 
     def _start_api(self) -> None:
         env = {**os.environ, **self.env}

@@ -20,8 +20,8 @@ def poll_all(deps: Any, fetcher_for: Callable[[Dict[str, Any], Any], Callable], 
     results = []
     for source in deps.settings.list_sources():
         source_id = source["source_id"]
-        if not source.get("enabled", True):
-            continue
+        if not source.get("enabled", True) or source["kind"] not in FETCHERS:
+            continue  # switched off, or a push-only channel
         if int(source.get("paused_until", 0)) > now_epoch:
             results.append({"source_id": source_id, "outcome": "paused", "paused_until": source["paused_until"]})
             continue
@@ -78,7 +78,37 @@ def _reset_if_exhausted(rate_limit: Any):
     return None
 
 
-FETCHERS: Dict[str, Callable] = {"x_mentions": x_mentions_fetcher}
+def x_search_fetcher(source: Dict[str, Any], deps: Any) -> Callable:
+    """Untagged mentions: posts naming the brand or its products without @-tagging it."""
+    from chalicelib.platforms.x import build_search_query
+
+    client = deps.x_client()
+    query = build_search_query(source["terms"], source["handle"])
+
+    def fetch(since: Any, token: Any) -> FetchedPage:
+        page = client.search_recent_page(query, since_id=since, next_token=token,
+                                         brand_user_id=source["account_id"], source_id=source["source_id"])
+        # Posts that tag the brand come through the mentions source already.
+        untagged = [m for m in page.mentions if not m.addressed_to_brand]
+        return FetchedPage(untagged, page.newest_id, page.next_token, _reset_if_exhausted(page.rate_limit))
+    return fetch
+
+
+def x_dm_fetcher(source: Dict[str, Any], deps: Any) -> Callable:
+    client = deps.x_client()
+
+    def fetch(since: Any, token: Any) -> FetchedPage:
+        page = client.dm_events_page(since_id=since, pagination_token=token, brand_user_id=source["account_id"],
+                                     source_id=source["source_id"])
+        return FetchedPage(page.mentions, page.newest_id, page.next_token, _reset_if_exhausted(page.rate_limit))
+    return fetch
+
+
+FETCHERS: Dict[str, Callable] = {
+    "x_mentions": x_mentions_fetcher,
+    "x_search": x_search_fetcher,
+    "x_dm": x_dm_fetcher,
+}
 
 
 def fetcher_for(source: Dict[str, Any], deps: Any) -> Callable:

@@ -67,8 +67,9 @@ def all_open_cases(deployment):
 
 
 def test_mentions_become_assigned_cases_that_an_agent_answers(deployment):
-    fetched = deployment.run_schedule()
-    assert fetched[0]["outcome"] == "ok" and fetched[0]["fetched"] > 10
+    fetched = {r["source_id"].split(":")[1]: r for r in deployment.run_schedule()}
+    assert all(r["outcome"] == "ok" for r in fetched.values()), fetched
+    assert fetched["mentions"]["fetched"] > 10 and fetched["dm"]["fetched"] >= 1 and fetched["search"]["fetched"] >= 1
     outcomes = run_pipeline(deployment)
     decisions = [r for r in outcomes["triaged"] if r["outcome"] in ("triaged", "no_case")]
     assert any(r["outcome"] == "no_case" for r in decisions), "noise should not become cases"
@@ -97,7 +98,7 @@ def test_mentions_become_assigned_cases_that_an_agent_answers(deployment):
 
     # The next scheduled run finds nothing new: no mention is fetched or cased twice.
     again = deployment.run_schedule()
-    assert again[0]["fetched"] == 0
+    assert [r["fetched"] for r in again] == [0, 0, 0]
     run_pipeline(deployment)
     assert len(all_open_cases(deployment)) == len(cases) - 1
 
