@@ -6,8 +6,8 @@ from chalice import Chalice, Rate, Response
 from chalicelib import assign, inbox, intake, reply, triage_rules
 from chalicelib.config import settings
 from chalicelib.http_api import api_errors, json_body, token_verifier
+from chalicelib.listen import push, sources
 from chalicelib.listen import service as listen
-from chalicelib.listen import sources
 from chalicelib.observability import count, logger, metrics, process_sqs_batch
 from chalicelib.wiring import deps
 
@@ -45,6 +45,24 @@ def fetch_mentions(event):
     count("MentionsFetched", sum(r.get("fetched", 0) for r in results))
     logger.info("fetch run", extra={"sources": results})
     return results
+
+
+@app.route("/webhooks/meta", methods=["GET"])
+def meta_webhook_handshake():
+    challenge = push.handshake(app.current_request.query_params or {}, deps())
+    if challenge is None:
+        logger.warning("webhook handshake refused: wrong verify token or mode")
+        return Response(body={"error": "verify token does not match"}, status_code=403)
+    return Response(body=challenge, status_code=200, headers={"Content-Type": "text/plain"})
+
+
+@app.route("/webhooks/meta", methods=["POST"])
+@api_errors
+def meta_webhook_delivery():
+    request = app.current_request
+    received = push.receive_delivery(request.raw_body, request.headers.get("x-hub-signature-256"), deps())
+    count("WebhookMentions", received["enqueued"])
+    return received
 
 
 # ---- triage and route (SQS) ---------------------------------------------------

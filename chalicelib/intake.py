@@ -25,10 +25,24 @@ def parse_mention(body: str) -> Mention:
         raise PermanentFailure(f"not a valid mention: {err}") from err
 
 
+def complete(mention: Mention, deps: Any) -> Mention:
+    """An Instagram @mention arrives by webhook as ids only: fetch author and text first."""
+    from chalicelib.listen.webhooks import needs_lookup
+
+    if not needs_lookup(mention):
+        return mention
+    from chalicelib.listen.sources import account_of
+
+    media_id = mention.conversation_id or mention.platform_id
+    comment_id = mention.platform_id if mention.platform_id != media_id else None
+    return deps.graph_client().ig_mention_details(account_of(mention.source_id), media_id, comment_id,
+                                                  source_id=mention.source_id)
+
+
 def triage_message(body: str, deps: Any) -> Dict[str, Any]:
     from chalicelib.triage import classify
 
-    mention = parse_mention(body)
+    mention = complete(parse_mention(body), deps)
     existing = deps.mentions.claim(mention.to_dict(), now_epoch=int(deps.epoch()))
     if existing and existing.get("state") in DONE_STATES:
         return {"mention_id": mention.id, "outcome": "duplicate"}

@@ -163,9 +163,12 @@ def send_via_platform(target: Dict[str, Any], mode: str, text: str, deps: Any) -
         return graph.send_message(platform, account_id, target["author_id"], text,
                                   reply_to_message_id=target["platform_id"] if platform == "whatsapp" else None)
     if mode == "private":
-        if platform == "facebook":
-            return graph.private_reply_to_comment(account_id, target["platform_id"], text)
-        return graph.send_message("instagram", account_id, target["author_id"], text)
+        # One private message to the commenter, the way Meta allows it.
+        return graph.private_reply_to_comment(account_id, target["platform_id"], text, platform=platform)
+    if platform == "instagram" and target.get("kind") == "mention":
+        media_id = target.get("conversation_id") or target["platform_id"]
+        comment_id = target["platform_id"] if target["platform_id"] != media_id else None
+        return graph.reply_to_ig_mention(account_id, media_id, text, comment_id=comment_id)
     return graph.reply_to_comment(platform, target["platform_id"], text)
 
 

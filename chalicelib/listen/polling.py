@@ -38,6 +38,17 @@ class CursorConflict(Exception):
     """Another invocation moved this source's cursor: its work stands, ours is redundant."""
 
 
+def newer_marker(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    """The later of two markers: numeric ids (longer is larger) or ISO times.
+
+    Taken over the whole sweep, because a comment on an older post can be
+    newer than everything on the first page.
+    """
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b, key=lambda marker: (len(marker), marker))
+
+
 FetchPage = Callable[[Optional[str], Optional[str]], FetchedPage]
 
 
@@ -51,8 +62,7 @@ def poll_source(source_id: str, fetch_page: FetchPage, cursor_store: Any,
     outcome = PollOutcome(source_id=source_id)
     while True:
         page = fetch_page(since, token)
-        if newest is None:
-            newest = page.newest
+        newest = newer_marker(newest, page.newest)
         if page.mentions:
             enqueue(page.mentions)
         outcome.fetched += len(page.mentions)

@@ -104,7 +104,25 @@ def x_dm_fetcher(source: Dict[str, Any], deps: Any) -> Callable:
     return fetch
 
 
+def _graph_fetcher(method_name: str) -> Callable:
+    """Graph pages: newest-first with an ``after`` cursor; ``since`` is the newest item time seen."""
+    def factory(source: Dict[str, Any], deps: Any) -> Callable:
+        method = getattr(deps.graph_client(), method_name)
+
+        def fetch(since: Any, token: Any) -> FetchedPage:
+            page = method(source["account_id"], since=since, after=token, source_id=source["source_id"])
+            pause = None
+            if page.usage.near_limit():
+                pause = int(deps.epoch()) + max(page.usage.regain_seconds, 300)
+            return FetchedPage(page.mentions, page.newest_time, page.next_after, pause)
+        return fetch
+    return factory
+
+
 FETCHERS: Dict[str, Callable] = {
+    "facebook_feed": _graph_fetcher("page_feed_page"),
+    "instagram_comments": _graph_fetcher("ig_comments_page"),
+    "instagram_mentions": _graph_fetcher("ig_mentions_page"),
     "x_mentions": x_mentions_fetcher,
     "x_search": x_search_fetcher,
     "x_dm": x_dm_fetcher,

@@ -229,7 +229,7 @@ def _instagram_change(change: Any, ig_user_id: str, entry_time: Any, brand: froz
     source_id = f"instagram:{ig_user_id}"
     if change["field"] == "mentions":
         return _instagram_mention(change, value, entry_time, source_id)
-    author = _author(value.get("from"), name_key="username", handle_key="username")
+    author = _author(value.get("from"), name_key="name", handle_key="username")
     if author.id == ig_user_id or author.id in brand:
         raise _Skip("comment by the brand itself")
     media_id = str(value["media"]["id"])
@@ -247,7 +247,7 @@ def _instagram_mention(change: Dict[str, Any], value: Dict[str, Any], entry_time
     media_id = str(value["media_id"])
     comment_id = str(value.get("comment_id") or "")
     sender = value.get("from") if isinstance(value.get("from"), dict) else {}
-    author = (_author(sender, name_key="username", handle_key="username") if sender.get("id")
+    author = (_author(sender, name_key="name", handle_key="username") if sender.get("id")
               else Author(id=UNKNOWN_AUTHOR_ID))
     text = str(value.get("text") or value.get("caption") or "")
     return Mention(

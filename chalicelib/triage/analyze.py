@@ -1,0 +1,289 @@
+"""Turn a mention's text into signals: sentiment evidence, cues and flags.
+
+Two passes over the text, each a dictionary walk (no regex per term):
+
+* sentiment: lexicon terms with negation, intensifiers and "but" contrast.
+  Terms are consumed longest-first, so "can't wait" is never a negated "wait".
+* cues: every keyword present, overlapping allowed. Category keywords come
+  from the rule set; built-in grammar cues (questions, requests, churn talk)
+  use labels that start with "_".
+
+Lexicons are compiled once per rule set and language, on first use, so
+importing this module costs nothing.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from .text import CleanText, english_tokens, is_shouting
+
+QUESTION = "_question"
+REQUEST = "_request"
+CHURN = "_churn"
+# Weight of a negative hit relative to a positive one when both are present:
+# a customer who says "thanks" and "still no bag" is not happy.
+CONTRAST_BEFORE = 0.6
+CONTRAST_AFTER = 1.3
+NEGATION_SCOPE = 3
+
+
+class Term(NamedTuple):
+    text: str
+    sentiment: Optional[float]
+    negator: bool
+    intensity: Optional[float]
+
+
+class Signals(NamedTuple):
+    """Everything the decision needs to know about one text."""
+
+    lang: str
+    positive: float               # sum of positive evidence (>= 0)
+    negative: float               # sum of negative evidence as a positive number
+    hits: Tuple[Tuple[str, float], ...]
+    cues: Dict[str, List[str]]    # label -> keywords found
+    question: bool
+    word_count: int               # words (EN) or letters/2 (JA): how much was said
+    shouting: bool
+    exclaims: int
+    time_spent: bool              # "3 hours", "2時間": a wait or delay measured by the customer
+
+
+class Lexicon:
+    """Compiled sentiment terms and cue keywords for one language."""
+
+    def __init__(self, lang: str, sentiment: Mapping[str, float], negators: Iterable[str],
+                 intensifiers: Mapping[str, float], cues: Mapping[str, Iterable[str]]):
+        self.lang = lang
+        self.spaced = lang not in NO_SPACE_LANGS
+        terms: Dict[str, Term] = {}
+        for text, weight in sentiment.items():
+            terms[text] = Term(text, float(weight), False, None)
+        for text in negators:
+            old = terms.get(text)
+            terms[text] = Term(text, old.sentiment if old else None, True, old.intensity if old else None)
+        for text, factor in intensifiers.items():
+            old = terms.get(text)
+            terms[text] = Term(text, old.sentiment if old else None, old.negator if old else False, float(factor))
+        self.sentiment_index = _index(terms.items(), self.spaced)
+        cue_labels: Dict[str, set] = {}
+        for label, keywords in cues.items():
+            for keyword in keywords:
+                key = _key(keyword, self.spaced)
+                if key:
+                    cue_labels.setdefault(key, set()).add(label)
+        self.cue_index = _index(((k, (k, tuple(sorted(v)))) for k, v in cue_labels.items()), self.spaced)
+
+
+NO_SPACE_LANGS = frozenset(("ja", "zh", "th"))
+
+
+def _key(text: str, spaced: bool) -> str:
+    """The form a term is matched in: lower-case, and for spaced languages the token sequence."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text).lower().strip()
+    if spaced:
+        return " ".join(english_tokens(text))
+    return text
+
+
+def _index(items: Iterable[Tuple[str, object]], spaced: bool) -> Dict[str, list]:
+    """First token (spaced) or first character -> [(key parts, value)], longest first."""
+    index: Dict[str, list] = {}
+    for raw_key, value in items:
+        key = _key(raw_key, spaced)
+        if not key:
+            continue
+        parts: Sequence[str] = tuple(key.split(" ")) if spaced else key
+        index.setdefault(parts[0], []).append((parts, value))
+    for entries in index.values():
+        entries.sort(key=lambda entry: -len(entry[0]))
+    return index
+
+
+def analyze(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
+            emoticons: "re.Pattern[str] | None", emoticon_weights: Mapping[str, float]) -> Signals:
+    if lexicon.spaced:
+        return _analyze_spaced(clean, lang, lexicon, emoji, emoticons, emoticon_weights)
+    return _analyze_unspaced(clean, lang, lexicon, emoji)
+
+
+# --- space-delimited languages ------------------------------------------------
+
+_TIME_UNITS = frozenset("hour hours hr hrs h min mins minute minutes day days week weeks".split())
+_CLAUSE_END = frozenset(".!?,;")
+
+
+def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
+                    emoticons, emoticon_weights) -> Signals:
+    tokens = english_tokens(clean.lower)
+    index = lexicon.sentiment_index
+    hits: List[Tuple[str, float]] = []
+    contrast_at = -1
+    negate_left = 0
+    intensity = 1.0
+    time_spent = False
+    words = 0
+    i = 0
+    n = len(tokens)
+    while i < n:
+        token = tokens[i]
+        if token in _CLAUSE_END:
+            negate_left = 0
+            intensity = 1.0
+            i += 1
+            continue
+        words += 1
+        if token.isdigit() and i + 1 < n and tokens[i + 1] in _TIME_UNITS:
+            time_spent = True
+        if token in ("but", "however", "although", "though") and hits:
+            contrast_at = len(hits)
+        term, length = _match_tokens(index, tokens, i)
+        if term is None:
+            if negate_left:
+                negate_left -= 1
+            i += 1
+            continue
+        if term.sentiment is not None:
+            weight = term.sentiment * intensity
+            if negate_left and length == 1 and not term.negator:
+                weight = weight * -0.9 if weight > 0 else 0.0
+            if weight:
+                hits.append((term.text, weight))
+            intensity = 1.0
+        if term.negator:
+            negate_left = NEGATION_SCOPE
+        elif term.sentiment is not None:
+            negate_left = 0
+        elif negate_left:
+            negate_left -= 1
+        if term.intensity is not None:
+            intensity = term.intensity
+        i += length
+    if contrast_at > 0:
+        hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
+    text = clean.text
+    if not text.isascii():
+        for ch in text:
+            weight = emoji.get(ch)
+            if weight:
+                hits.append((ch, weight))
+    if emoticons is not None and (":" in text or ";" in text or "<3" in text or "^" in text or "_" in text):
+        for found in emoticons.findall(" " + clean.lower + " "):
+            hits.append((found, emoticon_weights[found]))
+    cues = _match_cues_spaced(lexicon.cue_index, tokens)
+    question = "?" in text or bool(tokens and tokens[0] in _QUESTION_STARTERS) or QUESTION in cues
+    if question and QUESTION not in cues:
+        cues[QUESTION] = ["?"]
+    return _signals(lang, hits, cues, question, words, is_shouting(text), text.count("!"), time_spent)
+
+
+_QUESTION_STARTERS = frozenset("""
+how what when where which who whom whose is are am do does did can could will would
+should shall may might has have any anyone was were
+""".split())
+
+
+def _match_tokens(index: Dict[str, list], tokens: List[str], i: int) -> Tuple[Optional[Term], int]:
+    entries = index.get(tokens[i])
+    if not entries:
+        return None, 1
+    for parts, term in entries:
+        length = len(parts)
+        if length == 1:
+            return term, 1
+        if tuple(tokens[i:i + length]) == parts:
+            return term, length
+    return None, 1
+
+
+def _match_cues_spaced(index: Dict[str, list], tokens: List[str]) -> Dict[str, List[str]]:
+    cues: Dict[str, List[str]] = {}
+    for i, token in enumerate(tokens):
+        entries = index.get(token)
+        if not entries:
+            continue
+        for parts, (key, labels) in entries:
+            if len(parts) == 1 or tuple(tokens[i:i + len(parts)]) == parts:
+                for label in labels:
+                    cues.setdefault(label, []).append(key)
+    return cues
+
+
+# --- Japanese and other unspaced scripts ------------------------------------------
+
+_NEGATION_AFTER = re.compile("|".join(sorted(
+    ("じゃない", "ではない", "じゃなかった", "ではなかった", "じゃありません", "ではありません",
+     "できない", "できません", "できなかった", "しない", "しません", "しなかった", "していない",
+     "してない", "してません", "らない", "らなかった", "はない", "はありません", "ない",
+     "なかった", "ません", "なし", "無し", "なく"), key=len, reverse=True)))
+_JA_CONTRAST = ("けど", "けれど", "のに", "しかし", "でも", "ただ", "だが")
+_JA_TIME = re.compile(r"\d+\s*(?:時間|分|日|週間|ヶ月|か月|カ月)")
+
+
+def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float]) -> Signals:
+    text = clean.lower
+    index = lexicon.sentiment_index
+    hits: List[Tuple[str, float]] = []
+    contrast_at = -1
+    i = 0
+    n = len(text)
+    letters = 0
+    while i < n:
+        ch = text[i]
+        if ch.isalnum():
+            letters += 1
+        weight = emoji.get(ch)
+        if weight:
+            hits.append((ch, weight))
+            i += 1
+            continue
+        entries = index.get(ch)
+        matched = None
+        length = 0
+        if entries:
+            for parts, term in entries:
+                if text.startswith(parts, i):
+                    matched = term
+                    length = len(parts)
+                    break
+        if matched is None:
+            if ch in "けのしでただ" and hits and text.startswith(_JA_CONTRAST, i):
+                contrast_at = len(hits)
+            i += 1
+            continue
+        end = i + length
+        if matched.sentiment is not None:
+            weight = matched.sentiment
+            if _NEGATION_AFTER.match(text, end) and not matched.text.endswith(("ない", "なし", "ません")):
+                weight = weight * -0.9 if weight > 0 else weight * -0.2
+            hits.append((matched.text, weight))
+        letters += length - 1
+        i = end
+    if contrast_at > 0:
+        hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
+    cues = _match_cues_unspaced(lexicon.cue_index, text)
+    question = QUESTION in cues
+    time_spent = bool(_JA_TIME.search(text)) if any(c.isdigit() for c in text) else False
+    return _signals(lang, hits, cues, question, max(1, letters // 2), False, text.count("!"), time_spent)
+
+
+def _match_cues_unspaced(index: Dict[str, list], text: str) -> Dict[str, List[str]]:
+    cues: Dict[str, List[str]] = {}
+    for i, ch in enumerate(text):
+        entries = index.get(ch)
+        if not entries:
+            continue
+        for parts, (key, labels) in entries:
+            if text.startswith(parts, i):
+                for label in labels:
+                    cues.setdefault(label, []).append(key)
+    return cues
+
+
+def _signals(lang, hits, cues, question, words, shouting, exclaims, time_spent) -> Signals:
+    positive = sum(w for _, w in hits if w > 0)
+    negative = -sum(w for _, w in hits if w < 0)
+    return Signals(lang, positive, negative, tuple(hits), cues, question, words, shouting, exclaims, time_spent)

@@ -1,0 +1,66 @@
+"""POST/GET /webhooks/meta through the Chalice test client, on moto."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import boto3
+
+from tests.listen.test_fetch import queued_mention_ids
+from tests.test_app import assign, triage
+
+APP_SECRET = "app-secret"  # as stored in the test stack's platform secret (tests/conftest.py)
+
+
+def whatsapp_delivery(message_id="wamid.HBgL001", text="荷物が届かないのですが、どうなっていますか？"):
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "81312345678", "phone_number_id": "PHONE1"},
+        "contacts": [{"profile": {"name": "Haruka"}, "wa_id": "819012345678"}],
+        "messages": [{"from": "819012345678", "id": message_id, "timestamp": "1795425600", "type": "text",
+                      "text": {"body": text}}]}}]}]}
+
+
+def signed(payload, secret=APP_SECRET):
+    raw = json.dumps(payload).encode()  # json.dumps escapes non-ASCII, as Meta does
+    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+
+
+def test_handshake_answers_the_challenge_only_for_our_verify_token(client):
+    ok = client.http.get("/webhooks/meta?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444")
+    assert ok.status_code == 200 and ok.body == b"1158201444"
+    refused = client.http.get("/webhooks/meta?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1")
+    assert refused.status_code == 403
+
+
+def test_unsigned_or_forged_deliveries_are_refused_and_enqueue_nothing(client, aws):
+    raw, headers = signed(whatsapp_delivery())
+    answer = client.http.post("/webhooks/meta", headers={"Content-Type": "application/json"}, body=raw)
+    assert answer.status_code == 401
+    _, forged = signed(whatsapp_delivery(), secret="not-the-secret")
+    assert client.http.post("/webhooks/meta", headers=forged, body=raw).status_code == 401
+    tampered = raw.replace(b"Haruka", b"Mallory")
+    assert client.http.post("/webhooks/meta", headers=headers, body=tampered).status_code == 401
+    assert queued_mention_ids() == []
+
+
+def test_a_delivery_meta_repeats_makes_one_case(client, app_module):
+    boss = app_module.agents.add("boss", ["leads"], role="supervisor")
+    app_module.agents.add("aiko", ["support"])
+    raw, headers = signed(whatsapp_delivery())
+    for _ in range(2):
+        answer = client.http.post("/webhooks/meta", headers=headers, body=raw)
+        assert answer.status_code == 200 and answer.json_body["enqueued"] == 1
+    triage(app_module)
+    assign(app_module)
+    cases = client.http.get("/cases", headers=boss).json_body["cases"]
+    assert len(cases) == 1
+    assert cases[0]["platform"] == "whatsapp" and cases[0]["customer"]["name"] == "Haruka"
+
+
+def test_a_signed_body_that_is_not_a_delivery_is_a_clear_400(client):
+    raw, headers = signed({"hello": "world"})
+    answer = client.http.post("/webhooks/meta", headers=headers, body=raw)
+    assert answer.status_code == 400 and "not a Meta webhook delivery" in answer.json_body["error"]
