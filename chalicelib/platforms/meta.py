@@ -38,9 +38,6 @@ MAX_INSTAGRAM_DM_BYTES = 1000
 # A new comment on a post older than this is left to the webhook: polling
 # every old post each minute would spend the rate limit on nothing.
 COMMENT_LOOKBACK_SECONDS = 7 * 24 * 3600
-# Items can become visible a little after their created_time; re-reading a
-# short overlap costs only duplicates, which dedupe drops.
-SINCE_OVERLAP_SECONDS = 120
 MAX_COMMENT_PAGES = 5
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056} | set(range(80000, 80015)))
@@ -147,9 +144,11 @@ class GraphClient:
 
     def page_feed_page(self, page_id: str, *, since: Any = None, after: Optional[str] = None,
                        limit: int = 50, source_id: str = "") -> Page:
-        """Visitor posts (kind "mention") and comments/replies on the Page's feed, at or after ``since``.
+        """Visitor posts (kind "mention") and comments/replies on the Page's feed, newer than ``since``.
 
-        ``since`` is Unix seconds or an ISO string (a previous ``newest_time``).
+        ``since`` is Unix seconds or an ISO string (a previous ``newest_time``)
+        and is exclusive, like X's since_id: an item that shows up late with a
+        time at or before it is left to the webhook, Meta's primary path.
         Posts from up to a week before ``since`` are read so new comments on
         them are found too; the Page's own posts and comments are left out.
         """
@@ -165,7 +164,7 @@ class GraphClient:
 
     def ig_comments_page(self, ig_user_id: str, *, since: Any = None, after: Optional[str] = None,
                          limit: int = 50, source_id: str = "") -> Page:
-        """Comments and replies on the account's recent media, at or after ``since``."""
+        """Comments and replies on the account's recent media, newer than ``since``."""
         threshold = _threshold(since)
         params = {"fields": IG_MEDIA_FIELDS, "limit": _clamp(limit), "after": after,
                   "since": _post_window_start(threshold)}
@@ -398,7 +397,7 @@ class _Collected:
             self.skipped.append(f"{where}: malformed (no usable time: {created!r})")
             return False
         self.newest = seconds if self.newest is None else max(self.newest, seconds)
-        if self.threshold is not None and seconds < self.threshold:
+        if self.threshold is not None and seconds <= self.threshold:
             self.reached_threshold = True
             return False
         return True
@@ -515,9 +514,10 @@ def _check_instagram_dm(text: str) -> None:
 # ---- small helpers -------------------------------------------------------------------
 
 def _threshold(since: Any) -> Optional[int]:
+    """Items at or before this Unix second are not new."""
     if since is None or since == "":
         return None
-    return epoch_seconds(since) - SINCE_OVERLAP_SECONDS
+    return epoch_seconds(since)
 
 
 def _post_window_start(threshold: Optional[int]) -> Optional[int]:
@@ -528,7 +528,7 @@ def _ends_before(items: List[Dict[str, Any]], threshold: Optional[int]) -> bool:
     if threshold is None or not items:
         return False
     try:
-        return epoch_seconds(items[-1].get("created_time")) < threshold
+        return epoch_seconds(items[-1].get("created_time")) <= threshold
     except (TypeError, ValueError):
         return False
 
