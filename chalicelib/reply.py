@@ -131,6 +131,8 @@ def deliver_reply(body: str, deps: Any) -> Dict[str, Any]:
         return {"reply_id": reply_id, "outcome": "failed", "error": str(err)}
     deps.cases.update_reply(case_id, reply_id, {"delivery_status": "sent", "platform_post_id": post_id, "sent_at": now},
                             expect_status=("sending",))
+    if post_id:
+        deps.cases.record_delivery(reply["target"]["platform"], post_id, case_id, reply_id)
     case = deps.cases.get(case_id) or {}
     if not case.get("first_response_at"):
         deps.cases.update(case_id, {"first_response_at": now})
@@ -176,3 +178,15 @@ def _account_id(target: Dict[str, Any]) -> Optional[str]:
     from chalicelib.listen.sources import account_of
 
     return account_of(target.get("source_id") or "")
+
+
+def report_late_failure(platform: str, message_id: str, errors: Any, deps: Any) -> bool:
+    """A platform accepted a message, then reported it undelivered (WhatsApp's 24-hour window)."""
+    known = deps.cases.find_delivery(platform, message_id)
+    if not known:
+        return False
+    detail = "; ".join(str(e.get("title") or e.get("message") or e.get("code")) for e in errors if isinstance(e, dict))
+    reply = {"case_id": known["case_id"], "reply_id": known["reply_id"]}
+    _fail(deps, reply, f"{platform} reported the message undelivered: {detail or 'no reason given'}", deps.now(),
+          expect=("sent",))
+    return True

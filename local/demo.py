@@ -71,7 +71,7 @@ def main(argv=None) -> int:
                     if source.get("fetched") or source.get("outcome") != "ok":
                         print(f"fetch {source['source_id']}: {source.get('fetched', 0)} new "
                               f"({source['outcome']}{': ' + source['error'] if source.get('error') else ''})", flush=True)
-                deployment.fake_x.release(args.release)
+                deployment.release_posts(args.release)
                 next_fetch = time.monotonic() + args.fetch_every
             describe(deployment.pump())
             time.sleep(1.0)

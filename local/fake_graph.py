@@ -15,7 +15,11 @@ builds one realistic delivery per channel.
     python -m local.fake_graph --port 8082 --seed local/data/meta_stream.json \
         [--webhook-url http://127.0.0.1:8000/webhooks/meta --app-secret local-meta-app-secret]
 
-Another process drives it through ``/_fake/...`` (see ``FakeGraphControl``).
+Another process drives it through ``/_fake/...`` (see ``FakeGraphControl``):
+GET posted | requests | state; POST fail {path_prefix, status, times, body,
+method, regain_minutes} | add {type, ...add_* arguments} | usage {app, buc} |
+release {n} | webhook {url, app_secret} | deliver {payload or sample, to_url,
+app_secret} | reset.
 """
 from __future__ import annotations
 

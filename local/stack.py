@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from local.fake_graph import SORA_IG_USER_ID, SORA_PAGE_ID, SORA_PHONE_NUMBER_ID
 from local.lambda_events import LambdaContext, scheduled_event, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,12 @@ DEMO_SOURCES = [
     {"kind": "x_mentions", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE},
     {"kind": "x_search", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE, "terms": ["SoraAir", "ソラ航空"]},
     {"kind": "x_dm", "account_id": BRAND_X_USER_ID, "handle": BRAND_X_HANDLE},
+    {"kind": "facebook_feed", "account_id": SORA_PAGE_ID},
+    {"kind": "instagram_comments", "account_id": SORA_IG_USER_ID, "handle": "soraair"},
+    {"kind": "instagram_mentions", "account_id": SORA_IG_USER_ID, "handle": "soraair"},
+    {"kind": "messenger", "account_id": SORA_PAGE_ID},
+    {"kind": "instagram_dm", "account_id": SORA_IG_USER_ID},
+    {"kind": "whatsapp", "account_id": SORA_PHONE_NUMBER_ID},
 ]
 
 
@@ -130,7 +137,18 @@ class LocalDeployment:
         self._seed_settings()
         if self.start_api:
             self._start_api()
+            # Meta pushes to the webhook route; the fake signs like Meta does.
+            self._fake_graph.set_webhook(self.api_url + "/webhooks/meta", META_APP_SECRET)
+        if self.seed_release is None:
+            self.release_posts(10_000)
+        elif self.seed_release:
+            self.release_posts(self.seed_release)
         return self
+
+    def release_posts(self, n: int) -> None:
+        """Let n more seed posts appear on each fake platform (Meta ones are also pushed)."""
+        self._fake_x.release(n)
+        self._fake_graph.release(n)
 
     def stop(self) -> None:
         if self._api and self._api.poll() is None:
@@ -192,16 +210,11 @@ class LocalDeployment:
                              brand_handle=BRAND_X_HANDLE, user_token=X_USER_TOKEN)
         self._fake_x.load_seed(str(ROOT / "local" / "data" / "x_stream.json"))
         self._fake_x.start()
-        if self.seed_release is None:
-            self._fake_x.release(10_000)
-        elif self.seed_release:
-            self._fake_x.release(self.seed_release)
         self.progress(f"fake X API on {self._fake_x.url}")
-        try:
-            from local.fake_graph import FakeGraph
-        except ImportError:
-            return
+        from local.fake_graph import FakeGraph
+
         self._fake_graph = FakeGraph(port=self.graph_port, access_token=META_TOKEN)
+        self._fake_graph.load_seed(str(ROOT / "local" / "data" / "meta_stream.json"))
         self._fake_graph.start()
         self.progress(f"fake Graph API on {self._fake_graph.url}")
 
@@ -216,8 +229,7 @@ class LocalDeployment:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
-        if self._fake_graph:
-            self.env["GRAPH_API_BASE_URL"] = self._fake_graph.url + "/v21.0"
+        self.env["GRAPH_API_BASE_URL"] = self._fake_graph.url + "/v21.0"
         os.environ.update(self.env)
 
     def _client(self, service: str):

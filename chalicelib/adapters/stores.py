@@ -128,6 +128,19 @@ class CaseStore:
                 return False
             raise
 
+    def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None:
+        """Remember which reply a platform message id belongs to, for receipts that arrive later."""
+        ddb().put_item(TableName=self.table, Item=marshal({
+            "pk": f"POSTED#{platform}:{post_id}", "sk": "REPLY", "case_id": case_id, "reply_id": reply_id}))
+
+    def find_delivery(self, platform: str, post_id: str) -> Optional[Dict[str, Any]]:
+        item = ddb().get_item(TableName=self.table, Key=self._key_raw(f"POSTED#{platform}:{post_id}", "REPLY")).get("Item")
+        return unmarshal(item) if item else None
+
+    @staticmethod
+    def _key_raw(pk: str, sk: str) -> Dict[str, Any]:
+        return marshal({"pk": pk, "sk": sk})
+
     def active_case_for_customer(self, customer_key: str) -> Optional[str]:
         page = ddb().query(
             TableName=self.table, IndexName="by-customer",

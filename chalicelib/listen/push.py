@@ -12,7 +12,7 @@ import json
 from typing import Any, Dict, Mapping, Optional
 
 from chalicelib.errors import BadRequest, Unauthorized
-from chalicelib.listen.webhooks import answer_handshake, normalize_delivery, signature_is_valid
+from chalicelib.listen.webhooks import answer_handshake, failed_sends, normalize_delivery, signature_is_valid
 
 
 def handshake(params: Mapping[str, str], deps: Any) -> Optional[str]:
@@ -27,11 +27,15 @@ def receive_delivery(raw_body: bytes, signature: Optional[str], deps: Any) -> Di
         mentions, skipped = normalize_delivery(payload, brand_ids=_brand_accounts(deps))
     except ValueError as err:
         raise BadRequest(f"not a Meta webhook delivery: {err}") from None
+    from chalicelib.reply import report_late_failure
+
+    late_failures = sum(report_late_failure(f["platform"], f["message_id"], f["errors"], deps)
+                        for f in failed_sends(payload))
     switched_off = _disabled_accounts(deps)
     accepted = [m for m in mentions if (m.platform, _account(m.source_id)) not in switched_off]
     if accepted:
         deps.mentions_queue.send_batch(m.to_dict() for m in accepted)
-    return {"enqueued": len(accepted), "skipped": skipped + [
+    return {"enqueued": len(accepted), "failed_replies": late_failures, "skipped": skipped + [
         f"{m.id}: source switched off" for m in mentions if m not in accepted]}
 
 

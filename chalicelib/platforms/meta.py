@@ -45,6 +45,7 @@ TOKEN_CODES = frozenset({102, 190})
 TRANSIENT_CODES = frozenset({1, 2})
 WINDOW_SUBCODES = frozenset({2018278, 2534022})
 WHATSAPP_REENGAGEMENT_CODE = 131047
+ALREADY_REPLIED_CODE = 10900  # a comment gets one private reply
 # Graph gives no reset time for app-level throttling (a rolling hour);
 # five minutes lets usage drain without stalling a channel for long.
 DEFAULT_THROTTLE_SECONDS = 300
@@ -246,7 +247,16 @@ class GraphClient:
         if platform == "instagram":
             _check_instagram_dm(text)
         payload = {"recipient": {"comment_id": comment_id}, "message": {"text": text}}
-        body = self._call("POST", f"/{page_id}/messages", json_body=payload)
+        try:
+            body = self._call("POST", f"/{page_id}/messages", json_body=payload)
+        except MetaRequestError as err:
+            if err.window_closed:
+                raise _restated(err, "Meta refused the private reply: private replies are allowed only within "
+                                     f"7 days of the comment. ({err})") from err
+            if err.code == ALREADY_REPLIED_CODE:
+                raise _restated(err, "this comment already has its one private reply; continue in the inbox "
+                                     f"once the customer answers. ({err})") from err
+            raise
         return _created_id(body, "message_id")
 
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str,
@@ -492,6 +502,11 @@ def error_from_response(response: Response) -> MetaError:
     if response.status >= 500 or code in TRANSIENT_CODES or error.get("is_transient") is True:
         return MetaTransientError(message, **details)
     return MetaRequestError(message, **details)
+
+
+def _restated(err: MetaRequestError, message: str) -> MetaRequestError:
+    return MetaRequestError(message, window_closed=err.window_closed, status=err.status, code=err.code,
+                            subcode=err.subcode, fbtrace_id=err.fbtrace_id, usage=err.usage, body=err.body)
 
 
 def _check_length(platform: str, text: str) -> None:

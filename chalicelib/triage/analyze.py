@@ -26,6 +26,14 @@ CHURN = "_churn"
 CONTRAST_BEFORE = 0.6
 CONTRAST_AFTER = 1.3
 NEGATION_SCOPE = 3
+# "?!" and "??": a customer past asking politely.
+EXASPERATION = -1.2
+INQUIRY_FACTOR = 0.4
+SARCASTIC_WEIGHT = -0.8
+_INQUIRY_OPENERS = frozenset("""
+is are am do does did can could will would should shall may might has have any anyone
+was were what when where which who how
+""".split())
 
 
 class Term(NamedTuple):
@@ -54,7 +62,8 @@ class Lexicon:
     """Compiled sentiment terms and cue keywords for one language."""
 
     def __init__(self, lang: str, sentiment: Mapping[str, float], negators: Iterable[str],
-                 intensifiers: Mapping[str, float], cues: Mapping[str, Iterable[str]]):
+                 intensifiers: Mapping[str, float], cues: Mapping[str, Iterable[str]],
+                 situational: Iterable[str] = (), sarcasm_openers: Iterable[str] = ()):
         self.lang = lang
         self.spaced = lang not in NO_SPACE_LANGS
         terms: Dict[str, Term] = {}
@@ -67,6 +76,11 @@ class Lexicon:
             old = terms.get(text)
             terms[text] = Term(text, old.sentiment if old else None, old.negator if old else False, float(factor))
         self.sentiment_index = _index(terms.items(), self.spaced)
+        # Single words, for finding the parts of run-on hashtags ("#rudestaff").
+        self.words = {k: t.sentiment for k, t in terms.items()
+                      if t.sentiment is not None and " " not in k and len(k) >= 4 and k.isalpha()}
+        self.situational = frozenset(_key(t, self.spaced) for t in situational)
+        self.sarcasm_openers = frozenset(_key(t, self.spaced) for t in sarcasm_openers)
         cue_labels: Dict[str, set] = {}
         for label, keywords in cues.items():
             for keyword in keywords:
@@ -112,15 +126,21 @@ def analyze(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, f
 
 # --- space-delimited languages ------------------------------------------------
 
-_TIME_UNITS = frozenset("hour hours hr hrs h min mins minute minutes day days week weeks".split())
+_TIME_UNITS = frozenset("hour hours hr hrs min mins minute minutes day days week weeks".split())
 _CLAUSE_END = frozenset(".!?,;")
 
 
 def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
                     emoticons, emoticon_weights) -> Signals:
     tokens = english_tokens(clean.lower)
+    text = clean.text
     index = lexicon.sentiment_index
+    # A question that opens like an enquiry ("is flight 12 delayed?") reports a
+    # situation rather than a feeling: its situational words count for less.
+    inquiry = "?" in text and bool(tokens) and tokens[0] in _INQUIRY_OPENERS
+    situational = lexicon.situational
     hits: List[Tuple[str, float]] = []
+    positions: List[int] = []
     contrast_at = -1
     negate_left = 0
     intensity = 1.0
@@ -150,8 +170,11 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
             weight = term.sentiment * intensity
             if negate_left and length == 1 and not term.negator:
                 weight = weight * -0.9 if weight > 0 else 0.0
+            if inquiry and weight < 0 and term.text in situational:
+                weight *= INQUIRY_FACTOR
             if weight:
                 hits.append((term.text, weight))
+                positions.append(i)
             intensity = 1.0
         if term.negator:
             negate_left = NEGATION_SCOPE
@@ -162,9 +185,12 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
         if term.intensity is not None:
             intensity = term.intensity
         i += length
+    if lexicon.sarcasm_openers and hits:
+        hits = _sarcasm(hits, positions, tokens, lexicon.sarcasm_openers)
     if contrast_at > 0:
         hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
-    text = clean.text
+    for tag in clean.run_on_hashtags:
+        hits.extend(_hashtag_parts(tag, lexicon.words))
     if not text.isascii():
         for ch in text:
             weight = emoji.get(ch)
@@ -173,11 +199,51 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
     if emoticons is not None and (":" in text or ";" in text or "<3" in text or "^" in text or "_" in text):
         for found in emoticons.findall(" " + clean.lower + " "):
             hits.append((found, emoticon_weights[found]))
+    if "?!" in text or "!?" in text or "??" in text:
+        hits.append(("?!", EXASPERATION))
     cues = _match_cues_spaced(lexicon.cue_index, tokens)
     question = "?" in text or bool(tokens and tokens[0] in _QUESTION_STARTERS) or QUESTION in cues
     if question and QUESTION not in cues:
         cues[QUESTION] = ["?"]
     return _signals(lang, hits, cues, question, words, is_shouting(text), text.count("!"), time_spent)
+
+
+def _sarcasm(hits: List[Tuple[str, float]], positions: List[int], tokens: List[str],
+             openers: frozenset) -> List[Tuple[str, float]]:
+    """"Thanks for losing my bag": thanks followed by a grievance and no other praise."""
+    praise = [k for k, (t, w) in enumerate(hits) if w > 0]
+    if len(praise) != 1 or hits[praise[0]][0] not in openers:
+        return hits
+    k = praise[0]
+    start = positions[k]
+    end = start + 15
+    for stop in range(start + 1, min(len(tokens), end)):
+        if tokens[stop] in (".", "!", "?"):
+            end = stop
+            break
+    grievance = any(w <= -0.7 and start < positions[j] < end for j, (_, w) in enumerate(hits))
+    if not grievance:
+        return hits
+    hits = list(hits)
+    hits[k] = (hits[k][0] + " (sarcastic)", SARCASTIC_WEIGHT)
+    return hits
+
+
+def _hashtag_parts(tag: str, words: Mapping[str, float]) -> List[Tuple[str, float]]:
+    """Sentiment words at either end of a run-on hashtag: #rudestaff, #usairwayssucks."""
+    found: List[Tuple[str, float]] = []
+    for size in range(len(tag) - 3, 3, -1):
+        weight = words.get(tag[:size])
+        if weight:
+            found.append((tag[:size], weight))
+            break
+    prefix_end = len(found[0][0]) if found else 0
+    for size in range(len(tag) - max(prefix_end, 3), 3, -1):
+        weight = words.get(tag[-size:])
+        if weight:
+            found.append((tag[-size:], weight))
+            break
+    return found
 
 
 _QUESTION_STARTERS = frozenset("""
@@ -264,6 +330,8 @@ def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapp
         i = end
     if contrast_at > 0:
         hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
+    if "?!" in text or "!?" in text or "??" in text:
+        hits.append(("?!", EXASPERATION))
     cues = _match_cues_unspaced(lexicon.cue_index, text)
     question = QUESTION in cues
     time_spent = bool(_JA_TIME.search(text)) if any(c.isdigit() for c in text) else False

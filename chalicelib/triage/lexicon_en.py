@@ -94,7 +94,7 @@ SENTIMENT = {
     "lost a customer": -3.0, "lost my business": -3.0, "take my business": -2.8,
     "losing customers": -2.5, "loyal customer": -0.8, "excuse me": -1.3, "what a joke": -3.0,
     "are you kidding": -2.5, "you kidding": -2.3, "kidding me": -2.5, "thanks for nothing": -3.0,
-    "thanks a lot": 0.3, "good luck": -0.3, "nice try": -1.5, "great job": 2.0,
+    "thanks a lot": 0.3, "good luck": -0.3, "nice try": -1.5,
     "so much for": -2.0, "at least": -0.5, "supposed to": -1.5, "should have": -1.0,
     "should've": -1.0, "shouldn't": -1.0, "instead of": -0.5, "even though": -0.5,
     "how hard": -1.8, "not even": -1.5, "only one": -0.8, "whatsoever": -1.5, "at all": -0.8,
@@ -102,7 +102,34 @@ SENTIMENT = {
     "nowhere": -1.5, "unreachable": -2.0, "busy signal": -2.3, "call back": -0.8,
     "keep getting": -1.5, "keeps": -0.8, "every time": -1.0, "each time": -0.8, "times": -0.3,
     "third time": -1.8, "second time": -1.3, "once again": -1.8, "yet again": -2.0,
+    "lame": -2.0, "racist": -3.0, "racism": -3.0, "sexist": -3.0, "discrimination": -3.0,
+    "crazy": -1.3, "insane": -1.5, "nuts": -1.3, "miserable": -2.5, "impolite": -2.3, "shock": -1.3,
+    "shocked": -1.5, "shocking": -1.8, "clunky": -1.8, "criminal": -2.5, "what gives": -2.0,
+    "what's up with": -1.5, "do something": -1.5, "yelled": -2.5, "yelling": -2.3, "screamed": -2.5,
+    "shouted": -2.3, "no way to": -1.5, "doesn't work for me": -2.0, "does not work for me": -2.0,
+    "behind schedule": -2.0, "real person": -1.3, "a human": -1.3, "speak to someone": -0.8,
+    "even": -0.6, "that's it": -0.8, "tough": -1.0, "expect": -0.5, "expected better": -2.5,
+    "expect better": -2.5, "offenders": -1.8, "blocking": -1.0, "cockroaches": -2.8, "roaches": -2.8,
+    "alas": -1.5, "canned response": -2.3, "automated": -0.8, "could use": -0.8, "expires": -0.8,
+    "no more": -1.0, "no other": -1.0, "no seats": -1.5, "not sure": -0.8, "not yet": -1.0,
+    "haven't": -0.5, "hasn't": -0.5, "didn't": -0.5, "didnt": -0.5, "doesn't": -0.3, "isn't": -0.3,
+    "wasn't": -0.3, "aren't": -0.3, "weren't": -0.5, "paid": -0.8, "pay": -0.5, "paying": -0.8,
+    "bucks": -0.5, "charge": -1.0, "charging": -1.2, "told": -0.8, "was told": -1.5, "were told": -1.5,
+    "supposed": -1.0, "apparently": -0.8, "tried": -0.8, "trying": -0.6, "already": -0.5,
+    "need": -0.5, "needed": -0.5, "another": -0.5, "call": -0.3, "calling": -0.8, "called": -0.8,
+    "phone": -0.5, "answering": -0.8, "respond": -0.8, "response": -0.5, "lose": -1.5, "losing": -1.5,
+    "sitting here": -1.3, "hmm": -0.5, "odd": -1.0, "weird": -1.0, "strange": -1.0, "attitude": -1.0,
+    "pointless": -2.0, "worry": -1.0, "worrying": -1.5, "pricey": -1.0, "explanation": -0.5,
+    "wrong with": -1.8, "what is wrong": -2.0, "what's wrong": -2.0, "get it together": -2.5,
+    "step up": -1.5, "do better": -2.3, "be better": -1.5, "no excuse": -2.5, "shame on": -2.8,
+    "how is it": -1.0, "is anyone": -1.0, "anyone there": -1.8, "hello?": -1.5,
+    "really bad": -2.5, "not happy": -2.5, "not impressed": -2.5, "not cool": -2.0, "not ok": -2.0,
+    "not okay": -2.0, "not acceptable": -3.0, "not fair": -2.0, "unfair": -2.0,
     # --- praise, relief, delight
+    "nicest": 2.5, "friendliest": 2.8, "kindest": 2.8, "funniest": 2.0, "funny": 1.5, "touched": 2.0,
+    "fav": 2.0, "thnx": 1.8, "thnks": 1.8, "tks": 1.5, "you bet": 1.0, "right on": 1.5,
+    "giving me life": 2.5, "unfriendly": -2.3, "hilarious": 1.8, "classy": 2.0, "sweetest": 2.5,
+    "loveliest": 2.5, "smoothest": 2.5, "easiest": 2.0, "quickest": 2.0, "fastest": 2.0,
     "thanks": 1.8, "thank": 1.8, "thank you": 2.3, "thankyou": 2.3, "thx": 1.8, "ty": 1.5,
     "tysm": 2.5, "thanx": 1.8, "appreciate": 2.3, "appreciated": 2.3, "appreciation": 2.0,
     "grateful": 2.5, "gratitude": 2.5, "love": 2.5, "loved": 2.5, "loves": 2.3, "loving": 2.3,
@@ -143,7 +170,7 @@ SENTIMENT = {
     "great job": 2.5, "good service": 2.3, "excellent service": 3.0, "customer for life": 3.0,
     "will fly again": 2.3, "fly again": 1.0, "love you": 2.8, "love it": 2.8, "love this": 2.8,
     "fingers crossed": 0.5, "hope": 0.5, "hopefully": 0.3, "wish": -0.3, "finally": -0.3,
-    "sure": 0.3, "yes": 0.3, "lol": 0.5, "haha": 1.0, "hahaha": 1.3, "lmao": 0.5, "wow": 0.5,
+    "yes": 0.3, "lol": 0.5, "haha": 1.0, "hahaha": 1.3, "lmao": 0.5, "wow": 0.5,
     "please": -0.2, "pls": -0.5, "plz": -0.5, "asap": -1.3, "urgent": -1.3, "immediately": -1.0,
     "help": -0.3, "dm": -0.2, "dm'd": -0.8, "dmed": -0.8, "messaged": -0.5,
 }
@@ -172,6 +199,19 @@ CONTRAST = frozenset(("but", "however", "although", "though"))
 # faint relief ("not bad") unless listed as a phrase above.
 NEGATED_POSITIVE_FACTOR = -0.9
 NEGATED_NEGATIVE_FACTOR = -0.3
+
+# Words that report a situation rather than a feeling. In an enquiry
+# ("will flight 12 be cancelled?") they say little about the customer's mood.
+SITUATIONAL = frozenset("""
+delay delays delayed late cancel cancelled canceled cancellation cancellations rebook rebooked rebooking
+fee fees refund refunds charged charge paid pay lost missing hold wait waiting hours hour hrs hr
+minutes mins days weeks another need needed phone call calling called problems problem issue issues
+still again down miss missed stuck
+""".split())
+
+# Openers that turn sarcastic when a grievance follows in the same sentence.
+SARCASM_OPENERS = ("thanks", "thank", "thank you", "thx", "ty", "love how", "gotta love", "yay for",
+                   "oh great", "great job", "way to go", "so much for")
 
 QUESTION_STARTERS = frozenset("""
 how what when where which who whom whose is are am do does did can could will would
@@ -209,7 +249,7 @@ EMOJI = {
 
 EMOTICONS = {
     ":)": 2.0, ":-)": 2.0, ": )": 1.8, ":d": 2.3, ":-d": 2.3, ";)": 1.5, ";-)": 1.5, "(:": 1.8,
-    ":p": 1.0, "<3": 2.5, "^^": 1.8, "^_^": 2.0, "=)": 1.8, ":]": 1.5,
+    ":p": 1.0, "<3": 2.5, ":))": 2.3, ":-))": 2.3, "^^": 1.8, "^_^": 2.0, "=)": 1.8, ":]": 1.5,
     ":(": -2.0, ":-(": -2.0, ": (": -1.8, ":/": -1.5, ":-/": -1.5, ":'(": -2.3, "):": -1.8,
     ">:(": -2.8, "-_-": -1.5, ":|": -1.0, "d:": -1.8,
 }

@@ -30,6 +30,7 @@ class CleanText(NamedTuple):
     handles: Tuple[str, ...]
     url_count: int
     leading_handles: int  # handles before the first word: the reply chain on X
+    run_on_hashtags: Tuple[str, ...] = ()  # "#horriblecustomerservice": words without a case change
 
 
 def clean(raw: str) -> CleanText:
@@ -51,9 +52,12 @@ def clean(raw: str) -> CleanText:
     url_count = 0
     if "http" in text_wo_handles or "www." in text_wo_handles:
         text_wo_handles, url_count = URL_RE.subn(" ", text_wo_handles)
+    run_on: Tuple[str, ...] = ()
     if "#" in text_wo_handles:
+        run_on = tuple(tag.lower() for tag in HASHTAG_RE.findall(text_wo_handles)
+                       if len(tag) >= 7 and (tag.islower() or tag.isupper()) and tag.isalpha())
         text_wo_handles = HASHTAG_RE.sub(_hashtag_words, text_wo_handles)
-    return CleanText(text, text_wo_handles.lower(), handles, url_count, leading)
+    return CleanText(text, text_wo_handles.lower(), handles, url_count, leading, run_on)
 
 
 def _hashtag_words(match: "re.Match[str]") -> str:

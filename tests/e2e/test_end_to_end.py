@@ -67,9 +67,11 @@ def all_open_cases(deployment):
 
 
 def test_mentions_become_assigned_cases_that_an_agent_answers(deployment):
-    fetched = {r["source_id"].split(":")[1]: r for r in deployment.run_schedule()}
+    fetched = {r["source_id"].rsplit(":", 1)[0]: r for r in deployment.run_schedule()}
     assert all(r["outcome"] == "ok" for r in fetched.values()), fetched
-    assert fetched["mentions"]["fetched"] > 10 and fetched["dm"]["fetched"] >= 1 and fetched["search"]["fetched"] >= 1
+    assert fetched["x:mentions"]["fetched"] > 10
+    assert fetched["x:dm"]["fetched"] >= 1 and fetched["x:search"]["fetched"] >= 1
+    assert fetched["facebook:feed"]["fetched"] >= 1 and fetched["instagram:comments"]["fetched"] >= 1
     outcomes = run_pipeline(deployment)
     decisions = [r for r in outcomes["triaged"] if r["outcome"] in ("triaged", "no_case")]
     assert any(r["outcome"] == "no_case" for r in decisions), "noise should not become cases"
@@ -81,7 +83,8 @@ def test_mentions_become_assigned_cases_that_an_agent_answers(deployment):
     assert any(c["team"] == "vip" for c in cases), "the verified account's post should reach the VIP team"
     assert any(c["lang"] == "ja" for c in cases), "Japanese posts should become cases too"
 
-    complaint = next(c for c in cases if c["category"] == "complaint" and c["reply_target"]["addressed_to_brand"])
+    complaint = next(c for c in cases if c["platform"] == "x" and c["category"] == "complaint"
+                     and c["reply_target"]["addressed_to_brand"] and c["reply_target"]["kind"] != "dm")
     status, queued = call(deployment, "POST", f"/cases/{complaint['case_id']}/replies",
                           {"text": "We are sorry for the trouble. Please DM us your booking code."})
     assert status == 202, queued
@@ -98,7 +101,7 @@ def test_mentions_become_assigned_cases_that_an_agent_answers(deployment):
 
     # The next scheduled run finds nothing new: no mention is fetched or cased twice.
     again = deployment.run_schedule()
-    assert [r["fetched"] for r in again] == [0, 0, 0]
+    assert all(r.get("fetched", 0) == 0 for r in again), again
     run_pipeline(deployment)
     assert len(all_open_cases(deployment)) == len(cases) - 1
 
@@ -109,3 +112,25 @@ def test_api_over_http_refuses_bad_input(deployment):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+
+
+def test_every_meta_channel_reaches_a_case_and_comment_replies_go_back(deployment):
+    samples = deployment.fake_graph.sample_deliveries()
+    for name, delivery in samples.items():
+        assert deployment.fake_graph.deliver(delivery) == 200, name
+    run_pipeline(deployment)
+    cases = all_open_cases(deployment)
+    platforms = {c["platform"] for c in cases}
+    assert {"x", "facebook", "instagram", "messenger", "whatsapp"} <= platforms, platforms
+    # A repeated delivery makes no second case.
+    deployment.fake_graph.deliver(samples[next(iter(samples))])
+    run_pipeline(deployment)
+    assert len(all_open_cases(deployment)) == len(cases)
+
+    comment = next(c for c in cases if c["platform"] == "facebook" and c["reply_target"]["kind"] in ("comment", "reply"))
+    status, _ = call(deployment, "POST", f"/cases/{comment['case_id']}/replies", {"text": "ご不便をおかけして申し訳ありません。"})
+    assert status == 202
+    run_pipeline(deployment)
+    status, detail = call(deployment, "GET", f"/cases/{comment['case_id']}")
+    assert detail["replies"][0]["delivery_status"] == "sent", detail["replies"]
+    assert any(p.get("text") == "ご不便をおかけして申し訳ありません。" for p in deployment.fake_graph.posted)

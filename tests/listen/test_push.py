@@ -64,3 +64,33 @@ def test_a_signed_body_that_is_not_a_delivery_is_a_clear_400(client):
     raw, headers = signed({"hello": "world"})
     answer = client.http.post("/webhooks/meta", headers=headers, body=raw)
     assert answer.status_code == 400 and "not a Meta webhook delivery" in answer.json_body["error"]
+
+
+def test_a_whatsapp_reply_reported_failed_later_shows_as_failed(client, app_module):
+    from chalicelib.wiring import deps
+
+    boss = app_module.agents.add("boss", ["leads"], role="supervisor")
+    app_module.agents.add("aiko", ["support"])
+    raw, headers = signed(whatsapp_delivery())
+    client.http.post("/webhooks/meta", headers=headers, body=raw)
+    triage(app_module)
+    case_id = assign(app_module)[0]["case_id"]
+
+    class Graph:
+        def send_message(self, platform, account_id, recipient_id, text, reply_to_message_id=None):
+            return "wamid.OUT1"
+
+    deps().platform_clients["graph"] = Graph()
+    client.http.post(f"/cases/{case_id}/replies", headers={**boss, "Content-Type": "application/json"},
+                     body=json.dumps({"text": "確認いたします。"}))
+    from tests.test_app import send
+
+    send(app_module)
+    receipt = {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "PHONE1"},
+        "statuses": [{"id": "wamid.OUT1", "status": "failed", "recipient_id": "819012345678",
+                      "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}}]}]}
+    raw, headers = signed(receipt)
+    assert client.http.post("/webhooks/meta", headers=headers, body=raw).json_body["failed_replies"] == 1
+    reply = client.http.get(f"/cases/{case_id}", headers=boss).json_body["replies"][0]
+    assert reply["delivery_status"] == "failed" and "Re-engagement" in reply["error"]

@@ -101,7 +101,7 @@ def test_deliver_posts_exactly_the_signed_bytes(samples):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         status = deliver(samples["facebook_comment"], f"http://127.0.0.1:{server.server_address[1]}/hook", SECRET)

@@ -193,7 +193,16 @@ def test_private_reply_once_per_comment(fake):
     assert fake.posted[-1]["kind"] == "private_reply"
     with pytest.raises(MetaRequestError) as refused:
         client.private_reply_to_comment(fake.page_id, comment["id"], "And one more thing")
-    assert refused.value.code == 10900 and "already replied" in str(refused.value)
+    assert refused.value.code == 10900 and "already has its one private reply" in str(refused.value)
+
+
+def test_private_reply_after_seven_days_is_refused(fake):
+    comment = fake.add_ig_comment("Where is my refund?", username="kenta_0412", created_time=ago(8 * 24))
+
+    with pytest.raises(MetaRequestError, match="within 7 days of the comment") as refused:
+        client_for(fake).private_reply_to_comment(fake.ig_user_id, comment["id"], "DMing you now", platform="instagram")
+
+    assert refused.value.window_closed and fake.posted == []
 
 
 def test_messages_inside_the_window_on_each_platform(fake):

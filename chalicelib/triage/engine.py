@@ -1,0 +1,224 @@
+"""classify(): the built-in decision, the optional learned model, then the rules."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+from . import decide
+from .analyze import CHURN, QUESTION, REQUEST, Lexicon, Signals, analyze
+from .lang import detect_language
+from .rules import RuleSet, load_default_rules
+from .text import CleanText, clean
+
+WHY_LIMIT = 12
+
+
+@dataclass
+class TriageResult:
+    sentiment: str
+    sentiment_score: float
+    category: str
+    tags: List[str]
+    priority: str
+    case: bool
+    case_reason: str
+    lang: str
+    why: List[str] = field(default_factory=list)
+    escalate: bool = False
+    team: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "sentiment": self.sentiment,
+            "sentiment_score": self.sentiment_score,
+            "category": self.category,
+            "tags": list(self.tags),
+            "priority": self.priority,
+            "case": self.case,
+            "case_reason": self.case_reason,
+            "lang": self.lang,
+            "why": list(self.why),
+            "escalate": self.escalate,
+            "team": self.team,
+        }
+
+
+def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = None) -> TriageResult:
+    """Triage one mention (``Mention.to_dict()`` or the CLI's shape: at least ``text``)."""
+    if not isinstance(mention, Mapping):
+        to_dict = getattr(mention, "to_dict", None)
+        if to_dict is None:
+            raise TypeError("mention must be a mapping (Mention.to_dict()) or a Mention")
+        mention = to_dict()
+    rules = rules if rules is not None else load_default_rules()
+    raw_text = mention.get("text")
+    cleaned = clean(raw_text if isinstance(raw_text, str) else str(raw_text or ""))
+    lang = detect_language(cleaned.text, mention.get("lang") if isinstance(mention.get("lang"), str) else None)
+    signals = analyze_text(cleaned, lang, rules)
+
+    sentiment, score, why = decide.decide_sentiment(signals)
+    why = [f"sentiment {sentiment} ({'; '.join(why) or 'no sentiment words'})"]
+    prediction = model.predict(cleaned, signals) if model is not None else None
+    if prediction is not None and prediction.sentiment:
+        sentiment, score = prediction.sentiment, prediction.sentiment_score
+        why.append(f"model: {sentiment} (p={prediction.sentiment_confidence:.2f})")
+
+    kind = str(mention.get("kind") or "mention")
+    noise = decide.noise_reason(cleaned, mention, signals, sentiment, rules.brand_handles)
+    category, category_why = decide.decide_category(signals, sentiment, score, noise)
+    if (prediction is not None and prediction.category and not noise and "noise" not in signals.cues
+            and category in prediction.category_labels and not _supervisor_keyword(signals, category)):
+        if prediction.category != category:
+            category_why = [f"model: {prediction.category} (p={prediction.category_confidence:.2f}; "
+                            f"rules said {category})"]
+        category = prediction.category
+    why.extend(category_why)
+
+    author = decide.author_of(mention)
+    platform = str(mention.get("platform") or "")
+    tags, tag_why = decide.decide_tags(author, platform, rules.influencer_threshold, rules.source_lists)
+    why.extend(tag_why)
+
+    state = _RuleState(category=category, tags=tags)
+    applied = _apply_rules(rules, state, mention, cleaned, lang, sentiment, author, platform, kind)
+
+    priority, priority_why = decide.decide_priority(state.category, sentiment, score, state.tags, signals)
+    case, case_reason = decide.decide_case(state.category, signals, kind)
+    why.extend(priority_why)
+    for rule_id, then in applied:
+        why.append(f"rule {rule_id}: " + ", ".join(f"{k}={_short(v)}" for k, v in then.items()))
+    if state.priority is not None:
+        priority = state.priority
+    if state.case is not None:
+        case, case_reason = state.case, f"rule {state.case_rule}: case {'opened' if state.case else 'not needed'}"
+    elif state.escalate and not case:
+        case, case_reason = True, f"rule {state.escalate_rule}: escalated"
+    return TriageResult(
+        sentiment=sentiment,
+        sentiment_score=score,
+        category=state.category,
+        tags=state.tags,
+        priority=priority,
+        case=case,
+        case_reason=case_reason,
+        lang=lang,
+        why=why[:WHY_LIMIT],
+        escalate=state.escalate,
+        team=state.team,
+    )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "+".join(value)
+    return str(value)
+
+
+def _supervisor_keyword(signals: Signals, category: str) -> bool:
+    """A category chosen from the rule set's keywords is the supervisor's word, not a guess."""
+    return bool(signals.cues.get(category)) and category not in ("question", "praise", "complaint")
+
+
+# --- rules ---------------------------------------------------------------------------
+
+class _RuleState:
+    __slots__ = ("category", "tags", "priority", "case", "case_rule", "escalate", "escalate_rule", "team")
+
+    def __init__(self, category: str, tags: List[str]):
+        self.category = category
+        self.tags = tags
+        self.priority: Optional[str] = None
+        self.case: Optional[bool] = None
+        self.case_rule = ""
+        self.escalate = False
+        self.escalate_rule = ""
+        self.team: Optional[str] = None
+
+
+def _apply_rules(rules: RuleSet, state: _RuleState, mention: Mapping, cleaned: CleanText, lang: str,
+                 sentiment: str, author: decide.Author, platform: str, kind: str):
+    """Apply matching rules in order; later rules see earlier rules' category and tags."""
+    if not rules.rules:
+        return []
+    facts: Dict[str, Any] = {
+        "platform": platform, "kind": kind, "lang": lang, "sentiment": sentiment,
+        "followers": author.followers, "text": cleaned.text,
+        "text_lower": cleaned.text.lower() if rules.needs_text else "",
+    }
+    applied = []
+    for rule in rules.rules:
+        if not rule.enabled:
+            continue
+        facts["category"] = state.category
+        facts["tags"] = state.tags
+        if not rule.matches(facts):
+            continue
+        then = rule.then
+        if "set_category" in then:
+            state.category = then["set_category"]
+        if "add_tags" in then:
+            state.tags = state.tags + [t for t in then["add_tags"] if t not in state.tags]
+        if "set_priority" in then:
+            state.priority = then["set_priority"]
+        if "case" in then:
+            state.case, state.case_rule = then["case"], rule.id
+        if "escalate" in then:
+            state.escalate = then["escalate"]
+            state.escalate_rule = rule.id
+        if "route_team" in then:
+            state.team = then["route_team"]
+        applied.append((rule.id, then))
+    return applied
+
+
+# --- lexicons per rule set and language -------------------------------------------------
+
+def analyze_text(cleaned: CleanText, lang: str, rules: RuleSet) -> Signals:
+    family = "ja" if lang in ("ja", "zh") else "en"
+    lexicon = rules.compiled(f"lexicon:{lang}", lambda: _build_lexicon(rules, lang, family))
+    resources = _shared_resources()
+    return analyze(cleaned, lang, lexicon, resources["emoji"], resources["emoticons"], resources["emoticon_weights"])
+
+
+_resources: Dict[str, Any] = {}
+
+
+def _shared_resources() -> Dict[str, Any]:
+    if not _resources:
+        from . import lexicon_en
+
+        weights = {k.lower(): v for k, v in lexicon_en.EMOTICONS.items()}
+        pattern = "|".join(re.escape(e) for e in sorted(weights, key=len, reverse=True))
+        _resources.update(
+            emoji=dict(lexicon_en.EMOJI),
+            # Emoticons that start with punctuation may follow a word ("you bet:)").
+            emoticons=re.compile(r"(?:(?<=\s)|(?<=[a-z]))(?:" + pattern + r")(?=\s|[.!?,])"),
+            emoticon_weights=weights,
+        )
+    return _resources
+
+
+def _build_lexicon(rules: RuleSet, lang: str, family: str) -> Lexicon:
+    if family == "ja":
+        from . import lexicon_ja as base
+
+        negators, intensifiers = (), {}
+        grammar = {QUESTION: base.QUESTION_PHRASES, REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
+        extras = {}
+    else:
+        from . import lexicon_en as base
+
+        negators, intensifiers = base.NEGATORS, base.INTENSIFIERS
+        grammar = {REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
+        extras = {"situational": base.SITUATIONAL, "sarcasm_openers": base.SARCASM_OPENERS}
+    sentiment = dict(base.SENTIMENT)
+    sentiment.update(rules.lexicon_additions.get(lang, {}))
+    cues: Dict[str, List[str]] = {label: list(phrases) for label, phrases in grammar.items()}
+    for category, by_lang in rules.keywords.items():
+        phrases = list(by_lang.get(lang, ())) + list(by_lang.get("*", ()))
+        if phrases:
+            cues.setdefault(category, []).extend(phrases)
+    return Lexicon(lang, sentiment, negators, intensifiers, cues, **extras)
