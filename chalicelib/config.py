@@ -32,6 +32,8 @@ class Settings:
     graph_api_base_url: str
     x_brand_user_id: str
     fetch_max_pages: int
+    # Optional learned triage model (s3://bucket/key), trained with `python -m chalicelib.triage train`.
+    triage_model_uri: str
     # Agent sign-in (Cognito user pool)
     user_pool_id: str
     user_pool_client_id: str
@@ -72,6 +74,7 @@ def settings() -> Settings:
         graph_api_base_url=_env("GRAPH_API_BASE_URL", "https://graph.facebook.com/v21.0"),
         x_brand_user_id=_env("X_BRAND_USER_ID"),
         fetch_max_pages=int(_env("FETCH_MAX_PAGES", "5")),
+        triage_model_uri=_env("TRIAGE_MODEL_URI"),
         user_pool_id=user_pool_id,
         user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
         jwks_url=_env("COGNITO_JWKS_URL", default_jwks),

@@ -46,7 +46,7 @@ def triage_message(body: str, deps: Any) -> Dict[str, Any]:
     existing = deps.mentions.claim(mention.to_dict(), now_epoch=int(deps.epoch()))
     if existing and existing.get("state") in DONE_STATES:
         return {"mention_id": mention.id, "outcome": "duplicate"}
-    decision = classify(mention.to_dict(), rules=deps.rules()).to_dict()
+    decision = classify(mention.to_dict(), rules=deps.rules(), model=deps.model()).to_dict()
     if decision["case"]:
         deps.triaged_queue.send({"mention": mention.to_dict(), "triage": decision})
         state = "triaged"

@@ -6,7 +6,7 @@ go out as CloudWatch EMF lines, so they cost no API calls.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,6 +32,22 @@ class BatchRetry(Exception):
     """
 
 
+def correlation_id(body: str) -> Optional[str]:
+    """The mention or case a message is about, so one id follows it through every stage's logs."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    mention = data.get("mention") if isinstance(data.get("mention"), dict) else data
+    if mention.get("platform") and mention.get("platform_id"):
+        return f"{mention['platform']}:{mention['platform_id']}"
+    return data.get("case_id")
+
+
 def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str], Dict[str, Any]], *,
                       dead_letter: Any, origin: str, metric: str) -> List[Dict[str, Any]]:
     """Run ``handle`` on each record's body.
@@ -46,6 +62,7 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str], Dict[st
 
     def record_handler(record: Any) -> Dict[str, Any]:
         logger.append_keys(message_id=record.message_id)
+        logger.set_correlation_id(correlation_id(record.body))
         try:
             result = handle(record.body)
         except PermanentFailure as err:

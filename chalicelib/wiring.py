@@ -29,12 +29,32 @@ class Deps:
     epoch: Callable[[], float] = time.time
     platform_clients: Dict[str, Any] = field(default_factory=dict)
     _rules_cache: Dict[str, Any] = field(default_factory=dict)
+    _model_cache: Dict[str, Any] = field(default_factory=dict)
 
     def rules(self):
         """The supervisors' current triage rules, re-read at most once a minute."""
         from chalicelib.triage_rules import current_rules
 
         return current_rules(self.settings, self._rules_cache, self.epoch())
+
+    def model(self):
+        """The brand's learned triage model, loaded once per container; None when not configured."""
+        uri = self.config.triage_model_uri
+        if not uri:
+            return None
+        if uri not in self._model_cache:
+            from chalicelib.triage import load_model
+
+            self._model_cache[uri] = load_model(self.model_bytes(uri))
+        return self._model_cache[uri]
+
+    def model_bytes(self, uri: str) -> bytes:
+        from chalicelib.adapters.aws import client
+
+        if not uri.startswith("s3://") or "/" not in uri[5:]:
+            raise ValueError(f"TRIAGE_MODEL_URI must look like s3://bucket/key, not {uri!r}")
+        bucket, key = uri[5:].split("/", 1)
+        return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def x_client(self):
         if "x" not in self.platform_clients:

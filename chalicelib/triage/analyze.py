@@ -29,6 +29,7 @@ NEGATION_SCOPE = 3
 # "?!" and "??": a customer past asking politely.
 EXASPERATION = -1.2
 INQUIRY_FACTOR = 0.4
+HYPOTHETICAL_FACTOR = 0.3
 SARCASTIC_WEIGHT = -0.8
 _INQUIRY_OPENERS = frozenset("""
 is are am do does did can could will would should shall may might has have any anyone
@@ -56,6 +57,7 @@ class Signals(NamedTuple):
     shouting: bool
     exclaims: int
     time_spent: bool              # "3 hours", "2時間": a wait or delay measured by the customer
+    tokens: Optional[List[str]]   # words of a spaced language (None for Japanese): model features
 
 
 class Lexicon:
@@ -128,6 +130,9 @@ def analyze(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, f
 
 _TIME_UNITS = frozenset("hour hours hr hrs min mins minute minutes day days week weeks".split())
 _CLAUSE_END = frozenset(".!?,;")
+_QUICK = frozenset(("in", "within", "under", "only", "just"))
+# "would be great if", "I wish it had": praise for something that does not exist yet.
+_HYPOTHETICAL = frozenset(("would", "if", "wish", "hoping", "could"))
 
 
 def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
@@ -156,7 +161,7 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
             i += 1
             continue
         words += 1
-        if token.isdigit() and i + 1 < n and tokens[i + 1] in _TIME_UNITS:
+        if token.isdigit() and i + 1 < n and tokens[i + 1] in _TIME_UNITS and (i == 0 or tokens[i - 1] not in _QUICK):
             time_spent = True
         if token in ("but", "however", "although", "though") and hits:
             contrast_at = len(hits)
@@ -170,8 +175,10 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
             weight = term.sentiment * intensity
             if negate_left and length == 1 and not term.negator:
                 weight = weight * -0.9 if weight > 0 else 0.0
-            if inquiry and weight < 0 and term.text in situational:
+            if inquiry and (weight > 0 or term.text in situational):
                 weight *= INQUIRY_FACTOR
+            if weight > 0 and _HYPOTHETICAL.intersection(tokens[max(0, i - 3):i]):
+                weight *= HYPOTHETICAL_FACTOR
             if weight:
                 hits.append((term.text, weight))
                 positions.append(i)
@@ -199,34 +206,57 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
     if emoticons is not None and (":" in text or ";" in text or "<3" in text or "^" in text or "_" in text):
         for found in emoticons.findall(" " + clean.lower + " "):
             hits.append((found, emoticon_weights[found]))
-    if "?!" in text or "!?" in text or "??" in text:
-        hits.append(("?!", EXASPERATION))
+    exasperation = _exasperation(text)
+    if exasperation:
+        hits.append(exasperation)
     cues = _match_cues_spaced(lexicon.cue_index, tokens)
     question = "?" in text or bool(tokens and tokens[0] in _QUESTION_STARTERS) or QUESTION in cues
     if question and QUESTION not in cues:
         cues[QUESTION] = ["?"]
-    return _signals(lang, hits, cues, question, words, is_shouting(text), text.count("!"), time_spent)
+    return _signals(lang, hits, cues, question, words, is_shouting(text), text.count("!"), time_spent, tokens)
+
+
+def _exasperation(text: str) -> Optional[Tuple[str, float]]:
+    if "?!" in text or "!?" in text:
+        return ("?!", EXASPERATION)
+    if "??" in text:
+        return ("??", EXASPERATION * 0.6)
+    return None
 
 
 def _sarcasm(hits: List[Tuple[str, float]], positions: List[int], tokens: List[str],
              openers: frozenset) -> List[Tuple[str, float]]:
-    """"Thanks for losing my bag": thanks followed by a grievance and no other praise."""
+    """"Thanks for losing my bag": thanks for a grievance, and no other praise.
+
+    Only what is thanked for counts: "thanks for finding my lost bag" is real
+    gratitude even though "lost" follows.
+    """
     praise = [k for k, (t, w) in enumerate(hits) if w > 0]
     if len(praise) != 1 or hits[praise[0]][0] not in openers:
         return hits
     k = praise[0]
-    start = positions[k]
-    end = start + 15
-    for stop in range(start + 1, min(len(tokens), end)):
-        if tokens[stop] in (".", "!", "?"):
-            end = stop
-            break
-    grievance = any(w <= -0.7 and start < positions[j] < end for j, (_, w) in enumerate(hits))
+    after = positions[k] + len(hits[k][0].split())
+    if after < len(tokens) and tokens[after] == "for":
+        after += 1
+    while after < len(tokens) and tokens[after] in _FILLER:
+        after += 1
+    if after >= len(tokens):
+        return hits
+    thanked_for = tokens[after]
+    grievance = thanked_for in _SARCASTIC_OBJECTS or any(
+        positions[j] == after and w <= -0.7 for j, (_, w) in enumerate(hits))
     if not grievance:
         return hits
     hits = list(hits)
     hits[k] = (hits[k][0] + " (sarcastic)", SARCASTIC_WEIGHT)
     return hits
+
+
+_FILLER = frozenset(("the", "a", "an", "my", "our", "me", "us", "your", "all", "this", "that", "another"))
+_SARCASTIC_OBJECTS = frozenset("""
+making leaving losing ruining cancelling canceling delaying charging wasting nothing keeping stranding
+ignoring forgetting breaking no not overbooking bumping
+""".split())
 
 
 def _hashtag_parts(tag: str, words: Mapping[str, float]) -> List[Tuple[str, float]]:
@@ -285,13 +315,22 @@ _NEGATION_AFTER = re.compile("|".join(sorted(
      "できない", "できません", "できなかった", "しない", "しません", "しなかった", "していない",
      "してない", "してません", "らない", "らなかった", "はない", "はありません", "ない",
      "なかった", "ません", "なし", "無し", "なく"), key=len, reverse=True)))
-_JA_CONTRAST = ("けど", "けれど", "のに", "しかし", "でも", "ただ", "だが")
-_JA_TIME = re.compile(r"\d+\s*(?:時間|分|日|週間|ヶ月|か月|カ月)")
+# "困っていたところ、…" opens the story of a problem someone then solved.
+_JA_CONTRAST = ("けど", "けれど", "のに", "しかし", "でも", "ただ", "だが", "ところ、")
+# "3時間も", "2週間経つのに", "1時間半待って": a wait the customer measured.
+_JA_TIME = re.compile(r"\d+\s*(?:時間|分|日|週間|ヶ月|か月|カ月)半?(?:以上|も|待|近く|経|かか|たっ|放置|遅れ)")
+# "あったら嬉しい", "もらえると助かります": praise for something that does not exist yet.
+_JA_HYPOTHETICAL = ("たら", "れば", "ると", "えると", "だと", "なら")
 
 
 def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float]) -> Signals:
     text = clean.lower
     index = lexicon.sentiment_index
+    cues = _match_cues_unspaced(lexicon.cue_index, text)
+    question = QUESTION in cues
+    # "欠航になる可能性はありますか": a question about a situation, not a grievance.
+    inquiry = question and "!" not in text
+    situational = lexicon.situational
     hits: List[Tuple[str, float]] = []
     contrast_at = -1
     i = 0
@@ -316,26 +355,29 @@ def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapp
                     length = len(parts)
                     break
         if matched is None:
-            if ch in "けのしでただ" and hits and text.startswith(_JA_CONTRAST, i):
+            if ch in "けのしでただと" and hits and text.startswith(_JA_CONTRAST, i):
                 contrast_at = len(hits)
             i += 1
             continue
         end = i + length
-        if matched.sentiment is not None:
+        if matched.sentiment:
             weight = matched.sentiment
             if _NEGATION_AFTER.match(text, end) and not matched.text.endswith(("ない", "なし", "ません")):
                 weight = weight * -0.9 if weight > 0 else weight * -0.2
+            if weight > 0 and text[max(0, i - 3):i].endswith(_JA_HYPOTHETICAL):
+                weight *= HYPOTHETICAL_FACTOR
+            if inquiry and weight < 0 and matched.text in situational:
+                weight *= INQUIRY_FACTOR
             hits.append((matched.text, weight))
         letters += length - 1
         i = end
     if contrast_at > 0:
         hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
-    if "?!" in text or "!?" in text or "??" in text:
-        hits.append(("?!", EXASPERATION))
-    cues = _match_cues_unspaced(lexicon.cue_index, text)
-    question = QUESTION in cues
+    exasperation = _exasperation(text)
+    if exasperation:
+        hits.append(exasperation)
     time_spent = bool(_JA_TIME.search(text)) if any(c.isdigit() for c in text) else False
-    return _signals(lang, hits, cues, question, max(1, letters // 2), False, text.count("!"), time_spent)
+    return _signals(lang, hits, cues, question, max(1, letters // 2), False, text.count("!"), time_spent, None)
 
 
 def _match_cues_unspaced(index: Dict[str, list], text: str) -> Dict[str, List[str]]:
@@ -351,7 +393,8 @@ def _match_cues_unspaced(index: Dict[str, list], text: str) -> Dict[str, List[st
     return cues
 
 
-def _signals(lang, hits, cues, question, words, shouting, exclaims, time_spent) -> Signals:
+def _signals(lang, hits, cues, question, words, shouting, exclaims, time_spent, tokens) -> Signals:
     positive = sum(w for _, w in hits if w > 0)
     negative = -sum(w for _, w in hits if w < 0)
-    return Signals(lang, positive, negative, tuple(hits), cues, question, words, shouting, exclaims, time_spent)
+    return Signals(lang, positive, negative, tuple(hits), cues, question, words, shouting, exclaims, time_spent,
+                   tokens)

@@ -20,7 +20,11 @@ VIP_VERIFIED_TYPES = frozenset(("blue", "business", "government"))
 # Sentiment thresholds, in lexicon units (one clear complaint word is ~2).
 # Customer-service posts lean negative: a little negative evidence outweighs
 # a polite "thanks" ("thanks, but still no bag"), hence NEGATIVE_DOMINANCE < 1.
-NEGATIVE_MIN = 1.0
+# The English lexicon gives small weights to the hedges of a complaint
+# ("not", "told", "tried", "still") that should tip a post on their own; the
+# Japanese one has no such weak entries, so it needs one real term.
+NEGATIVE_MIN = {"en": 0.3, "ja": 1.0}
+NEGATIVE_MIN_OTHER = 1.0
 NEGATIVE_DOMINANCE = 0.75
 POSITIVE_MIN = 1.0
 TIME_SPENT_WEIGHT = 1.2      # "3 hours", "2時間": the customer is counting
@@ -73,7 +77,7 @@ def decide_sentiment(signals: Signals) -> Tuple[str, float, List[str]]:
         positive *= 1.1
         negative *= 1.1
     why.extend(_top_hits(signals.hits))
-    if negative >= NEGATIVE_MIN and negative >= positive * NEGATIVE_DOMINANCE:
+    if negative >= NEGATIVE_MIN.get(signals.lang, NEGATIVE_MIN_OTHER) and negative >= positive * NEGATIVE_DOMINANCE:
         label = "negative"
     elif positive >= POSITIVE_MIN and positive > negative:
         label = "positive"
@@ -102,7 +106,7 @@ def _top_hits(hits: Sequence[Tuple[str, float]], limit: int = 3) -> List[str]:
 
 # --- noise by structure --------------------------------------------------------------
 
-def noise_reason(clean: CleanText, mention: Mapping, signals: Signals, sentiment: str,
+def noise_reason(clean: CleanText, mention: Mapping, signals: Signals, sentiment: str, sentiment_score: float,
                  brand_handles: frozenset) -> Optional[str]:
     """Why a post is noise by its shape alone, or None.
 
@@ -112,38 +116,43 @@ def noise_reason(clean: CleanText, mention: Mapping, signals: Signals, sentiment
     text = clean.text.lstrip()
     if text[:3].upper() == "RT " and "@" in text[:6]:
         return "retweet"
-    strong_cue = any(label in signals.cues for label in ("complaint", "sales_lead"))
     if signals.word_count == 0 and not signals.hits:
         return "nothing but handles or links" if clean.handles or clean.url_count else "empty"
-    tagged = _tagged_friends(clean, mention, brand_handles)
-    short = signals.word_count <= (10 if signals.lang in ("ja", "zh") else 8)
-    if tagged and short and not strong_cue and sentiment != "negative":
+    strong_cue = any(label in signals.cues for label in ("complaint", "sales_lead"))
+    upset = sentiment == "negative" and sentiment_score <= -0.5
+    kind = str(mention.get("kind") or "mention")
+    tagged = _tagged_friends(clean, kind, brand_handles)
+    short = signals.word_count <= (12 if signals.lang in ("ja", "zh") else 8)
+    if tagged and short and not strong_cue and not upset:
         return "friend tagged"
     addressed = bool(brand_handles & set(clean.handles)) if brand_handles else bool(clean.handles)
-    kind = str(mention.get("kind") or "mention")
-    if (not addressed and kind not in ("dm",) and sentiment == "neutral" and not signals.question
+    if (not addressed and kind != "dm" and sentiment != "negative" and not signals.question
             and not any(not label.startswith("_") for label in signals.cues) and REQUEST not in signals.cues
-            and signals.word_count <= 12):
+            and signals.word_count <= 12 and not (sentiment == "positive" and sentiment_score >= 0.5)):
         return "chatter not addressed to the brand"
     return None
 
 
-def _tagged_friends(clean: CleanText, mention: Mapping, brand_handles: frozenset) -> Tuple[str, ...]:
+def _tagged_friends(clean: CleanText, kind: str, brand_handles: frozenset) -> Tuple[str, ...]:
+    """Handles that are someone other than the brand.
+
+    With the brand's handles in the rule set this is exact. Without them, only
+    a comment that opens with a handle is taken as tagging a friend: on X the
+    brand's own handle can sit anywhere in a post.
+    """
     if not clean.handles:
         return ()
     if brand_handles:
         return tuple(h for h in clean.handles if h not in brand_handles)
-    kind = str(mention.get("kind") or "mention")
-    if kind == "comment":
+    if kind == "comment" and clean.leading_handles:
         return clean.handles
-    # On X a post opens with the accounts it replies to, the brand among them.
-    return clean.handles[clean.leading_handles:] if kind in ("mention", "reply") else ()
+    return ()
 
 
 # --- category --------------------------------------------------------------------------
 
 def decide_category(signals: Signals, sentiment: str, sentiment_score: float,
-                    noise: Optional[str]) -> Tuple[str, List[str]]:
+                    noise: Optional[str], addressed: bool = True) -> Tuple[str, List[str]]:
     cues = signals.cues
     if "noise" in cues:
         return "noise", [f"spam cue '{cues['noise'][0]}'"]
@@ -153,14 +162,20 @@ def decide_category(signals: Signals, sentiment: str, sentiment_score: float,
     strength = min(1.0, abs(sentiment_score) * 1.5)
     negative = sentiment == "negative"
     positive = sentiment == "positive"
+    opinion = 0.5 if sentiment != "neutral" else 0.0
     scores: Dict[str, float] = {
         "complaint": 1.5 * counts["complaint"] + ((1.2 + strength) if negative else 0.0),
         "question": 1.0 * counts["question"] + (1.5 if signals.question else 0.0)
         + (0.5 if REQUEST in cues else 0.0),
-        "sales_lead": 2.0 * counts["sales_lead"] + (0.3 if signals.question and counts["sales_lead"] else 0.0),
-        "product_feedback": 1.8 * counts["product_feedback"],
+        # A price or stock question is a sale waiting to happen, not just a question.
+        "sales_lead": 2.0 * counts["sales_lead"] + (1.0 if signals.question and counts["sales_lead"] else 0.0),
+        # Reviews carry an opinion; a suggestion carries a request.
+        "product_feedback": 1.8 * counts["product_feedback"]
+        + ((opinion + (0.5 if REQUEST in cues else 0.0)) if counts["product_feedback"] else 0.0),
         "praise": 1.0 * counts["praise"] + ((1.0 + strength) if positive else 0.0),
-        "industry_discussion": 1.8 * counts["industry_discussion"],
+        # Talk about the market that does not address the brand.
+        "industry_discussion": 1.8 * counts["industry_discussion"]
+        + ((0.7 if not addressed else -0.5) if counts["industry_discussion"] else 0.0),
     }
     if negative and counts["complaint"] == 0 and counts["product_feedback"] == 0:
         scores["complaint"] += 0.5

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from . import decide
 from .analyze import CHURN, QUESTION, REQUEST, Lexicon, Signals, analyze
@@ -44,6 +44,38 @@ class TriageResult:
         }
 
 
+class Prepared(NamedTuple):
+    """What the rules see of a mention before any model or rule-set action."""
+
+    cleaned: CleanText
+    lang: str
+    kind: str
+    signals: Signals
+    sentiment: str
+    sentiment_score: float
+    sentiment_why: List[str]
+    noise: Optional[str]
+    addressed: bool
+    category: str
+    category_why: List[str]
+
+
+def prepare(mention: Mapping, rules: RuleSet) -> Prepared:
+    """Clean, detect the language, analyse, and take the built-in decision."""
+    raw_text = mention.get("text")
+    cleaned = clean(raw_text if isinstance(raw_text, str) else str(raw_text or ""))
+    hint = mention.get("lang")
+    lang = detect_language(cleaned.text, hint if isinstance(hint, str) else None)
+    signals = analyze_text(cleaned, lang, rules)
+    sentiment, score, reasons = decide.decide_sentiment(signals)
+    kind = str(mention.get("kind") or "mention")
+    noise = decide.noise_reason(cleaned, mention, signals, sentiment, score, rules.brand_handles)
+    addressed = bool(cleaned.handles) or kind in ("dm", "reply", "comment")
+    category, category_why = decide.decide_category(signals, sentiment, score, noise, addressed)
+    return Prepared(cleaned, lang, kind, signals, sentiment, score, reasons, noise, addressed, category,
+                    category_why)
+
+
 def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = None) -> TriageResult:
     """Triage one mention (``Mention.to_dict()`` or the CLI's shape: at least ``text``)."""
     if not isinstance(mention, Mapping):
@@ -52,27 +84,27 @@ def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = Non
             raise TypeError("mention must be a mapping (Mention.to_dict()) or a Mention")
         mention = to_dict()
     rules = rules if rules is not None else load_default_rules()
-    raw_text = mention.get("text")
-    cleaned = clean(raw_text if isinstance(raw_text, str) else str(raw_text or ""))
-    lang = detect_language(cleaned.text, mention.get("lang") if isinstance(mention.get("lang"), str) else None)
-    signals = analyze_text(cleaned, lang, rules)
+    p = prepare(mention, rules)
+    sentiment, score, category, category_why = p.sentiment, p.sentiment_score, p.category, p.category_why
+    why = [f"sentiment {sentiment} ({'; '.join(p.sentiment_why) or 'no sentiment words'})"]
 
-    sentiment, score, why = decide.decide_sentiment(signals)
-    why = [f"sentiment {sentiment} ({'; '.join(why) or 'no sentiment words'})"]
-    prediction = model.predict(cleaned, signals) if model is not None else None
-    if prediction is not None and prediction.sentiment:
-        sentiment, score = prediction.sentiment, prediction.sentiment_score
-        why.append(f"model: {sentiment} (p={prediction.sentiment_confidence:.2f})")
-
-    kind = str(mention.get("kind") or "mention")
-    noise = decide.noise_reason(cleaned, mention, signals, sentiment, rules.brand_handles)
-    category, category_why = decide.decide_category(signals, sentiment, score, noise)
-    if (prediction is not None and prediction.category and not noise and "noise" not in signals.cues
-            and category in prediction.category_labels and not _supervisor_keyword(signals, category)):
-        if prediction.category != category:
-            category_why = [f"model: {prediction.category} (p={prediction.category_confidence:.2f}; "
-                            f"rules said {category})"]
-        category = prediction.category
+    prediction = model.predict(p.cleaned, p.signals, p.sentiment, p.category) if model is not None else None
+    if prediction is not None:
+        if prediction.sentiment:
+            sentiment, score = prediction.sentiment, prediction.sentiment_score
+            why.append(f"model: {sentiment} (p={prediction.sentiment_confidence:.2f})")
+            if sentiment != p.sentiment:
+                # The category follows the sentiment the model settled on.
+                noise = decide.noise_reason(p.cleaned, mention, p.signals, sentiment, score,
+                                            rules.brand_handles)
+                category, category_why = decide.decide_category(p.signals, sentiment, score, noise,
+                                                                 p.addressed)
+        if (prediction.category and category != "noise" and category in prediction.category_labels
+                and not _supervisor_keyword(p.signals, category)):
+            if prediction.category != category:
+                category_why = [f"model: {prediction.category} (p={prediction.category_confidence:.2f}; "
+                                f"rules said {category})"]
+            category = prediction.category
     why.extend(category_why)
 
     author = decide.author_of(mention)
@@ -81,10 +113,10 @@ def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = Non
     why.extend(tag_why)
 
     state = _RuleState(category=category, tags=tags)
-    applied = _apply_rules(rules, state, mention, cleaned, lang, sentiment, author, platform, kind)
+    applied = _apply_rules(rules, state, p.cleaned, p.lang, sentiment, author, platform, p.kind)
 
-    priority, priority_why = decide.decide_priority(state.category, sentiment, score, state.tags, signals)
-    case, case_reason = decide.decide_case(state.category, signals, kind)
+    priority, priority_why = decide.decide_priority(state.category, sentiment, score, state.tags, p.signals)
+    case, case_reason = decide.decide_case(state.category, p.signals, p.kind)
     why.extend(priority_why)
     for rule_id, then in applied:
         why.append(f"rule {rule_id}: " + ", ".join(f"{k}={_short(v)}" for k, v in then.items()))
@@ -102,7 +134,7 @@ def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = Non
         priority=priority,
         case=case,
         case_reason=case_reason,
-        lang=lang,
+        lang=p.lang,
         why=why[:WHY_LIMIT],
         escalate=state.escalate,
         team=state.team,
@@ -138,7 +170,7 @@ class _RuleState:
         self.team: Optional[str] = None
 
 
-def _apply_rules(rules: RuleSet, state: _RuleState, mention: Mapping, cleaned: CleanText, lang: str,
+def _apply_rules(rules: RuleSet, state: _RuleState, cleaned: CleanText, lang: str,
                  sentiment: str, author: decide.Author, platform: str, kind: str):
     """Apply matching rules in order; later rules see earlier rules' category and tags."""
     if not rules.rules:
@@ -191,11 +223,13 @@ def _shared_resources() -> Dict[str, Any]:
         from . import lexicon_en
 
         weights = {k.lower(): v for k, v in lexicon_en.EMOTICONS.items()}
-        pattern = "|".join(re.escape(e) for e in sorted(weights, key=len, reverse=True))
+        by_length = sorted(weights, key=len, reverse=True)
+        after_space = "|".join(re.escape(e) for e in by_length)
+        after_word = "|".join(re.escape(e) for e in by_length if e[0] in ":;=")
         _resources.update(
             emoji=dict(lexicon_en.EMOJI),
             # Emoticons that start with punctuation may follow a word ("you bet:)").
-            emoticons=re.compile(r"(?:(?<=\s)|(?<=[a-z]))(?:" + pattern + r")(?=\s|[.!?,])"),
+            emoticons=re.compile(r"(?:(?<=\s)(?:" + after_space + r")|(?<=[a-z0-9])(?:" + after_word + r"))(?=\s|[.!?,])"),
             emoticon_weights=weights,
         )
     return _resources
@@ -207,7 +241,7 @@ def _build_lexicon(rules: RuleSet, lang: str, family: str) -> Lexicon:
 
         negators, intensifiers = (), {}
         grammar = {QUESTION: base.QUESTION_PHRASES, REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
-        extras = {}
+        extras = {"situational": base.SITUATIONAL}
     else:
         from . import lexicon_en as base
 

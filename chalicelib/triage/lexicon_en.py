@@ -87,7 +87,7 @@ SENTIMENT = {
     "stressful": -2.0, "why": -0.7, "how come": -1.5, "what's going on": -1.8, "what happened": -1.3,
     "why is": -0.8, "explain": -0.8, "excuse": -1.5, "excuses": -2.0, "apology": -0.8,
     "apologize": -0.5, "sorry": -0.5, "please help": -1.3, "help me": -0.8, "need help": -1.0,
-    "any help": -0.8, "fix": -1.0, "fix this": -2.0, "fixed": -0.3, "escalate": -1.8,
+    "any help": -0.8, "fix": -1.0, "fix this": -2.0, "escalate": -1.8,
     "manager": -0.8, "supervisor": -1.0, "lawsuit": -2.8, "lawyer": -2.3, "sue": -2.3, "bbb": -2.0,
     "dot": -0.5, "never again": -3.0, "last time": -1.8, "never fly": -3.0, "never flying": -3.0,
     "never ordering": -3.0, "never buying": -3.0, "never using": -2.8, "switching to": -2.3,
@@ -125,7 +125,19 @@ SENTIMENT = {
     "how is it": -1.0, "is anyone": -1.0, "anyone there": -1.8, "hello?": -1.5,
     "really bad": -2.5, "not happy": -2.5, "not impressed": -2.5, "not cool": -2.0, "not ok": -2.0,
     "not okay": -2.0, "not acceptable": -3.0, "not fair": -2.0, "unfair": -2.0,
+    "act together": -2.5, "leaves much to be desired": -2.5, "could care less": -2.5,
+    "couldn't care less": -2.5, "truthful": 1.0, "honest": 1.0, "accurate": 0.8, "tanked": -2.3,
+    "silly": -1.3, "shut up": -2.5, "abandon": -2.3, "abandoned": -2.5, "fault": -1.8,
+    "your fault": -2.5, "no longer": -1.5, "sympathy": -0.5, "make an effort": -1.3,
+    "overwhelming": -1.0, "overwhelmed": -1.5, "pile on": -1.0, "indignation": -2.5, "fiction": -1.5,
+    "freaking out": -2.0, "freaking": -1.0, "hard": -0.8, "devalued": -2.3, "average": -0.8,
+    "limited": -0.5, "what about": -0.5, "stood me up": -2.5, "second chance": -1.0, "not": -0.4,
+    "don't": -0.4, "dont": -0.4, "no": -0.4, "won't": -0.8, "nope": -1.0, "nah": -0.8,
+    "anything": -0.3, "someone": -0.3, "somebody": -0.3, "anyone": -0.3,
     # --- praise, relief, delight
+    "fixed": 1.0, "resolved": 1.5, "sorted": 1.0, "sorted out": 1.5, "works": 0.3, "works for me": 1.0,
+    "good morning": 0.0, "good night": 0.0, "good evening": 0.0, "good afternoon": 0.0,
+    "scratched": -1.8, "scratches": -1.5, "dented": -2.0, "stained": -1.8, "weak": -1.5,
     "nicest": 2.5, "friendliest": 2.8, "kindest": 2.8, "funniest": 2.0, "funny": 1.5, "touched": 2.0,
     "fav": 2.0, "thnx": 1.8, "thnks": 1.8, "tks": 1.5, "you bet": 1.0, "right on": 1.5,
     "giving me life": 2.5, "unfriendly": -2.3, "hilarious": 1.8, "classy": 2.0, "sweetest": 2.5,
@@ -169,7 +181,7 @@ SENTIMENT = {
     "keep it up": 2.3, "keep up the good work": 3.0, "good job": 2.5, "great service": 2.8,
     "great job": 2.5, "good service": 2.3, "excellent service": 3.0, "customer for life": 3.0,
     "will fly again": 2.3, "fly again": 1.0, "love you": 2.8, "love it": 2.8, "love this": 2.8,
-    "fingers crossed": 0.5, "hope": 0.5, "hopefully": 0.3, "wish": -0.3, "finally": -0.3,
+    "fingers crossed": 0.5, "hope": 0.5, "hopefully": 0.3, "wish": -0.3,
     "yes": 0.3, "lol": 0.5, "haha": 1.0, "hahaha": 1.3, "lmao": 0.5, "wow": 0.5,
     "please": -0.2, "pls": -0.5, "plz": -0.5, "asap": -1.3, "urgent": -1.3, "immediately": -1.0,
     "help": -0.3, "dm": -0.2, "dm'd": -0.8, "dmed": -0.8, "messaged": -0.5,
@@ -206,7 +218,7 @@ SITUATIONAL = frozenset("""
 delay delays delayed late cancel cancelled canceled cancellation cancellations rebook rebooked rebooking
 fee fees refund refunds charged charge paid pay lost missing hold wait waiting hours hour hrs hr
 minutes mins days weeks another need needed phone call calling called problems problem issue issues
-still again down miss missed stuck
+still again down miss missed stuck help
 """.split())
 
 # Openers that turn sarcastic when a grievance follows in the same sentence.

@@ -1,0 +1,460 @@
+"""A small learned model: hashed n-grams, multinomial logistic regression.
+
+Pure Python, standard library only, for training and inference.
+
+Features of a post (shared by training and inference, so they cannot drift):
+
+* words, and character 2-5-grams inside each word (fastText-style, with
+  ``<`` ``>`` marking the word's ends), so "Cancelled Flightled" and
+  "cancelation" still share most of their features;
+* word bigrams;
+* for Japanese (no spaces), character 1-3-grams of each run of text;
+* the rule engine's own verdict and evidence, so the model starts from what
+  the lexicon knows and learns the corrections.
+
+Feature strings are hashed (CRC-32, stable across processes) into 2**bits
+buckets. Inference caches the summed weights per word, which makes the
+character n-grams almost free after the first few hundred posts.
+
+Training is multinomial logistic regression by SGD with weight averaging,
+class weights (rare classes count more) and a seeded shuffle, so the same
+data and options always give the same file. The model file is compact JSON,
+gzip-compressed; ``load_model`` accepts a path or the bytes (e.g. from S3).
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+import random
+import zlib
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+FORMAT = "socialcare-triage-model"
+FORMAT_VERSION = 1
+DEFAULT_BITS = 18
+# Below this many training posts in a language the model has not learned it;
+# the rules decide instead.
+MIN_EXAMPLES_PER_LANG = 30
+CACHE_LIMIT = 200_000
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+class Prediction(NamedTuple):
+    sentiment: Optional[str]
+    sentiment_score: float
+    sentiment_confidence: float
+    category: Optional[str]
+    category_confidence: float
+    category_labels: Tuple[str, ...]
+
+
+# --- features -------------------------------------------------------------------------
+
+def word_features(word: str) -> List[str]:
+    """The unigram and the character n-grams of one word."""
+    feats = ["w" + word]
+    if len(word) > 1 and word[0].isalpha():
+        marked = "<" + word + ">"
+        size = len(marked)
+        for n in (2, 3, 4, 5):
+            if n >= size:
+                break
+            feats.extend(["c" + marked[i:i + n] for i in range(size - n + 1)])
+    return feats
+
+
+def run_features(run: str) -> List[str]:
+    """Character 1-3-grams of a run of unspaced text (Japanese)."""
+    feats = []
+    size = len(run)
+    for n in (1, 2, 3):
+        feats.extend(["j" + run[i:i + n] for i in range(size - n + 1)])
+    return feats
+
+
+def unspaced_runs(text: str) -> List[str]:
+    """Split unspaced text at punctuation and spaces into runs of letters."""
+    runs: List[str] = []
+    current: List[str] = []
+    for ch in text:
+        if ch.isalnum() or ch in "ー々〜~":
+            current.append(ch)
+        else:
+            if current:
+                runs.append("".join(current))
+                current = []
+            if not ch.isspace() and ch not in "、。,.・「」『』()[]【】":
+                runs.append(ch)  # emoji, ! and ? are features on their own
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
+def rule_features(signals: Any, builtin_sentiment: str, builtin_category: Optional[str]) -> List[str]:
+    """The rule engine's view, as features the model can weigh."""
+    feats = ["rs" + builtin_sentiment, "rn" + _bucket(signals.negative), "rp" + _bucket(signals.positive)]
+    if builtin_category:
+        feats.append("rc" + builtin_category)
+    if signals.question:
+        feats.append("rq")
+    if signals.time_spent:
+        feats.append("rt")
+    if signals.shouting:
+        feats.append("rS")
+    if signals.exclaims:
+        feats.append("r!" + ("2" if signals.exclaims > 1 else "1"))
+    for label in signals.cues:
+        feats.append("rk" + label)
+    return feats
+
+
+def _bucket(value: float) -> str:
+    if value <= 0:
+        return "0"
+    if value < 1:
+        return "1"
+    if value < 2.5:
+        return "2"
+    if value < 5:
+        return "3"
+    return "4"
+
+
+def units_of(tokens: Sequence[str], spaced: bool, lower_text: str) -> Tuple[List[str], List[str]]:
+    """(units, bigrams): words or runs whose features are cached, and word pairs."""
+    if spaced:
+        words = [t for t in tokens]
+        bigrams = [words[i] + " " + words[i + 1] for i in range(len(words) - 1)]
+        return words, bigrams
+    return unspaced_runs(lower_text), []
+
+
+def _hash(feature: str, mask: int) -> int:
+    return zlib.crc32(feature.encode("utf-8")) & mask
+
+
+# --- the model ------------------------------------------------------------------------
+
+class _Head:
+    """One linear classifier over hashed features (sentiment, or category)."""
+
+    def __init__(self, labels: Sequence[str], bias: Sequence[float], label_bias: Sequence[float],
+                 weights: Dict[int, Tuple[float, ...]], mask: int):
+        self.labels = tuple(labels)
+        self.bias = tuple(float(b) + float(lb) for b, lb in zip(bias, label_bias))
+        self.raw_bias = tuple(float(b) for b in bias)
+        self.label_bias = tuple(float(b) for b in label_bias)
+        self.weights = weights
+        self.mask = mask
+        self.zero = tuple(0.0 for _ in labels)
+        self._unit_cache: Dict[str, Tuple[Tuple[float, ...], int]] = {}
+        self._feature_cache: Dict[str, Tuple[float, ...]] = {}
+
+    def _sum_features(self, feats: Iterable[str]) -> Tuple[float, ...]:
+        totals = list(self.zero)
+        weights, mask = self.weights, self.mask
+        for feat in feats:
+            row = weights.get(zlib.crc32(feat.encode("utf-8")) & mask)
+            if row is not None:
+                for k, w in enumerate(row):
+                    totals[k] += w
+        return tuple(totals)
+
+    def unit(self, unit: str, spaced: bool) -> Tuple[Tuple[float, ...], int]:
+        cached = self._unit_cache.get(unit)
+        if cached is None:
+            feats = word_features(unit) if spaced else run_features(unit)
+            cached = (self._sum_features(feats), len(feats))
+            if len(self._unit_cache) >= CACHE_LIMIT:
+                self._unit_cache.clear()
+            self._unit_cache[unit] = cached
+        return cached
+
+    def feature(self, feat: str) -> Tuple[float, ...]:
+        cached = self._feature_cache.get(feat)
+        if cached is None:
+            cached = self._sum_features((feat,))
+            if len(self._feature_cache) >= CACHE_LIMIT:
+                self._feature_cache.clear()
+            self._feature_cache[feat] = cached
+        return cached
+
+    def probabilities(self, units: Sequence[str], bigrams: Sequence[str], extra: Sequence[str],
+                      spaced: bool) -> List[float]:
+        totals = list(self.zero)
+        count = 0
+        for unit in units:
+            vector, size = self.unit(unit, spaced)
+            count += size
+            for k, w in enumerate(vector):
+                totals[k] += w
+        for feat in bigrams:
+            vector = self.feature("b" + feat)
+            for k, w in enumerate(vector):
+                totals[k] += w
+        for feat in extra:
+            vector = self.feature(feat)
+            for k, w in enumerate(vector):
+                totals[k] += w
+        count += len(bigrams) + len(extra)
+        scale = 1.0 / math.sqrt(count) if count else 0.0
+        logits = [b + scale * t for b, t in zip(self.bias, totals)]
+        return _softmax(logits)
+
+    def to_dict(self) -> Dict[str, Any]:
+        indices = sorted(self.weights)
+        deltas, previous = [], 0
+        for index in indices:
+            deltas.append(index - previous)
+            previous = index
+        # Four decimals is far below what changes a decision; ints keep JSON small.
+        values = [[round(self.weights[i][k] * 10000) for i in indices] for k in range(len(self.labels))]
+        return {"labels": list(self.labels), "bias": [round(b, 6) for b in self.raw_bias],
+                "label_bias": [round(b, 6) for b in self.label_bias],
+                "index_deltas": deltas, "values_e4": values}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], mask: int) -> "_Head":
+        labels = list(data["labels"])
+        indices, position = [], 0
+        for delta in data["index_deltas"]:
+            position += int(delta)
+            indices.append(position)
+        columns = data["values_e4"]
+        if len(columns) != len(labels) or any(len(col) != len(indices) for col in columns):
+            raise ValueError("model file is damaged: weight table does not match its labels")
+        rows = zip(*columns)
+        weights = {index: tuple(v / 10000.0 for v in row) for index, row in zip(indices, rows)}
+        return cls(labels, data["bias"], data.get("label_bias") or [0.0] * len(labels), weights, mask)
+
+
+def _softmax(logits: Sequence[float]) -> List[float]:
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+class Model:
+    """A trained model. Build with ``load_model`` or ``train``; use via ``classify(model=...)``."""
+
+    def __init__(self, bits: int, langs: Iterable[str], sentiment: _Head, category: Optional[_Head],
+                 info: Optional[Dict[str, Any]] = None):
+        self.bits = bits
+        self.mask = (1 << bits) - 1
+        self.langs = frozenset(langs)
+        self.sentiment = sentiment
+        self.category = category
+        self.info = dict(info or {})
+
+    def covers(self, lang: str) -> bool:
+        return lang in self.langs
+
+    def predict(self, cleaned: Any, signals: Any, builtin_sentiment: str,
+                builtin_category: Optional[str] = None) -> Optional[Prediction]:
+        """The model's view of one post, or None for a language it was not trained on."""
+        if signals.lang not in self.langs:
+            return None
+        spaced = signals.tokens is not None
+        units, bigrams = units_of(signals.tokens or (), spaced, cleaned.lower)
+        extra = rule_features(signals, builtin_sentiment, builtin_category)
+        probs = self.sentiment.probabilities(units, bigrams, extra, spaced)
+        best = max(range(len(probs)), key=probs.__getitem__)
+        labels = self.sentiment.labels
+        p_neg = probs[labels.index("negative")] if "negative" in labels else 0.0
+        p_pos = probs[labels.index("positive")] if "positive" in labels else 0.0
+        sentiment, confidence = labels[best], probs[best]
+        score = _consistent(sentiment, p_pos - p_neg)
+        category, category_confidence, category_labels = None, 0.0, ()
+        if self.category is not None:
+            cat_probs = self.category.probabilities(units, bigrams, extra, spaced)
+            top = max(range(len(cat_probs)), key=cat_probs.__getitem__)
+            category, category_confidence = self.category.labels[top], cat_probs[top]
+            category_labels = self.category.labels
+        return Prediction(sentiment, score, confidence, category, category_confidence, category_labels)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "bits": self.bits,
+            "langs": sorted(self.langs), "info": self.info,
+            "heads": {"sentiment": self.sentiment.to_dict(),
+                      **({"category": self.category.to_dict()} if self.category else {})},
+        }
+
+    def to_bytes(self) -> bytes:
+        text = json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        # mtime=0 keeps the file byte-identical for identical training runs.
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=9) as out:
+            out.write(text.encode("utf-8"))
+        return buffer.getvalue()
+
+    def save(self, path: str) -> None:
+        data = self.to_bytes() if not str(path).endswith(".json") else \
+            json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+        with open(path, "wb") as out:
+            out.write(data)
+
+
+def _consistent(label: str, score: float) -> float:
+    if label == "negative":
+        score = min(score, -0.05)
+    elif label == "positive":
+        score = max(score, 0.05)
+    else:
+        score = max(-0.3, min(0.3, score))
+    return round(score, 3)
+
+
+def load_model(source: Union[str, os.PathLike, bytes, bytearray]) -> Model:
+    """Load a model file (gzip JSON or plain JSON) from a path or from its bytes."""
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
+        with open(source, "rb") as handle:
+            data = handle.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"not a triage model file: {err}") from err
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError("not a triage model file (format marker missing)")
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(f"model file version {document.get('version')} is not supported "
+                         f"(this code reads version {FORMAT_VERSION})")
+    bits = int(document["bits"])
+    mask = (1 << bits) - 1
+    heads = document["heads"]
+    category = _Head.from_dict(heads["category"], mask) if "category" in heads else None
+    return Model(bits, document.get("langs") or [], _Head.from_dict(heads["sentiment"], mask), category,
+                 document.get("info"))
+
+
+# --- training ---------------------------------------------------------------------------
+
+class TrainingOptions(NamedTuple):
+    bits: int = DEFAULT_BITS
+    epochs: int = 8
+    learning_rate: float = 0.6
+    seed: int = 13
+    # Rare classes count more: weight = (n / (k * n_class)) ** class_weight_power.
+    class_weight_power: float = 0.5
+    # Added to the negative logit at prediction: in customer service a missed
+    # complaint costs more than a neutral post read by a person.
+    negative_bias: float = 0.45
+    prune_below: float = 0.0005
+
+
+def document_features(units: Sequence[str], bigrams: Sequence[str], extra: Sequence[str],
+                      spaced: bool) -> List[str]:
+    feats: List[str] = []
+    for unit in units:
+        feats.extend(word_features(unit) if spaced else run_features(unit))
+    feats.extend("b" + b for b in bigrams)
+    feats.extend(extra)
+    return feats
+
+
+def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labels: int,
+               options: TrainingOptions) -> Tuple[List[float], Dict[int, Tuple[float, ...]]]:
+    """Averaged SGD for multinomial logistic regression over bucket-id documents."""
+    size = 1 << options.bits
+    weights = [[0.0] * size for _ in range(n_labels)]
+    # Sum of (step * update): the averaged weight is w - accumulated / steps.
+    accumulated = [[0.0] * size for _ in range(n_labels)]
+    bias = [0.0] * n_labels
+    bias_accumulated = [0.0] * n_labels
+    counts = [0] * n_labels
+    for y in labels:
+        counts[y] += 1
+    total = len(labels)
+    class_weight = [((total / (n_labels * c)) ** options.class_weight_power) if c else 0.0 for c in counts]
+    scales = [1.0 / math.sqrt(len(doc)) if doc else 0.0 for doc in documents]
+    order = list(range(len(documents)))
+    rng = random.Random(options.seed)
+    step = 1
+    for epoch in range(options.epochs):
+        rng.shuffle(order)
+        rate = options.learning_rate / (1.0 + epoch)
+        for d in order:
+            doc = documents[d]
+            if not doc:
+                continue
+            scale = scales[d]
+            logits = [bias[k] + scale * sum(map(weights[k].__getitem__, doc)) for k in range(n_labels)]
+            probs = _softmax(logits)
+            y = labels[d]
+            for k in range(n_labels):
+                gradient = (probs[k] - (1.0 if k == y else 0.0)) * class_weight[y]
+                if -1e-6 < gradient < 1e-6:
+                    continue
+                change = rate * gradient
+                bias[k] -= change
+                bias_accumulated[k] -= step * change
+                change *= scale
+                timed = step * change
+                row, acc = weights[k], accumulated[k]
+                for f in doc:
+                    row[f] -= change
+                    acc[f] -= timed
+            step += 1
+    averaged_bias = [b - a / step for b, a in zip(bias, bias_accumulated)]
+    sparse: Dict[int, Tuple[float, ...]] = {}
+    touched = set()
+    for doc in documents:
+        touched.update(doc)
+    for f in touched:
+        row = tuple(weights[k][f] - accumulated[k][f] / step for k in range(n_labels))
+        if max(abs(w) for w in row) >= options.prune_below:
+            sparse[f] = row
+    return averaged_bias, sparse
+
+
+class Example(NamedTuple):
+    units: List[str]
+    bigrams: List[str]
+    extra: List[str]
+    spaced: bool
+    lang: str
+    sentiment: Optional[str]
+    category: Optional[str]
+
+
+def train(examples: Sequence[Example], options: TrainingOptions = TrainingOptions()) -> Model:
+    """Train sentiment (and category, where labelled) heads from prepared examples."""
+    mask = (1 << options.bits) - 1
+    hashed = [[_hash(f, mask) for f in document_features(e.units, e.bigrams, e.extra, e.spaced)]
+              for e in examples]
+    with_sentiment = [i for i, e in enumerate(examples) if e.sentiment in SENTIMENT_LABELS]
+    if not with_sentiment:
+        raise ValueError("no training example has label.sentiment (negative, neutral or positive)")
+    present = [label for label in SENTIMENT_LABELS if any(examples[i].sentiment == label for i in with_sentiment)]
+    if len(present) < 2:
+        raise ValueError("training needs at least two different sentiment labels")
+    y = [present.index(examples[i].sentiment) for i in with_sentiment]
+    bias, weights = train_head([hashed[i] for i in with_sentiment], y, len(present), options)
+    label_bias = [options.negative_bias if label == "negative" else 0.0 for label in present]
+    sentiment = _Head(present, bias, label_bias, weights, mask)
+
+    category = None
+    with_category = [i for i, e in enumerate(examples) if e.category]
+    category_labels = sorted({examples[i].category for i in with_category})
+    if len(category_labels) >= 2:
+        y = [category_labels.index(examples[i].category) for i in with_category]
+        bias, weights = train_head([hashed[i] for i in with_category], y, len(category_labels), options)
+        category = _Head(category_labels, bias, [0.0] * len(category_labels), weights, mask)
+
+    lang_counts: Dict[str, int] = {}
+    for e in examples:
+        lang_counts[e.lang] = lang_counts.get(e.lang, 0) + 1
+    langs = [lang for lang, count in lang_counts.items()
+             if count >= min(MIN_EXAMPLES_PER_LANG, max(1, len(examples) // 2))]
+    info = {"examples": len(examples), "sentiment_examples": len(with_sentiment),
+            "category_examples": len(with_category), "langs": lang_counts,
+            "options": options._asdict()}
+    return Model(options.bits, langs, sentiment, category, info)
