@@ -33,10 +33,15 @@ def complete(mention: Mention, deps: Any) -> Mention:
         return mention
     from chalicelib.listen.sources import account_of
 
+    from chalicelib.platforms.meta import MetaRequestError
+
     media_id = mention.conversation_id or mention.platform_id
     comment_id = mention.platform_id if mention.platform_id != media_id else None
-    return deps.graph_client().ig_mention_details(account_of(mention.source_id), media_id, comment_id,
-                                                  source_id=mention.source_id)
+    try:
+        return deps.graph_client().ig_mention_details(account_of(mention.source_id), media_id, comment_id,
+                                                      source_id=mention.source_id)
+    except MetaRequestError as err:  # gone, or not ours: asking again will not change the answer
+        raise PermanentFailure(f"Instagram mention {mention.platform_id} could not be looked up: {err}") from err
 
 
 def triage_message(body: str, deps: Any) -> Dict[str, Any]:

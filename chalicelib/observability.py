@@ -79,7 +79,8 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str], Dict[st
         processed = processor.process()
     failures = [(result, record) for status, result, record in processed if status == "fail"]
     if failures:
-        for reason, _record in failures:
-            logger.warning("record failed; batch will be retried", extra={"reason": str(reason)})
+        for reason, record in failures:
+            logger.warning("record failed; batch will be retried",
+                           extra={"reason": str(reason), "about": correlation_id(record["body"])})
         raise BatchRetry(f"{len(failures)} of {len(processed)} records failed: {failures[0][0]}")
     return [result for _status, result, _record in processed]

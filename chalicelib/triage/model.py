@@ -93,21 +93,27 @@ def unspaced_runs(text: str) -> List[str]:
     return runs
 
 
-def rule_features(signals: Any, builtin_sentiment: str, builtin_category: Optional[str]) -> List[str]:
-    """The rule engine's view, as features the model can weigh."""
-    feats = ["rs" + builtin_sentiment, "rn" + _bucket(signals.negative), "rp" + _bucket(signals.positive)]
+def rule_features(signals: Any, builtin_sentiment: str, builtin_category: Optional[str]) -> List[Tuple[str, float]]:
+    """The rule engine's view, as (feature, value) pairs the model can weigh.
+
+    These are not scaled by the post's length like the n-grams: one verdict
+    of the lexicon should weigh the same in a short post as in a long one.
+    """
+    feats = [("rs" + builtin_sentiment, 1.0),
+             ("rN", min(signals.negative, 6.0) / 3.0), ("rP", min(signals.positive, 6.0) / 3.0),
+             ("rn" + _bucket(signals.negative), 1.0), ("rp" + _bucket(signals.positive), 1.0)]
     if builtin_category:
-        feats.append("rc" + builtin_category)
+        feats.append(("rc" + builtin_category, 1.0))
     if signals.question:
-        feats.append("rq")
+        feats.append(("rq", 1.0))
     if signals.time_spent:
-        feats.append("rt")
+        feats.append(("rt", 1.0))
     if signals.shouting:
-        feats.append("rS")
+        feats.append(("rS", 1.0))
     if signals.exclaims:
-        feats.append("r!" + ("2" if signals.exclaims > 1 else "1"))
+        feats.append(("r!" + ("2" if signals.exclaims > 1 else "1"), 1.0))
     for label in signals.cues:
-        feats.append("rk" + label)
+        feats.append(("rk" + label, 1.0))
     return feats
 
 
@@ -182,7 +188,7 @@ class _Head:
             self._feature_cache[feat] = cached
         return cached
 
-    def probabilities(self, units: Sequence[str], bigrams: Sequence[str], extra: Sequence[str],
+    def probabilities(self, units: Sequence[str], bigrams: Sequence[str], extra: Sequence[Tuple[str, float]],
                       spaced: bool) -> List[float]:
         totals = list(self.zero)
         count = 0
@@ -195,13 +201,13 @@ class _Head:
             vector = self.feature("b" + feat)
             for k, w in enumerate(vector):
                 totals[k] += w
-        for feat in extra:
-            vector = self.feature(feat)
-            for k, w in enumerate(vector):
-                totals[k] += w
-        count += len(bigrams) + len(extra)
+        count += len(bigrams)
         scale = 1.0 / math.sqrt(count) if count else 0.0
         logits = [b + scale * t for b, t in zip(self.bias, totals)]
+        for feat, value in extra:
+            vector = self.feature(feat)
+            for k, w in enumerate(vector):
+                logits[k] += w * value
         return _softmax(logits)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -350,19 +356,23 @@ class TrainingOptions(NamedTuple):
     prune_below: float = 0.0005
 
 
-def document_features(units: Sequence[str], bigrams: Sequence[str], extra: Sequence[str],
-                      spaced: bool) -> List[str]:
+def document_features(units: Sequence[str], bigrams: Sequence[str], spaced: bool) -> List[str]:
+    """The n-gram features of a post (scaled by 1/sqrt(count) in the model)."""
     feats: List[str] = []
     for unit in units:
         feats.extend(word_features(unit) if spaced else run_features(unit))
     feats.extend("b" + b for b in bigrams)
-    feats.extend(extra)
     return feats
 
 
-def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labels: int,
-               options: TrainingOptions) -> Tuple[List[float], Dict[int, Tuple[float, ...]]]:
-    """Averaged SGD for multinomial logistic regression over bucket-id documents."""
+def train_head(documents: Sequence[Sequence[int]], extras: Sequence[Sequence[Tuple[int, float]]],
+               labels: Sequence[int], n_labels: int, options: TrainingOptions
+               ) -> Tuple[List[float], Dict[int, Tuple[float, ...]]]:
+    """Averaged SGD for multinomial logistic regression.
+
+    ``documents`` are bucket ids (scaled by 1/sqrt(len)); ``extras`` are
+    (bucket, value) pairs used as they are.
+    """
     size = 1 << options.bits
     weights = [[0.0] * size for _ in range(n_labels)]
     # Sum of (step * update): the averaged weight is w - accumulated / steps.
@@ -383,10 +393,13 @@ def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labe
         rate = options.learning_rate / (1.0 + epoch)
         for d in order:
             doc = documents[d]
-            if not doc:
-                continue
+            extra = extras[d]
             scale = scales[d]
-            logits = [bias[k] + scale * sum(map(weights[k].__getitem__, doc)) for k in range(n_labels)]
+            logits = []
+            for k in range(n_labels):
+                row = weights[k]
+                logits.append(bias[k] + scale * sum(map(row.__getitem__, doc))
+                              + sum(row[f] * v for f, v in extra))
             probs = _softmax(logits)
             y = labels[d]
             for k in range(n_labels):
@@ -396,9 +409,12 @@ def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labe
                 change = rate * gradient
                 bias[k] -= change
                 bias_accumulated[k] -= step * change
+                row, acc = weights[k], accumulated[k]
+                for f, v in extra:
+                    row[f] -= change * v
+                    acc[f] -= step * change * v
                 change *= scale
                 timed = step * change
-                row, acc = weights[k], accumulated[k]
                 for f in doc:
                     row[f] -= change
                     acc[f] -= timed
@@ -408,6 +424,8 @@ def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labe
     touched = set()
     for doc in documents:
         touched.update(doc)
+    for extra in extras:
+        touched.update(f for f, _ in extra)
     for f in touched:
         row = tuple(weights[k][f] - accumulated[k][f] / step for k in range(n_labels))
         if max(abs(w) for w in row) >= options.prune_below:
@@ -418,7 +436,7 @@ def train_head(documents: Sequence[Sequence[int]], labels: Sequence[int], n_labe
 class Example(NamedTuple):
     units: List[str]
     bigrams: List[str]
-    extra: List[str]
+    extra: List[Tuple[str, float]]
     spaced: bool
     lang: str
     sentiment: Optional[str]
@@ -428,8 +446,8 @@ class Example(NamedTuple):
 def train(examples: Sequence[Example], options: TrainingOptions = TrainingOptions()) -> Model:
     """Train sentiment (and category, where labelled) heads from prepared examples."""
     mask = (1 << options.bits) - 1
-    hashed = [[_hash(f, mask) for f in document_features(e.units, e.bigrams, e.extra, e.spaced)]
-              for e in examples]
+    hashed = [[_hash(f, mask) for f in document_features(e.units, e.bigrams, e.spaced)] for e in examples]
+    hashed_extra = [[(_hash(f, mask), v) for f, v in e.extra] for e in examples]
     with_sentiment = [i for i, e in enumerate(examples) if e.sentiment in SENTIMENT_LABELS]
     if not with_sentiment:
         raise ValueError("no training example has label.sentiment (negative, neutral or positive)")
@@ -437,7 +455,8 @@ def train(examples: Sequence[Example], options: TrainingOptions = TrainingOption
     if len(present) < 2:
         raise ValueError("training needs at least two different sentiment labels")
     y = [present.index(examples[i].sentiment) for i in with_sentiment]
-    bias, weights = train_head([hashed[i] for i in with_sentiment], y, len(present), options)
+    bias, weights = train_head([hashed[i] for i in with_sentiment], [hashed_extra[i] for i in with_sentiment],
+                               y, len(present), options)
     label_bias = [options.negative_bias if label == "negative" else 0.0 for label in present]
     sentiment = _Head(present, bias, label_bias, weights, mask)
 
@@ -446,7 +465,8 @@ def train(examples: Sequence[Example], options: TrainingOptions = TrainingOption
     category_labels = sorted({examples[i].category for i in with_category})
     if len(category_labels) >= 2:
         y = [category_labels.index(examples[i].category) for i in with_category]
-        bias, weights = train_head([hashed[i] for i in with_category], y, len(category_labels), options)
+        bias, weights = train_head([hashed[i] for i in with_category], [hashed_extra[i] for i in with_category],
+                                   y, len(category_labels), options)
         category = _Head(category_labels, bias, [0.0] * len(category_labels), weights, mask)
 
     lang_counts: Dict[str, int] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -115,13 +116,22 @@ def test_api_over_http_refuses_bad_input(deployment):
 
 
 def test_every_meta_channel_reaches_a_case_and_comment_replies_go_back(deployment):
-    samples = deployment.fake_graph.sample_deliveries()
+    from local.fake_graph import ig_mention_delivery
+
+    graph = deployment.fake_graph
+    samples = graph.sample_deliveries()
+    # An Instagram @mention webhook carries only ids; make one the fake can answer the look-up for.
+    tagged = graph.add_ig_mention("@soraair 那覇行きの機内食、とても美味しかったです！", username="okinawa_trip",
+                                  in_comment=True)
+    samples["instagram_mention"] = ig_mention_delivery(graph.ig_user_id, media_id=tagged["media"]["id"],
+                                                       comment_id=tagged["id"], time_=time.time())
     for name, delivery in samples.items():
         assert deployment.fake_graph.deliver(delivery) == 200, name
     run_pipeline(deployment)
     cases = all_open_cases(deployment)
     platforms = {c["platform"] for c in cases}
-    assert {"x", "facebook", "instagram", "messenger", "whatsapp"} <= platforms, platforms
+    assert {"facebook", "instagram", "messenger", "whatsapp"} <= platforms, platforms
+    assert any(c["platform"] == "instagram" and c["reply_target"]["kind"] == "mention" for c in cases)
     # A repeated delivery makes no second case.
     deployment.fake_graph.deliver(samples[next(iter(samples))])
     run_pipeline(deployment)
