@@ -76,13 +76,27 @@ class Deps:
         return self.platform_clients["graph"]
 
 
-def _platform_secrets(secret_id: str) -> Dict[str, str]:
-    # Powertools caches the secret for five minutes across invocations, so a
-    # rotated token is picked up without a deploy.
-    from aws_lambda_powertools.utilities import parameters
+class PlatformSecrets:
+    """The platform credentials secret, through Powertools Parameters.
 
-    value = parameters.get_secret(secret_id, transform="json", max_age=300)
-    return value if isinstance(value, dict) else {}
+    Powertools caches the value for five minutes across invocations, so a
+    rotated token is picked up without a deploy. The provider gets our own
+    lazily created client, so it follows the same endpoint and lifecycle.
+    """
+
+    def __init__(self, secret_id: str):
+        self.secret_id = secret_id
+        self._provider = None
+
+    def __call__(self) -> Dict[str, str]:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            from chalicelib.adapters.aws import client
+
+            self._provider = SecretsProvider(boto3_client=client("secretsmanager"))
+        value = self._provider.get(self.secret_id, transform="json", max_age=300)
+        return value if isinstance(value, dict) else {}
 
 
 def build_deps(config: Optional[Settings] = None) -> Deps:
@@ -103,7 +117,7 @@ def build_deps(config: Optional[Settings] = None) -> Deps:
             "triaged": Queue(config.triaged_dlq),
             "outbound": Queue(config.outbound_dlq),
         },
-        secrets=functools.partial(_platform_secrets, config.platform_secret_id),
+        secrets=PlatformSecrets(config.platform_secret_id),
     )
 
 

@@ -90,6 +90,7 @@ class Lexicon:
                 if key:
                     cue_labels.setdefault(key, set()).add(label)
         self.cue_index = _index(((k, (k, tuple(sorted(v)))) for k, v in cue_labels.items()), self.spaced)
+        self.cue_first_tokens = frozenset(self.cue_index)
 
 
 NO_SPACE_LANGS = frozenset(("ja", "zh", "th"))
@@ -119,10 +120,14 @@ def _index(items: Iterable[Tuple[str, object]], spaced: bool) -> Dict[str, list]
     return index
 
 
-def analyze(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
-            emoticons: "re.Pattern[str] | None", emoticon_weights: Mapping[str, float]) -> Signals:
+def analyze(clean: CleanText, lang: str, lexicon: Lexicon, tokens: Optional[List[str]],
+            emoji: Mapping[str, float], emoticons: "re.Pattern[str] | None",
+            emoticon_weights: Mapping[str, float]) -> Signals:
+    """Signals for one text; ``tokens`` are its words (spaced languages only)."""
     if lexicon.spaced:
-        return _analyze_spaced(clean, lang, lexicon, emoji, emoticons, emoticon_weights)
+        if tokens is None:
+            tokens = english_tokens(clean.lower)
+        return _analyze_spaced(clean, lang, lexicon, tokens, emoji, emoticons, emoticon_weights)
     return _analyze_unspaced(clean, lang, lexicon, emoji)
 
 
@@ -135,13 +140,12 @@ _QUICK = frozenset(("in", "within", "under", "only", "just"))
 _HYPOTHETICAL = frozenset(("would", "if", "wish", "hoping", "could"))
 
 
-def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float],
-                    emoticons, emoticon_weights) -> Signals:
-    tokens = english_tokens(clean.lower)
+def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, tokens: List[str],
+                    emoji: Mapping[str, float], emoticons, emoticon_weights) -> Signals:
     text = clean.text
     index = lexicon.sentiment_index
     # A question that opens like an enquiry ("is flight 12 delayed?") reports a
-    # situation rather than a feeling: its situational words count for less.
+    # situation rather than a feeling: its words count for less.
     inquiry = "?" in text and bool(tokens) and tokens[0] in _INQUIRY_OPENERS
     situational = lexicon.situational
     hits: List[Tuple[str, float]] = []
@@ -150,70 +154,87 @@ def _analyze_spaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mappin
     negate_left = 0
     intensity = 1.0
     time_spent = False
-    words = 0
-    i = 0
     n = len(tokens)
+    i = 0
+    # The loop below runs for every word of every post: keep it flat.
     while i < n:
         token = tokens[i]
-        if token in _CLAUSE_END:
-            negate_left = 0
-            intensity = 1.0
+        entries = index.get(token)
+        if entries is None:
+            if token in _CLAUSE_END:
+                negate_left = 0
+                intensity = 1.0
+            else:
+                if negate_left:
+                    negate_left -= 1
+                if token in _CONTRAST and hits:
+                    contrast_at = len(hits)
+                elif token.isdigit() and i + 1 < n and tokens[i + 1] in _TIME_UNITS and (
+                        i == 0 or tokens[i - 1] not in _QUICK):
+                    time_spent = True
             i += 1
             continue
-        words += 1
-        if token.isdigit() and i + 1 < n and tokens[i + 1] in _TIME_UNITS and (i == 0 or tokens[i - 1] not in _QUICK):
-            time_spent = True
-        if token in ("but", "however", "although", "though") and hits:
-            contrast_at = len(hits)
-        term, length = _match_tokens(index, tokens, i)
+        term = None
+        length = 1
+        for parts, candidate in entries:
+            length = len(parts)
+            if length == 1 or tuple(tokens[i:i + length]) == parts:
+                term = candidate
+                break
         if term is None:
             if negate_left:
                 negate_left -= 1
             i += 1
             continue
-        if term.sentiment is not None:
-            weight = term.sentiment * intensity
+        weight = term.sentiment
+        if weight is not None:
+            weight *= intensity
             if negate_left and length == 1 and not term.negator:
                 weight = weight * -0.9 if weight > 0 else 0.0
             if inquiry and (weight > 0 or term.text in situational):
                 weight *= INQUIRY_FACTOR
-            if weight > 0 and _HYPOTHETICAL.intersection(tokens[max(0, i - 3):i]):
+            if weight > 0 and i and _HYPOTHETICAL.intersection(tokens[max(0, i - 3):i]):
                 weight *= HYPOTHETICAL_FACTOR
             if weight:
                 hits.append((term.text, weight))
                 positions.append(i)
             intensity = 1.0
-        if term.negator:
+            negate_left = NEGATION_SCOPE if term.negator else 0
+        elif term.negator:
             negate_left = NEGATION_SCOPE
-        elif term.sentiment is not None:
-            negate_left = 0
         elif negate_left:
             negate_left -= 1
         if term.intensity is not None:
             intensity = term.intensity
         i += length
-    if lexicon.sarcasm_openers and hits:
+    if hits and lexicon.sarcasm_openers:
         hits = _sarcasm(hits, positions, tokens, lexicon.sarcasm_openers)
     if contrast_at > 0:
         hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
     for tag in clean.run_on_hashtags:
         hits.extend(_hashtag_parts(tag, lexicon.words))
     if not text.isascii():
-        for ch in text:
+        for ch in _EMOJI_CANDIDATE_RE.findall(text):
             weight = emoji.get(ch)
             if weight:
                 hits.append((ch, weight))
-    if emoticons is not None and (":" in text or ";" in text or "<3" in text or "^" in text or "_" in text):
+    if emoticons is not None and _EMOTICON_HINT_RE.search(text):
         for found in emoticons.findall(" " + clean.lower + " "):
             hits.append((found, emoticon_weights[found]))
     exasperation = _exasperation(text)
     if exasperation:
         hits.append(exasperation)
-    cues = _match_cues_spaced(lexicon.cue_index, tokens)
-    question = "?" in text or bool(tokens and tokens[0] in _QUESTION_STARTERS) or QUESTION in cues
+    cues = _match_cues_spaced(lexicon, tokens)
+    question = "?" in text or (n > 0 and tokens[0] in _QUESTION_STARTERS) or QUESTION in cues
     if question and QUESTION not in cues:
         cues[QUESTION] = ["?"]
+    words = n - sum(1 for t in tokens if t in _CLAUSE_END) if n else 0
     return _signals(lang, hits, cues, question, words, is_shouting(text), text.count("!"), time_spent, tokens)
+
+
+_CONTRAST = frozenset(("but", "however", "although", "though"))
+_EMOJI_CANDIDATE_RE = re.compile(r"[\u2190-\u2BFF\U0001F000-\U0001FAFF]")
+_EMOTICON_HINT_RE = re.compile(r"[:;=]|<3|\^|_|\):")
 
 
 def _exasperation(text: str) -> Optional[Tuple[str, float]]:
@@ -282,26 +303,17 @@ should shall may might has have any anyone was were
 """.split())
 
 
-def _match_tokens(index: Dict[str, list], tokens: List[str], i: int) -> Tuple[Optional[Term], int]:
-    entries = index.get(tokens[i])
-    if not entries:
-        return None, 1
-    for parts, term in entries:
-        length = len(parts)
-        if length == 1:
-            return term, 1
-        if tuple(tokens[i:i + length]) == parts:
-            return term, length
-    return None, 1
-
-
-def _match_cues_spaced(index: Dict[str, list], tokens: List[str]) -> Dict[str, List[str]]:
+def _match_cues_spaced(lexicon: Lexicon, tokens: List[str]) -> Dict[str, List[str]]:
+    """Every cue keyword in the tokens; overlapping matches all count."""
     cues: Dict[str, List[str]] = {}
+    index = lexicon.cue_index
+    starts = lexicon.cue_first_tokens.intersection(tokens)
+    if not starts:
+        return cues
     for i, token in enumerate(tokens):
-        entries = index.get(token)
-        if not entries:
+        if token not in starts:
             continue
-        for parts, (key, labels) in entries:
+        for parts, (key, labels) in index[token]:
             if len(parts) == 1 or tuple(tokens[i:i + len(parts)]) == parts:
                 for label in labels:
                     cues.setdefault(label, []).append(key)

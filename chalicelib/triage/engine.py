@@ -2,31 +2,37 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from . import decide
 from .analyze import CHURN, QUESTION, REQUEST, Lexicon, Signals, analyze
 from .lang import detect_language
 from .rules import RuleSet, load_default_rules
-from .text import CleanText, clean
+from .text import CleanText, clean, english_tokens
 
 WHY_LIMIT = 12
 
 
-@dataclass
 class TriageResult:
-    sentiment: str
-    sentiment_score: float
-    category: str
-    tags: List[str]
-    priority: str
-    case: bool
-    case_reason: str
-    lang: str
-    why: List[str] = field(default_factory=list)
-    escalate: bool = False
-    team: Optional[str] = None
+    """The triage decision for one mention; ``to_dict()`` is what the pipeline stores."""
+
+    __slots__ = ("sentiment", "sentiment_score", "category", "tags", "priority", "case", "case_reason",
+                 "lang", "why", "escalate", "team")
+
+    def __init__(self, sentiment: str, sentiment_score: float, category: str, tags: List[str], priority: str,
+                 case: bool, case_reason: str, lang: str, why: Optional[List[str]] = None,
+                 escalate: bool = False, team: Optional[str] = None):
+        self.sentiment = sentiment
+        self.sentiment_score = sentiment_score
+        self.category = category
+        self.tags = tags
+        self.priority = priority
+        self.case = case
+        self.case_reason = case_reason
+        self.lang = lang
+        self.why = why if why is not None else []
+        self.escalate = escalate
+        self.team = team
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -42,6 +48,12 @@ class TriageResult:
             "escalate": self.escalate,
             "team": self.team,
         }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TriageResult) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return "TriageResult(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
 
 
 class Prepared(NamedTuple):
@@ -65,8 +77,10 @@ def prepare(mention: Mapping, rules: RuleSet) -> Prepared:
     raw_text = mention.get("text")
     cleaned = clean(raw_text if isinstance(raw_text, str) else str(raw_text or ""))
     hint = mention.get("lang")
-    lang = detect_language(cleaned.text, hint if isinstance(hint, str) else None)
-    signals = analyze_text(cleaned, lang, rules)
+    # Latin-script posts are tokenized once, for language detection and analysis.
+    tokens = english_tokens(cleaned.lower) if cleaned.text.isascii() else None
+    lang = detect_language(cleaned.text, hint if isinstance(hint, str) else None, tokens)
+    signals = analyze_text(cleaned, lang, rules, tokens)
     sentiment, score, reasons = decide.decide_sentiment(signals)
     kind = str(mention.get("kind") or "mention")
     noise = decide.noise_reason(cleaned, mention, signals, sentiment, score, rules.brand_handles)
@@ -208,11 +222,11 @@ def _apply_rules(rules: RuleSet, state: _RuleState, cleaned: CleanText, lang: st
 
 # --- lexicons per rule set and language -------------------------------------------------
 
-def analyze_text(cleaned: CleanText, lang: str, rules: RuleSet) -> Signals:
-    family = "ja" if lang in ("ja", "zh") else "en"
-    lexicon = rules.compiled(f"lexicon:{lang}", lambda: _build_lexicon(rules, lang, family))
-    resources = _shared_resources()
-    return analyze(cleaned, lang, lexicon, resources["emoji"], resources["emoticons"], resources["emoticon_weights"])
+def analyze_text(cleaned: CleanText, lang: str, rules: RuleSet, tokens: Optional[List[str]] = None) -> Signals:
+    lexicon = rules._compiled.get(lang) or rules.compiled(lang, lambda: _build_lexicon(rules, lang))
+    resources = _resources or _shared_resources()
+    return analyze(cleaned, lang, lexicon, tokens, resources["emoji"], resources["emoticons"],
+                   resources["emoticon_weights"])
 
 
 _resources: Dict[str, Any] = {}
@@ -235,8 +249,8 @@ def _shared_resources() -> Dict[str, Any]:
     return _resources
 
 
-def _build_lexicon(rules: RuleSet, lang: str, family: str) -> Lexicon:
-    if family == "ja":
+def _build_lexicon(rules: RuleSet, lang: str) -> Lexicon:
+    if lang in ("ja", "zh"):
         from . import lexicon_ja as base
 
         negators, intensifiers = (), {}

@@ -7,7 +7,11 @@ short Japanese posts "und" and some English ones "ja".
 """
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, Optional
+import re
+from typing import Dict, FrozenSet, Optional, Sequence
+
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+_ASCII_LETTER_RE = re.compile(r"[A-Za-z]")
 
 # Characters common in Chinese but absent or rare in Japanese writing.
 _CHINESE_ONLY = frozenset("的了是这们么吗没为说个还对么给让")
@@ -22,19 +26,20 @@ _FUNCTION_WORDS: Dict[str, FrozenSet[str]] = {
 }
 
 
-def detect_language(text: str, hint: Optional[str] = None) -> str:
-    """A two-letter code for ``text`` (already NFKC-normalized), 'und' if no letters."""
+def detect_language(text: str, hint: Optional[str] = None, words: Optional[Sequence[str]] = None) -> str:
+    """A two-letter code for ``text`` (already NFKC-normalized), 'und' if no letters.
+
+    ``words``: the text's lower-case words if the caller has them (saves a split).
+    """
     hint = (hint or "").lower()[:2] if hint and hint.lower() not in ("und", "zxx", "qme", "qht") else ""
     if text.isascii():
-        return _latin_language(text, hint)
+        return _latin_language(text, hint, words)
     kana = han = hangul = latin = cyrillic = arabic = thai = 0
     chinese_only = False
-    for ch in text:
+    # Only the non-ASCII characters need a look; ASCII letters are counted once, below.
+    for ch in _NON_ASCII_RE.findall(text):
         code = ord(ch)
-        if code < 0x80:
-            if ch.isalpha():
-                latin += 1
-        elif 0x3040 <= code <= 0x30FF:
+        if 0x3040 <= code <= 0x30FF:
             kana += 1
         elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF:
             han += 1
@@ -59,20 +64,27 @@ def detect_language(text: str, hint: Optional[str] = None) -> str:
         return "zh" if chinese_only else "ja"
     scripts = {"ko": hangul, "ru": cyrillic, "ar": arabic, "th": thai}
     best = max(scripts, key=scripts.__getitem__)
-    if scripts[best] and scripts[best] >= latin:
+    if scripts[best] and scripts[best] >= latin + len(_ASCII_LETTER_RE.findall(text)):
         if best == "ru" and hint in ("uk", "bg", "sr"):
             return hint
         return best
-    return _latin_language(text, hint)
+    return _latin_language(text, hint, words)
 
 
-def _latin_language(text: str, hint: str) -> str:
-    words = [w.strip(".,!?;:\"'()").lower() for w in text.split() if not w.startswith(("@", "http", "#"))]
-    words = [w for w in words if w]
-    if not words:
+_ENGLISH = _FUNCTION_WORDS["en"]
+_OTHERS = [(lang, vocab) for lang, vocab in _FUNCTION_WORDS.items() if lang != "en"]
+
+
+def _latin_language(text: str, hint: str, words: Optional[Sequence[str]]) -> str:
+    if words is None:
+        words = [w.strip(".,!?;:\"'()").lower() for w in text.split() if not w.startswith(("@", "http", "#"))]
+    present = set(words)
+    if not any(w[:1].isalpha() for w in present):
         return hint or "und"
-    counts = {lang: sum(1 for w in words if w in vocab) for lang, vocab in _FUNCTION_WORDS.items()}
-    english = counts.pop("en")
+    english = len(_ENGLISH.intersection(present))
+    if english >= 3:
+        return "en"
+    counts = {lang: len(vocab.intersection(present)) for lang, vocab in _OTHERS}
     other = max(counts, key=counts.__getitem__)
     if counts[other] >= 2 and counts[other] > english:
         return other

@@ -1,30 +1,11 @@
 """Training data to model examples, and cross-validation. Used by the CLI and the bench."""
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .engine import prepare
 from .model import SENTIMENT_LABELS, Example, Model, TrainingOptions, rule_features, train, units_of
 from .rules import RuleSet, load_default_rules
-
-
-class BadRecord(ValueError):
-    """A training line that cannot be used, with its line number."""
-
-
-def read_records(lines: Iterable[str], source: str = "<input>") -> Iterator[Dict[str, Any]]:
-    """JSON objects from JSON lines; blank lines are skipped, bad ones raise BadRecord."""
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            raise BadRecord(f"{source}:{number}: not JSON ({err})") from err
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise BadRecord(f"{source}:{number}: needs an object with a 'text' string")
-        yield record
 
 
 def to_example(record: Mapping[str, Any], rules: RuleSet) -> Example:

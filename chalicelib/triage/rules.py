@@ -11,11 +11,10 @@ Numbers may arrive as ``decimal.Decimal`` (DynamoDB); they are accepted.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import unicodedata
-from decimal import Decimal
-from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .decide import CATEGORIES, PRIORITIES, SENTIMENTS
@@ -405,8 +404,8 @@ def _string_list(value: Any, path: str, problems: _Problems, single_ok: bool = F
         return []
     result = []
     for item in value:
-        if coerce_numbers and isinstance(item, (int, Decimal)) and not isinstance(item, bool):
-            item = str(item)
+        if coerce_numbers and _number(item) is not None and _number(item) == int(_number(item)):
+            item = str(int(_number(item)))
         if not isinstance(item, str) or not item.strip():
             problems.add(path, f"must contain only non-empty strings, found {item!r}")
             continue
@@ -425,6 +424,8 @@ def _integer(value: Any, path: str, problems: _Problems, minimum: int) -> int:
 
 
 def _number(value: Any) -> Optional[float]:
+    from decimal import Decimal  # DynamoDB's numbers; imported here to keep cold starts light
+
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return None
     number = float(value)
@@ -450,6 +451,7 @@ def load_default_rules() -> RuleSet:
     if _default is None:
         with _default_lock:
             if _default is None:
-                text = resources.files(__package__).joinpath("default_rules.json").read_text(encoding="utf-8")
-                _default = RuleSet.from_dict(json.loads(text))
+                path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_rules.json")
+                with open(path, encoding="utf-8") as handle:
+                    _default = RuleSet.from_dict(json.load(handle))
     return _default

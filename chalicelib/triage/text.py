@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from html import unescape
 from typing import List, NamedTuple, Tuple
 
 URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-HANDLE_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.]*)")
+HANDLE_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
+LEADING_HANDLES_RE = re.compile(r"\s*(?:[.]?@[A-Za-z0-9_.]+[\s:,]*)+")
 HASHTAG_RE = re.compile(r"#(\w+)")
 # "Cancelled" and "cancelled"; "#NeverAgain" -> "Never Again" so hashtags read as words.
 CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # "soooo" and "sooo" are the same word; two letters are kept so "good" survives.
-ELONGATION_RE = re.compile(r"([a-z])\1{2,}")
+ELONGATION_RE = re.compile(r"([a-z])\1\1+")
+CAPS_WORD_RE = re.compile(r"\b[A-Z][A-Z']{2,}\b")
+UPPER_RE = re.compile(r"[A-Z]")
+LETTER_RE = re.compile(r"[A-Za-z]")
 # Words, numbers with units ("2hrs" -> "2", "hrs") and the punctuation that ends a clause.
 EN_TOKEN_RE = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.:]\d+)?|[.!?,;]")
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
@@ -39,13 +42,15 @@ def clean(raw: str) -> CleanText:
         # Full-width "ＲＴ", "？" and half-width katakana become their usual forms.
         text = unicodedata.normalize("NFKC", text).translate(APOSTROPHES)
     if "&" in text:
+        from html import unescape  # only posts with entities ("&amp;") pay for this import
+
         text = unescape(text)
     handles: Tuple[str, ...] = ()
     leading = 0
     if "@" in text:
-        found = HANDLE_RE.findall(text)
-        handles = tuple(h.rstrip(".").lower() for h in found)
-        leading = _count_leading_handles(text)
+        handles = tuple(h.lower() for h in HANDLE_RE.findall(text))
+        opening = LEADING_HANDLES_RE.match(text)
+        leading = opening.group().count("@") if opening else 0
         text_wo_handles = HANDLE_RE.sub(" ", text)
     else:
         text_wo_handles = text
@@ -64,31 +69,17 @@ def _hashtag_words(match: "re.Match[str]") -> str:
     return " " + CAMEL_RE.sub(" ", match.group(1)) + " "
 
 
-def _count_leading_handles(text: str) -> int:
-    count = 0
-    for word in text.split():
-        if word.startswith("@"):
-            count += 1
-        else:
-            break
-    return count
-
-
 def english_tokens(lower: str) -> List[str]:
     """Words and clause punctuation of lower-cased Latin-script text."""
-    if "'" not in lower and not lower.isascii():
-        lower = lower.translate(APOSTROPHES)
-    tokens = EN_TOKEN_RE.findall(lower)
-    if any(len(t) > 3 for t in tokens):
-        # Elongation is rare; only pay for the regex when a long word exists.
-        tokens = [ELONGATION_RE.sub(r"\1\1", t) if len(t) > 3 else t for t in tokens]
-    return tokens
+    if ELONGATION_RE.search(lower):
+        lower = ELONGATION_RE.sub(r"\1\1", lower)
+    return EN_TOKEN_RE.findall(lower)
 
 
 def is_shouting(text: str) -> bool:
     """Mostly upper-case words: a customer raising their voice."""
-    letters = [c for c in text if c.isalpha() and c.isascii()]
-    if len(letters) < 12:
+    # Cheap test first: almost no post has two all-caps words.
+    if len(CAPS_WORD_RE.findall(text)) < 2:
         return False
-    upper = sum(1 for c in letters if c.isupper())
-    return upper / len(letters) > 0.6
+    letters = len(LETTER_RE.findall(text))
+    return letters >= 12 and len(UPPER_RE.findall(text)) / letters > 0.6
