@@ -24,6 +24,34 @@ def _update_expression(fields: Dict[str, Any]) -> Tuple[str, Dict[str, str], Dic
     return "SET " + sets, names, values
 
 
+def put_if_absent(table: str, item: Dict[str, Any], key_attribute: str) -> bool:
+    """Write an item only if its key is new; False when it exists (a repeated delivery)."""
+    try:
+        ddb().put_item(TableName=table, Item=marshal(item), ConditionExpression=f"attribute_not_exists({key_attribute})")
+        return True
+    except Exception as err:
+        if is_conditional_failure(err):
+            return False
+        raise
+
+
+def update_if(table: str, key: Dict[str, Any], fields: Dict[str, Any], condition: str,
+              names: Optional[Dict[str, str]] = None, values: Optional[Dict[str, Any]] = None) -> bool:
+    """SET ``fields`` when ``condition`` holds; False when it does not."""
+    expression, field_names, field_values = _update_expression(fields)
+    try:
+        ddb().update_item(
+            TableName=table, Key=marshal(key), UpdateExpression=expression, ConditionExpression=condition,
+            ExpressionAttributeNames={**field_names, **(names or {})},
+            ExpressionAttributeValues=marshal_values({**field_values, **(values or {})}),
+        )
+        return True
+    except Exception as err:
+        if is_conditional_failure(err):
+            return False
+        raise
+
+
 class CaseStore:
     def __init__(self, table: str):
         self.table = table
@@ -34,14 +62,7 @@ class CaseStore:
 
     def create(self, case: Dict[str, Any]) -> bool:
         """False when the case exists already (a repeated delivery)."""
-        item = {"pk": f"CASE#{case['case_id']}", "sk": "META", **case}
-        try:
-            ddb().put_item(TableName=self.table, Item=marshal(item), ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except Exception as err:
-            if is_conditional_failure(err):
-                return False
-            raise
+        return put_if_absent(self.table, {"pk": f"CASE#{case['case_id']}", "sk": "META", **case}, "pk")
 
     def get(self, case_id: str) -> Optional[Dict[str, Any]]:
         item = ddb().get_item(TableName=self.table, Key=self._key(case_id), ConsistentRead=True).get("Item")
@@ -57,35 +78,17 @@ class CaseStore:
         ))
 
     def update(self, case_id: str, fields: Dict[str, Any], *, expect_status: Optional[str] = None) -> bool:
-        expression, names, values = _update_expression(fields)
-        kwargs: Dict[str, Any] = {}
-        condition = "attribute_exists(pk)"
+        condition, names, values = "attribute_exists(pk)", {}, {}
         if expect_status is not None:
-            names["#status_expected"] = "status"
-            values[":status_expected"] = expect_status
             condition += " AND #status_expected = :status_expected"
-        try:
-            ddb().update_item(
-                TableName=self.table, Key=self._key(case_id), UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=names,
-                ExpressionAttributeValues=marshal_values(values), **kwargs,
-            )
-            return True
-        except Exception as err:
-            if is_conditional_failure(err):
-                return False
-            raise
+            names, values = {"#status_expected": "status"}, {":status_expected": expect_status}
+        return update_if(self.table, {"pk": f"CASE#{case_id}", "sk": "META"}, fields, condition, names, values)
 
     def add_mention(self, case_id: str, mention: Dict[str, Any], *, at: str) -> bool:
         """Attach a customer post to the case; False if it was attached before."""
+        # The key holds the post's own time and id, so a re-delivery lands on the same item.
         item = {"pk": f"CASE#{case_id}", "sk": f"MENTION#{at}#{mention['id']}", "type": "mention", **mention}
-        try:
-            ddb().put_item(TableName=self.table, Item=marshal(item), ConditionExpression="attribute_not_exists(sk)")
-            return True
-        except Exception as err:
-            if is_conditional_failure(err):
-                return False
-            raise
+        return put_if_absent(self.table, item, "sk")
 
     def add_event(self, case_id: str, event: Dict[str, Any], *, at: str) -> None:
         sk = f"EVENT#{at}#{next(_event_counter):06d}"
@@ -94,13 +97,7 @@ class CaseStore:
 
     def put_reply(self, reply: Dict[str, Any]) -> bool:
         item = {"pk": f"CASE#{reply['case_id']}", "sk": f"REPLY#{reply['reply_id']}", "type": "reply", **reply}
-        try:
-            ddb().put_item(TableName=self.table, Item=marshal(item), ConditionExpression="attribute_not_exists(sk)")
-            return True
-        except Exception as err:
-            if is_conditional_failure(err):
-                return False
-            raise
+        return put_if_absent(self.table, item, "sk")
 
     def get_reply(self, case_id: str, reply_id: str) -> Optional[Dict[str, Any]]:
         item = ddb().get_item(TableName=self.table, Key=self._key(case_id, f"REPLY#{reply_id}"), ConsistentRead=True).get("Item")
@@ -108,25 +105,10 @@ class CaseStore:
 
     def update_reply(self, case_id: str, reply_id: str, fields: Dict[str, Any], *, expect_status: Iterable[str]) -> bool:
         """Conditional on the current delivery status: how a reply is never sent twice."""
-        expression, names, values = _update_expression(fields)
-        names["#delivery"] = "delivery_status"
         allowed = list(expect_status)
-        placeholders = []
-        for i, status in enumerate(allowed):
-            values[f":expected{i}"] = status
-            placeholders.append(f":expected{i}")
-        try:
-            ddb().update_item(
-                TableName=self.table, Key=self._key(case_id, f"REPLY#{reply_id}"),
-                UpdateExpression=expression,
-                ConditionExpression=f"#delivery IN ({', '.join(placeholders)})",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=marshal_values(values),
-            )
-            return True
-        except Exception as err:
-            if is_conditional_failure(err):
-                return False
-            raise
+        values = {f":expected{i}": status for i, status in enumerate(allowed)}
+        return update_if(self.table, {"pk": f"CASE#{case_id}", "sk": f"REPLY#{reply_id}"}, fields,
+                         f"#delivery IN ({', '.join(values)})", {"#delivery": "delivery_status"}, values)
 
     def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None:
         """Remember which reply a platform message id belongs to, for receipts that arrive later."""
@@ -181,12 +163,8 @@ class MentionStore:
             "mention_id": mention["id"], "state": "received", "mention": mention,
             "received_at_epoch": now_epoch, "expires_at": now_epoch + self.retention_seconds,
         }
-        try:
-            ddb().put_item(TableName=self.table, Item=marshal(item), ConditionExpression="attribute_not_exists(mention_id)")
+        if put_if_absent(self.table, item, "mention_id"):
             return None
-        except Exception as err:
-            if not is_conditional_failure(err):
-                raise
         existing = ddb().get_item(TableName=self.table, Key=marshal({"mention_id": mention["id"]}), ConsistentRead=True)
         return unmarshal(existing["Item"]) if "Item" in existing else None
 
