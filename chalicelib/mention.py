@@ -6,7 +6,7 @@ new channel is a new normalizer and nothing else.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 PLATFORMS = ("x", "facebook", "instagram", "messenger", "whatsapp")
 KINDS = ("mention", "reply", "comment", "dm")

@@ -37,8 +37,8 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
+from local.fake_server import FakeServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 # SoraAir's accounts, the same brand as the fake X demo.
@@ -111,7 +111,9 @@ class _Failure:
     regain_minutes: int
 
 
-class FakeGraph:
+class FakeGraph(FakeServer):
+    name = "fake-graph"
+
     def __init__(self, port: int = 0, access_token: str = "fake-meta-token", page_id: str = SORA_PAGE_ID,
                  ig_user_id: str = SORA_IG_USER_ID, phone_number_id: str = SORA_PHONE_NUMBER_ID, *,
                  waba_id: str = SORA_WABA_ID, page_name: str = SORA_PAGE_NAME,
@@ -147,42 +149,14 @@ class FakeGraph:
         self._pending: deque = deque()
         self._seed_keys: Dict[str, str] = {}
         self._webhook: Optional[Tuple[str, str]] = None
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # ---- lifecycle -----------------------------------------------------------------
 
-    def start(self) -> "FakeGraph":
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self.port = server.server_address[1]
-        # A short poll interval keeps stop() fast for tests that start a fake each.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-graph", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeGraph":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL without a version; any "/vNN.N" prefix is accepted and ignored."""
-        return f"http://{self.host}:{self.port}"
+    def encode(self, path: str, payload: Any) -> bytes:
+        if path.startswith("/_fake/"):
+            return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # Graph escapes non-ASCII and "/" in its JSON; clients must not care.
+        return json.dumps(payload, ensure_ascii=True).replace("/", "\\/").encode("ascii")
 
     # ---- data: Facebook Page ----------------------------------------------------------
 
@@ -1288,40 +1262,6 @@ def _json_param(params: Dict[str, Any], name: str) -> Dict[str, Any]:
         except ValueError:
             raise GraphFault(100, f"(#100) Param {name} must be a JSON object") from None
     return value if isinstance(value, dict) else {}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "FakeGraph/1.0"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        fake: FakeGraph = self.server.fake  # type: ignore[attr-defined]
-        status, headers, payload = fake.handle(self.command, self.path, self.headers, body)
-        if self.path.startswith("/_fake/"):
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        else:
-            # Graph escapes non-ASCII and "/" in its JSON; clients must not care.
-            data = json.dumps(payload, ensure_ascii=True).replace("/", "\\/").encode("ascii")
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # tests and the demo print what matters themselves
 
 
 class FakeGraphControl:

@@ -24,10 +24,10 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from local.fake_server import FakeServer
 from chalicelib.platforms.x import MAX_POST_LENGTH, weighted_length
 
 SORA_AIR_ID = "1610469134802145281"
@@ -103,7 +103,9 @@ DEFAULT_FAILURE_BODIES = {
 }
 
 
-class FakeX:
+class FakeX(FakeServer):
+    name = "fake-x"
+
     def __init__(self, port: int = 0, bearer_token: str = "fake-bearer-token",
                  brand_user_id: str = SORA_AIR_ID, brand_handle: str = SORA_AIR_HANDLE, *,
                  user_token: Optional[str] = None, rate_limits: Optional[Dict[str, int]] = None,
@@ -128,42 +130,7 @@ class FakeX:
         self._requests: List[Dict[str, Any]] = []
         self._failures: List[_Failure] = []
         self._windows: Dict[str, _Window] = {}
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
         self.add_user(brand_handle, id=brand_user_id, name=brand_handle, verified_type="business")
-
-    # ---- lifecycle -------------------------------------------------------
-
-    def start(self) -> "FakeX":
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self.port = server.server_address[1]
-        # A short poll interval keeps stop() fast for tests that start a fake each.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-x", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "FakeX":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # ---- data ------------------------------------------------------------
 
@@ -743,33 +710,6 @@ def _invalid_request(err: BadRequest) -> Dict[str, Any]:
     if err.parameter:
         error["parameters"] = {err.parameter: [err.value]}
     return problem(400, "Invalid Request", detail, "invalid-request", errors=[error])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "FakeX/1.0"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        fake: FakeX = self.server.fake  # type: ignore[attr-defined]
-        status, headers, payload = fake.handle(self.command, self.path, self.headers, body)
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # tests and the demo print what matters themselves
 
 
 class FakeXControl:

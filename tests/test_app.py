@@ -7,7 +7,6 @@ import boto3
 import pytest
 
 from chalicelib.wiring import deps
-from local.lambda_events import LambdaContext, sqs_event
 from local.stack import deliver_queue
 
 REGION = "us-east-1"

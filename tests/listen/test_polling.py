@@ -87,7 +87,7 @@ def test_a_rate_limited_page_stops_the_sweep_and_keeps_the_place():
 
 
 def test_a_concurrent_run_that_moved_the_cursor_wins():
-    timeline, cursors, enqueued = Timeline([1, 2]), MemoryCursors(), []
+    timeline, cursors = Timeline([1, 2]), MemoryCursors()
 
     def fetch_while_another_run_saves(since, token):
         cursors.cursors["x:mentions:1"] = {"since": "2", "version": 1}

@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 
-import boto3
 
 from tests.listen.test_fetch import queued_mention_ids
 from tests.test_app import assign, triage
