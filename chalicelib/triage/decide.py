@@ -6,10 +6,11 @@ Small pure functions, each returning its answer and the reasons for it, so
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .analyze import CHURN, QUESTION, REQUEST, Signals
-from .text import CleanText
+from .text import CleanText, leading_handle_count
 
 SENTIMENTS = ("negative", "neutral", "positive")
 CATEGORIES = ("complaint", "question", "product_feedback", "sales_lead", "praise",
@@ -41,21 +42,30 @@ class Author(NamedTuple):
     followers: int
 
 
+_NO_AUTHOR = Author("", "", False, "none", 0)
+
+
 def author_of(mention: Mapping) -> Author:
-    data = mention.get("author") or {}
-    if not isinstance(data, Mapping):
-        data = {}
-    try:
-        followers = int(data.get("followers") or 0)
-    except (TypeError, ValueError):
-        followers = 0
-    handle = str(data.get("handle") or "").lstrip("@").lower()
+    data = mention.get("author")
+    if not data or type(data) is not dict and not isinstance(data, Mapping):
+        return _NO_AUTHOR
+    get = data.get
+    followers = get("followers") or 0
+    if type(followers) is not int:
+        try:
+            followers = int(followers)
+        except (TypeError, ValueError):
+            followers = 0
+    handle = get("handle") or ""
+    verified = get("verified")
+    verified_type = get("verified_type") or "none"
+    author_id = get("id") or ""
     return Author(
-        id=str(data.get("id") or ""),
-        handle=handle,
-        verified=data.get("verified") is True or str(data.get("verified")).lower() == "true",
-        verified_type=str(data.get("verified_type") or "none").lower(),
-        followers=followers,
+        author_id if type(author_id) is str else str(author_id),
+        (handle if type(handle) is str else str(handle)).lstrip("@").lower(),
+        verified is True or (type(verified) is str and verified.lower() == "true"),
+        verified_type.lower() if type(verified_type) is str else "none",
+        followers,
     )
 
 
@@ -67,16 +77,26 @@ def decide_sentiment(signals: Signals) -> Tuple[str, float, List[str]]:
     if signals.time_spent:
         negative += TIME_SPENT_WEIGHT
         why.append("time spent waiting")
-    if CHURN in signals.cues:
+    cues = signals.cues
+    if cues and CHURN in cues:
         negative += CHURN_WEIGHT
-        why.append(f"churn talk '{signals.cues[CHURN][0]}'")
+        why.append("churn talk '%s'" % cues[CHURN][0])
     if signals.shouting and negative:
         negative *= SHOUTING_FACTOR
         why.append("shouting")
     if signals.exclaims >= 2:
         positive *= 1.1
         negative *= 1.1
-    why.extend(_top_hits(signals.hits))
+    hits = signals.hits
+    if hits:
+        strongest = _strongest(hits) if len(hits) > 1 else hits
+        for hit in strongest:
+            text = _HIT_TEXT.get(hit)
+            if text is None:
+                text = "'%s' %+.1f" % hit
+                if len(_HIT_TEXT) < 50_000:  # the same few hundred terms recur; formatting them is not free
+                    _HIT_TEXT[hit] = text
+            why.append(text)
     if negative >= NEGATIVE_MIN.get(signals.lang, NEGATIVE_MIN_OTHER) and negative >= positive * NEGATIVE_DOMINANCE:
         label = "negative"
     elif positive >= POSITIVE_MIN and positive > negative:
@@ -84,8 +104,26 @@ def decide_sentiment(signals: Signals) -> Tuple[str, float, List[str]]:
     else:
         label = "neutral"
     net = positive - negative
-    score = net / math.sqrt(net * net + SCORE_SCALE)
-    return label, _consistent_score(label, score), why
+    return label, _consistent_score(label, net / math.sqrt(net * net + SCORE_SCALE)), why
+
+
+_HIT_TEXT: Dict[Tuple[str, float], str] = {}
+_WEIGHT = itemgetter(1)
+
+
+def _strongest(hits: Sequence[Tuple[str, float]], limit: int = 3) -> List[Tuple[str, float]]:
+    """The hits with the largest weights either way (sorted by a C key, then merged from both ends)."""
+    ordered = sorted(hits, key=_WEIGHT)
+    low, high = 0, len(ordered) - 1
+    strongest = []
+    while len(strongest) < limit and low <= high:
+        if -ordered[low][1] >= ordered[high][1]:
+            strongest.append(ordered[low])
+            low += 1
+        else:
+            strongest.append(ordered[high])
+            high -= 1
+    return strongest
 
 
 def _consistent_score(label: str, score: float) -> float:
@@ -97,11 +135,6 @@ def _consistent_score(label: str, score: float) -> float:
     else:
         score = max(-0.3, min(0.3, score))
     return round(score, 3)
-
-
-def _top_hits(hits: Sequence[Tuple[str, float]], limit: int = 3) -> List[str]:
-    strongest = sorted(hits, key=lambda hit: -abs(hit[1]))[:limit]
-    return [f"lexicon '{text}' {weight:+.1f}" for text, weight in strongest]
 
 
 # --- noise by structure --------------------------------------------------------------
@@ -123,10 +156,11 @@ def noise_reason(clean: CleanText, mention: Mapping, signals: Signals, sentiment
     kind = str(mention.get("kind") or "mention")
     tagged = _tagged_friends(clean, kind, brand_handles)
     short = signals.word_count <= (12 if signals.lang in ("ja", "zh") else 8)
-    if tagged and short and not strong_cue and not upset:
+    if tagged and short and not strong_cue and not upset and (kind == "comment" or not signals.question):
         return "friend tagged"
     addressed = bool(brand_handles & set(clean.handles)) if brand_handles else bool(clean.handles)
-    if (not addressed and kind != "dm" and sentiment != "negative" and not signals.question
+    # Only for languages the lexicons read: a post we cannot read is never dismissed as chatter.
+    if (not addressed and kind != "dm" and signals.lang in ("en", "ja") and sentiment != "negative" and not signals.question
             and not any(not label.startswith("_") for label in signals.cues) and REQUEST not in signals.cues
             and signals.word_count <= 12 and not (sentiment == "positive" and sentiment_score >= 0.5)):
         return "chatter not addressed to the brand"
@@ -136,15 +170,19 @@ def noise_reason(clean: CleanText, mention: Mapping, signals: Signals, sentiment
 def _tagged_friends(clean: CleanText, kind: str, brand_handles: frozenset) -> Tuple[str, ...]:
     """Handles that are someone other than the brand.
 
-    With the brand's handles in the rule set this is exact. Without them, only
-    a comment that opens with a handle is taken as tagging a friend: on X the
-    brand's own handle can sit anywhere in a post.
+    With the brand's handles in the rule set this is exact. Without them, a
+    comment that opens with a handle, or a post with two or more handles, is
+    taken as tagging someone: on X the brand's own handle can sit anywhere.
     """
     if not clean.handles:
         return ()
     if brand_handles:
         return tuple(h for h in clean.handles if h not in brand_handles)
-    if kind == "comment" and clean.leading_handles:
+    if kind == "comment" and leading_handle_count(clean.text):
+        return clean.handles
+    # A post naming the brand and someone else, saying next to nothing ("@friend @brand
+    # lol look at this"), is talking to the friend.
+    if len(clean.handles) >= 2:
         return clean.handles
     return ()
 
@@ -153,100 +191,123 @@ def _tagged_friends(clean: CleanText, kind: str, brand_handles: frozenset) -> Tu
 
 def decide_category(signals: Signals, sentiment: str, sentiment_score: float,
                     noise: Optional[str], addressed: bool = True) -> Tuple[str, List[str]]:
+    """Score each category from its keywords and the sentiment; the best wins.
+
+    Ties go to the category listed first below (complaint first): when in
+    doubt, treat a post as the one that needs the most care.
+    """
     cues = signals.cues
     if "noise" in cues:
-        return "noise", [f"spam cue '{cues['noise'][0]}'"]
+        return "noise", ["spam cue '%s'" % cues["noise"][0]]
     if noise:
-        return "noise", [f"noise: {noise}"]
-    counts = {c: len(set(cues.get(c, ()))) for c in CATEGORIES}
+        return "noise", ["noise: " + noise]
+    complaint = len(set(cues["complaint"])) if "complaint" in cues else 0
+    question_cues = len(set(cues["question"])) if "question" in cues else 0
+    sales = len(set(cues["sales_lead"])) if "sales_lead" in cues else 0
+    feedback = len(set(cues["product_feedback"])) if "product_feedback" in cues else 0
+    praise = len(set(cues["praise"])) if "praise" in cues else 0
+    industry = len(set(cues["industry_discussion"])) if "industry_discussion" in cues else 0
+    request = REQUEST in cues
+    asked = signals.question
     strength = min(1.0, abs(sentiment_score) * 1.5)
-    negative = sentiment == "negative"
-    positive = sentiment == "positive"
-    opinion = 0.5 if sentiment != "neutral" else 0.0
-    scores: Dict[str, float] = {
-        "complaint": 1.5 * counts["complaint"] + ((1.2 + strength) if negative else 0.0),
-        "question": 1.0 * counts["question"] + (1.5 if signals.question else 0.0)
-        + (0.5 if REQUEST in cues else 0.0),
-        # A price or stock question is a sale waiting to happen, not just a question.
-        "sales_lead": 2.0 * counts["sales_lead"] + (1.0 if signals.question and counts["sales_lead"] else 0.0),
+    complaint_score = 1.5 * complaint
+    praise_score = 1.0 * praise
+    if sentiment == "negative":
+        complaint_score += 1.2 + strength + (0.5 if not complaint and not feedback else 0.0)
+    elif sentiment == "positive":
+        praise_score += 1.0 + strength
+    scores = (
+        ("complaint", complaint_score),
+        # A price or stock question is a sale waiting to happen, not just a question
+        # (and wins a tie with one).
+        ("sales_lead", 2.0 * sales + (1.0 if asked else 0.0)) if sales else ("sales_lead", 0.0),
+        ("question", 1.0 * question_cues + (1.5 if asked else 0.0) + (0.5 if request else 0.0)),
         # Reviews carry an opinion; a suggestion carries a request.
-        "product_feedback": 1.8 * counts["product_feedback"]
-        + ((opinion + (0.5 if REQUEST in cues else 0.0)) if counts["product_feedback"] else 0.0),
-        "praise": 1.0 * counts["praise"] + ((1.0 + strength) if positive else 0.0),
+        ("product_feedback", 1.8 * feedback + (0.5 if sentiment != "neutral" else 0.0)
+         + (0.5 if request else 0.0)) if feedback else ("product_feedback", 0.0),
+        ("praise", praise_score),
         # Talk about the market that does not address the brand.
-        "industry_discussion": 1.8 * counts["industry_discussion"]
-        + ((0.7 if not addressed else -0.5) if counts["industry_discussion"] else 0.0),
-    }
-    if negative and counts["complaint"] == 0 and counts["product_feedback"] == 0:
-        scores["complaint"] += 0.5
-    best = max(scores, key=lambda c: (scores[c], -CATEGORIES.index(c)))
-    why: List[str] = []
-    if scores[best] <= 0:
+        ("industry_discussion", 1.8 * industry + (-0.5 if addressed else 0.7)) if industry
+        else ("industry_discussion", 0.0),
+    )
+    best, best_score = "question", 0.0
+    for category, score in scores:
+        if score > best_score:
+            best, best_score = category, score
+    if best_score <= 0:
         # Nothing stands out: something addressed to the brand that may need an answer.
         return "question", ["no category cue: treated as an enquiry"]
     keywords = cues.get(best) or (cues.get(QUESTION) if best == "question" else None)
     if keywords:
-        why.append(f"{best} cue '{keywords[0]}'")
-    elif best in ("complaint", "praise"):
-        why.append(f"{best}: {sentiment} sentiment")
-    else:
-        why.append(best)
-    return best, why
+        return best, ["%s cue '%s'" % (best, keywords[0])]
+    if best == "complaint" or best == "praise":
+        return best, ["%s: %s sentiment" % (best, sentiment)]
+    return best, [best]
 
 
 # --- tags, priority, case ------------------------------------------------------------
 
 def decide_tags(author: Author, platform: str, influencer_threshold: int,
                 source_lists: Mapping[str, Tuple[frozenset, frozenset]]) -> Tuple[List[str], List[str]]:
+    """Tags from the author's profile and the rule set's lists (only non-empty lists are passed)."""
     tags: List[str] = []
     why: List[str] = []
     if author.verified or author.verified_type in VIP_VERIFIED_TYPES:
         tags.append("vip")
-        why.append("vip: verified" if author.verified else f"vip: verified_type {author.verified_type}")
+        why.append("vip: verified" if author.verified else "vip: verified_type " + author.verified_type)
     if author.followers >= influencer_threshold:
         tags.append("influencer")
-        why.append(f"influencer: {author.followers} followers >= {influencer_threshold}")
-    qualified_id = f"{platform}:{author.id}" if author.id else ""
-    for tag, (handles, ids) in source_lists.items():
-        if (author.handle and author.handle in handles) or (author.id and (author.id in ids or qualified_id in ids)):
-            tags.append(tag)
-            why.append(f"{tag}: on the rule set's list")
+        why.append("influencer: %d followers >= %d" % (author.followers, influencer_threshold))
+    if source_lists:
+        qualified_id = platform + ":" + author.id if author.id else ""
+        for tag, (handles, ids) in source_lists.items():
+            if (author.handle and author.handle in handles) or (
+                    author.id and (author.id in ids or qualified_id in ids)):
+                tags.append(tag)
+                why.append(tag + ": on the rule set's list")
     return tags, why
+
+
+_BASE_LEVEL = {"complaint": 1, "question": 1, "sales_lead": 1, "product_feedback": 1,
+               "praise": 0, "industry_discussion": 0, "noise": 0}
 
 
 def decide_priority(category: str, sentiment: str, sentiment_score: float, tags: Sequence[str],
                     signals: Signals) -> Tuple[str, List[str]]:
-    level = {"complaint": 1, "question": 1, "sales_lead": 1, "product_feedback": 1,
-             "praise": 0, "industry_discussion": 0, "noise": 0}[category]
-    why: List[str] = []
     if category == "noise":
-        return "low", why
+        return "low", []
+    level = _BASE_LEVEL[category]
+    why: List[str] = []
+    negative = sentiment == "negative"
     if category == "complaint" and sentiment_score <= -0.6:
         level = 2
         why.append("strongly negative complaint")
-    if CHURN in signals.cues and sentiment == "negative":
-        level = max(level, 2)
+    if negative and CHURN in signals.cues:
+        level = 2 if level < 2 else level
         why.append("customer may leave")
-    reach = [t for t in ("vip", "influencer") if t in tags]
-    if reach and sentiment == "negative":
-        level = 3
-        why.append(f"negative post from {' and '.join(reach)}")
-    elif reach:
-        level = min(2, level + 1)
-        why.append(f"reach: {' and '.join(reach)}")
-    if "tier1_customer" in tags and level < 3:
-        level = min(3 if sentiment == "negative" else 2, level + 1)
-        why.append("tier 1 customer")
+    if tags:
+        reach = [t for t in ("vip", "influencer") if t in tags]
+        if reach and negative:
+            level = 3
+            why.append("negative post from " + " and ".join(reach))
+        elif reach:
+            level = min(2, level + 1)
+            why.append("reach: " + " and ".join(reach))
+        if "tier1_customer" in tags and level < 3:
+            level = min(3 if negative else 2, level + 1)
+            why.append("tier 1 customer")
     return PRIORITIES[level], why
 
 
+_CASE_REASONS = {category: (True, category.replace("_", " ") + " needs an answer") for category in CATEGORIES}
+_CASE_REASONS.update({
+    "noise": (False, "noise: nothing to answer"),
+    "praise": (False, "plain praise: no reply needed"),
+    "industry_discussion": (False, "industry discussion: monitor only"),
+})
+
+
 def decide_case(category: str, signals: Signals, kind: str) -> Tuple[bool, str]:
-    if category == "noise":
-        return False, "noise: nothing to answer"
-    if category == "praise":
-        if signals.question:
-            return True, "praise with a question"
-        return False, "plain praise: no reply needed"
-    if category == "industry_discussion":
-        return False, "industry discussion: monitor only"
-    return True, f"{category.replace('_', ' ')} needs an answer"
+    if category == "praise" and signals.question:
+        return True, "praise with a question"
+    return _CASE_REASONS[category]

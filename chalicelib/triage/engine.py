@@ -92,67 +92,72 @@ def prepare(mention: Mapping, rules: RuleSet) -> Prepared:
 
 def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = None) -> TriageResult:
     """Triage one mention (``Mention.to_dict()`` or the CLI's shape: at least ``text``)."""
-    if not isinstance(mention, Mapping):
+    if type(mention) is not dict and not isinstance(mention, Mapping):
         to_dict = getattr(mention, "to_dict", None)
         if to_dict is None:
             raise TypeError("mention must be a mapping (Mention.to_dict()) or a Mention")
         mention = to_dict()
-    rules = rules if rules is not None else load_default_rules()
+    if rules is None:
+        rules = load_default_rules()
     p = prepare(mention, rules)
     sentiment, score, category, category_why = p.sentiment, p.sentiment_score, p.category, p.category_why
-    why = [f"sentiment {sentiment} ({'; '.join(p.sentiment_why) or 'no sentiment words'})"]
+    why = ["sentiment %s (%s)" % (sentiment, "; ".join(p.sentiment_why) or "no sentiment words")]
 
-    prediction = model.predict(p.cleaned, p.signals, p.sentiment, p.category) if model is not None else None
-    if prediction is not None:
-        if prediction.sentiment:
-            sentiment, score = prediction.sentiment, prediction.sentiment_score
-            why.append(f"model: {sentiment} (p={prediction.sentiment_confidence:.2f})")
-            if sentiment != p.sentiment:
-                # The category follows the sentiment the model settled on.
-                noise = decide.noise_reason(p.cleaned, mention, p.signals, sentiment, score,
-                                            rules.brand_handles)
-                category, category_why = decide.decide_category(p.signals, sentiment, score, noise,
-                                                                 p.addressed)
-        if (prediction.category and category != "noise" and category in prediction.category_labels
-                and not _supervisor_keyword(p.signals, category)):
-            if prediction.category != category:
-                category_why = [f"model: {prediction.category} (p={prediction.category_confidence:.2f}; "
-                                f"rules said {category})"]
-            category = prediction.category
+    if model is not None:
+        prediction = model.predict(p.cleaned, p.signals, p.sentiment, p.category)
+        if prediction is not None:
+            sentiment, category, category_why = _use_prediction(prediction, p, mention, rules, why)
+            score = prediction.sentiment_score if prediction.sentiment else score
     why.extend(category_why)
 
     author = decide.author_of(mention)
-    platform = str(mention.get("platform") or "")
+    platform = mention.get("platform") or ""
     tags, tag_why = decide.decide_tags(author, platform, rules.influencer_threshold, rules.source_lists)
-    why.extend(tag_why)
+    if tag_why:
+        why.extend(tag_why)
 
-    state = _RuleState(category=category, tags=tags)
-    applied = _apply_rules(rules, state, p.cleaned, p.lang, sentiment, author, platform, p.kind)
+    state = _RuleState(category, tags)
+    applied = _apply_rules(rules, state, p.cleaned, p.lang, sentiment, author, platform, p.kind) \
+        if rules.enabled_rules else ()
+    category, tags = state.category, state.tags
 
-    priority, priority_why = decide.decide_priority(state.category, sentiment, score, state.tags, p.signals)
-    case, case_reason = decide.decide_case(state.category, p.signals, p.kind)
-    why.extend(priority_why)
-    for rule_id, then in applied:
-        why.append(f"rule {rule_id}: " + ", ".join(f"{k}={_short(v)}" for k, v in then.items()))
-    if state.priority is not None:
-        priority = state.priority
-    if state.case is not None:
-        case, case_reason = state.case, f"rule {state.case_rule}: case {'opened' if state.case else 'not needed'}"
-    elif state.escalate and not case:
-        case, case_reason = True, f"rule {state.escalate_rule}: escalated"
-    return TriageResult(
-        sentiment=sentiment,
-        sentiment_score=score,
-        category=state.category,
-        tags=state.tags,
-        priority=priority,
-        case=case,
-        case_reason=case_reason,
-        lang=p.lang,
-        why=why[:WHY_LIMIT],
-        escalate=state.escalate,
-        team=state.team,
-    )
+    priority, priority_why = decide.decide_priority(category, sentiment, score, tags, p.signals)
+    case, case_reason = decide.decide_case(category, p.signals, p.kind)
+    if priority_why:
+        why.extend(priority_why)
+    if applied:
+        for rule_id, then in applied:
+            why.append("rule %s: %s" % (rule_id, ", ".join("%s=%s" % (k, _short(v)) for k, v in then.items())))
+        if state.priority is not None:
+            priority = state.priority
+        if state.case is not None:
+            case = state.case
+            case_reason = "rule %s: case %s" % (state.case_rule, "opened" if case else "not needed")
+        elif state.escalate and not case:
+            case, case_reason = True, "rule %s: escalated" % state.escalate_rule
+    return TriageResult(sentiment, score, category, tags, priority, case, case_reason, p.lang,
+                        why if len(why) <= WHY_LIMIT else why[:WHY_LIMIT], state.escalate, state.team)
+
+
+def _use_prediction(prediction: Any, p: "Prepared", mention: Mapping, rules: RuleSet, why: List[str]):
+    """Take the model's sentiment (and category where it knows the rules' answer)."""
+    sentiment, category, category_why = p.sentiment, p.category, p.category_why
+    if prediction.sentiment:
+        sentiment = prediction.sentiment
+        why.append("model: %s (p=%.2f)" % (sentiment, prediction.sentiment_confidence))
+        if sentiment != p.sentiment:
+            # The category follows the sentiment the model settled on.
+            noise = decide.noise_reason(p.cleaned, mention, p.signals, sentiment, prediction.sentiment_score,
+                                        rules.brand_handles)
+            category, category_why = decide.decide_category(p.signals, sentiment, prediction.sentiment_score,
+                                                             noise, p.addressed)
+    if (prediction.category and category != "noise" and category in prediction.category_labels
+            and not _supervisor_keyword(p.signals, category)):
+        if prediction.category != category:
+            category_why = ["model: %s (p=%.2f; rules said %s)" % (
+                prediction.category, prediction.category_confidence, category)]
+        category = prediction.category
+    return sentiment, category, category_why
 
 
 def _short(value: Any) -> str:
@@ -187,17 +192,17 @@ class _RuleState:
 def _apply_rules(rules: RuleSet, state: _RuleState, cleaned: CleanText, lang: str,
                  sentiment: str, author: decide.Author, platform: str, kind: str):
     """Apply matching rules in order; later rules see earlier rules' category and tags."""
-    if not rules.rules:
-        return []
-    facts: Dict[str, Any] = {
-        "platform": platform, "kind": kind, "lang": lang, "sentiment": sentiment,
-        "followers": author.followers, "text": cleaned.text,
-        "text_lower": cleaned.text.lower() if rules.needs_text else "",
-    }
+    facts: Optional[Dict[str, Any]] = None
     applied = []
-    for rule in rules.rules:
-        if not rule.enabled:
+    for rule in rules.enabled_rules:
+        # Most rules name tags and most posts have none: the cheapest test comes first.
+        if rule.required_tags and (not state.tags or not rule.required_tags.issubset(state.tags)):
             continue
+        if facts is None:
+            text = cleaned.text
+            facts = {"platform": platform, "kind": kind, "lang": lang, "sentiment": sentiment,
+                     "followers": author.followers, "text": text, "ascii": text.isascii(),
+                     "text_lower": text.lower() if rules.needs_text else ""}
         facts["category"] = state.category
         facts["tags"] = state.tags
         if not rule.matches(facts):
@@ -225,7 +230,7 @@ def _apply_rules(rules: RuleSet, state: _RuleState, cleaned: CleanText, lang: st
 def analyze_text(cleaned: CleanText, lang: str, rules: RuleSet, tokens: Optional[List[str]] = None) -> Signals:
     lexicon = rules._compiled.get(lang) or rules.compiled(lang, lambda: _build_lexicon(rules, lang))
     resources = _resources or _shared_resources()
-    return analyze(cleaned, lang, lexicon, tokens, resources["emoji"], resources["emoticons"],
+    return analyze(cleaned, lang, lexicon, tokens, lexicon.emoji or resources["emoji"], resources["emoticons"],
                    resources["emoticon_weights"])
 
 
@@ -263,10 +268,17 @@ def _build_lexicon(rules: RuleSet, lang: str) -> Lexicon:
         grammar = {REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
         extras = {"situational": base.SITUATIONAL, "sarcasm_openers": base.SARCASM_OPENERS}
     sentiment = dict(base.SENTIMENT)
-    sentiment.update(rules.lexicon_additions.get(lang, {}))
+    additions = rules.lexicon_additions.get(lang, {})
+    sentiment.update(additions)
+    # A supervisor's emoji ("🙄": -2) joins the emoji table, which is looked up per character.
+    emoji_additions = {key.replace("\ufe0f", ""): weight for key, weight in additions.items()
+                       if len(key.replace("\ufe0f", "")) == 1 and not key.isalnum()}
     cues: Dict[str, List[str]] = {label: list(phrases) for label, phrases in grammar.items()}
     for category, by_lang in rules.keywords.items():
         phrases = list(by_lang.get(lang, ())) + list(by_lang.get("*", ()))
         if phrases:
             cues.setdefault(category, []).extend(phrases)
-    return Lexicon(lang, sentiment, negators, intensifiers, cues, **extras)
+    lexicon = Lexicon(lang, sentiment, negators, intensifiers, cues, **extras)
+    if emoji_additions:
+        lexicon.emoji = {**_shared_resources()["emoji"], **emoji_additions}
+    return lexicon

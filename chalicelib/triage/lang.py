@@ -33,6 +33,10 @@ def detect_language(text: str, hint: Optional[str] = None, words: Optional[Seque
     """
     hint = (hint or "").lower()[:2] if hint and hint.lower() not in ("und", "zxx", "qme", "qht") else ""
     if text.isascii():
+        # Telling English from Spanish by function words is weaker than the
+        # platform's own detector: trust its tag for Latin-script text.
+        if hint in _LATIN_LANGS:
+            return hint
         return _latin_language(text, hint, words)
     kana = han = hangul = latin = cyrillic = arabic = thai = 0
     chinese_only = False
@@ -72,6 +76,8 @@ def detect_language(text: str, hint: Optional[str] = None, words: Optional[Seque
 
 
 _ENGLISH = _FUNCTION_WORDS["en"]
+_LATIN_LANGS = frozenset(("en", "es", "fr", "de", "pt", "it", "nl", "id", "ms", "tl", "sv", "da", "no", "fi",
+                          "pl", "ro", "tr", "ca", "cs", "hu", "vi"))
 _OTHERS = [(lang, vocab) for lang, vocab in _FUNCTION_WORDS.items() if lang != "en"]
 
 

@@ -16,9 +16,9 @@ def to_example(record: Mapping[str, Any], rules: RuleSet) -> Example:
     category = label.get("category")
     p = prepare(record, rules)
     spaced = p.signals.tokens is not None
-    units, bigrams = units_of(p.signals.tokens or (), spaced, p.cleaned.lower)
+    units = units_of(p.signals.tokens or (), spaced, p.cleaned.lower)
     extra = rule_features(p.signals, p.sentiment, p.category)
-    return Example(units, bigrams, extra, spaced, p.lang,
+    return Example(units, extra, spaced, p.lang,
                    sentiment if sentiment in SENTIMENT_LABELS else None,
                    category if isinstance(category, str) and category else None)
 

@@ -132,7 +132,7 @@ SENTIMENT = {
     "overwhelming": -1.0, "overwhelmed": -1.5, "pile on": -1.0, "indignation": -2.5, "fiction": -1.5,
     "freaking out": -2.0, "freaking": -1.0, "hard": -0.8, "devalued": -2.3, "average": -0.8,
     "limited": -0.5, "what about": -0.5, "stood me up": -2.5, "second chance": -1.0, "not": -0.4,
-    "don't": -0.4, "dont": -0.4, "no": -0.4, "won't": -0.8, "nope": -1.0, "nah": -0.8,
+    "don't": -0.4, "dont": -0.4, "no": -0.4, "nope": -1.0, "nah": -0.8,
     "anything": -0.3, "someone": -0.3, "somebody": -0.3, "anyone": -0.3,
     # --- praise, relief, delight
     "fixed": 1.0, "resolved": 1.5, "sorted": 1.0, "sorted out": 1.5, "works": 0.3, "works for me": 1.0,
@@ -204,14 +204,6 @@ INTENSIFIERS = {
     "little": 0.8, "barely": 0.7, "mildly": 0.6, "fairly": 0.8,
 }
 
-# Clause joiners after which the customer's real point usually follows.
-CONTRAST = frozenset(("but", "however", "although", "though"))
-
-# A negated positive is a complaint ("not helpful"); a negated negative is only
-# faint relief ("not bad") unless listed as a phrase above.
-NEGATED_POSITIVE_FACTOR = -0.9
-NEGATED_NEGATIVE_FACTOR = -0.3
-
 # Words that report a situation rather than a feeling. In an enquiry
 # ("will flight 12 be cancelled?") they say little about the customer's mood.
 SITUATIONAL = frozenset("""
@@ -224,11 +216,6 @@ still again down miss missed stuck help
 # Openers that turn sarcastic when a grievance follows in the same sentence.
 SARCASM_OPENERS = ("thanks", "thank", "thank you", "thx", "ty", "love how", "gotta love", "yay for",
                    "oh great", "great job", "way to go", "so much for")
-
-QUESTION_STARTERS = frozenset("""
-how what when where which who whom whose is are am do does did can could will would
-should shall may might has have any anyone was were
-""".split())
 
 REQUEST_PHRASES = (
     "please", "pls", "plz", "can you", "could you", "would you", "will you", "can someone",
@@ -244,7 +231,6 @@ CHURN_PHRASES = (
     "last time i", "done with", "going elsewhere", "unsubscribe",
 )
 
-TIME_UNITS = frozenset("hour hours hr hrs h min mins minute minutes day days week weeks".split())
 
 EMOJI = {
     "😡": -3.0, "🤬": -3.0, "😠": -2.5, "💢": -2.3, "😤": -2.0, "👎": -2.3, "😞": -2.0, "😔": -1.8,

@@ -7,7 +7,8 @@ Features of a post (shared by training and inference, so they cannot drift):
 * words, and character 2-5-grams inside each word (fastText-style, with
   ``<`` ``>`` marking the word's ends), so "Cancelled Flightled" and
   "cancelation" still share most of their features;
-* word bigrams;
+* (word bigrams were tried and left out: no gain in cross-validation, and
+  they doubled the cost of a prediction);
 * for Japanese (no spaces), character 1-3-grams of each run of text;
 * the rule engine's own verdict and evidence, so the model starts from what
   the lexicon knows and learns the corrections.
@@ -135,31 +136,33 @@ hasnt hasn't hadnt hadn't
 """.split())
 _CLAUSE_END = frozenset(".!?,;")
 NEGATION_SCOPE = 3
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 
 
-def units_of(tokens: Sequence[str], spaced: bool, lower_text: str) -> Tuple[List[str], List[str]]:
-    """(units, bigrams): words or runs whose features are cached, and word pairs.
+def units_of(tokens: Sequence[str], spaced: bool, lower_text: str) -> List[str]:
+    """Words (or runs of unspaced text) whose features are summed and cached per unit.
 
     Digits become 0 (flight and order numbers are noise, their length is
     not), and words right after a negator are marked ("not_helpful").
     """
     if not spaced:
-        return unspaced_runs(lower_text), []
+        return unspaced_runs(lower_text)
     words: List[str] = []
     scope = 0
+    negators, clause_end = _NEGATORS, _CLAUSE_END
     for token in tokens:
-        if token in _CLAUSE_END:
-            scope = 0
-        elif token[0].isdigit():
-            token = "".join("0" if c.isdigit() else c for c in token)
-        elif scope and token not in _NEGATORS:
-            scope -= 1
-            token = "not_" + token
-        if token in _NEGATORS:
+        if scope:
+            if token in clause_end:
+                scope = 0
+            elif token not in negators:
+                scope -= 1
+                token = "not_" + token
+        if token in negators:
             scope = NEGATION_SCOPE
+        elif token[0] in "0123456789":
+            token = token.translate(_DIGITS_TO_ZERO)
         words.append(token)
-    bigrams = [words[i] + " " + words[i + 1] for i in range(len(words) - 1)]
-    return words, bigrams
+    return words
 
 
 def _hash(feature: str, mask: int) -> int:
@@ -212,26 +215,41 @@ class _Head:
             self._feature_cache[feat] = cached
         return cached
 
-    def probabilities(self, units: Sequence[str], bigrams: Sequence[str], extra: Sequence[Tuple[str, float]],
-                      spaced: bool) -> List[float]:
-        totals = list(self.zero)
+    def probabilities(self, units: Sequence[str], extra: Sequence[Tuple[str, float]], spaced: bool) -> List[float]:
+        size = len(self.labels)
+        unit_cache, feature_cache = self._unit_cache, self._feature_cache
         count = 0
+        if size == 3:
+            # Sentiment: three classes, unrolled (this runs for every word of every post).
+            t0 = t1 = t2 = 0.0
+            for unit in units:
+                cached = unit_cache.get(unit)
+                if cached is None:
+                    cached = self.unit(unit, spaced)
+                (w0, w1, w2), n = cached
+                t0 += w0
+                t1 += w1
+                t2 += w2
+                count += n
+            scale = 1.0 / math.sqrt(count) if count else 0.0
+            b0, b1, b2 = self.bias
+            t0, t1, t2 = b0 + scale * t0, b1 + scale * t1, b2 + scale * t2
+            for feat, value in extra:
+                vector = feature_cache.get(feat) or self.feature(feat)
+                t0 += vector[0] * value
+                t1 += vector[1] * value
+                t2 += vector[2] * value
+            return _softmax((t0, t1, t2))
+        totals = [0.0] * size
         for unit in units:
-            vector, size = self.unit(unit, spaced)
-            count += size
-            for k, w in enumerate(vector):
-                totals[k] += w
-        for feat in bigrams:
-            vector = self.feature("b" + feat)
-            for k, w in enumerate(vector):
-                totals[k] += w
-        count += len(bigrams)
+            vector, n = unit_cache.get(unit) or self.unit(unit, spaced)
+            count += n
+            totals = [a + b for a, b in zip(totals, vector)]
         scale = 1.0 / math.sqrt(count) if count else 0.0
         logits = [b + scale * t for b, t in zip(self.bias, totals)]
         for feat, value in extra:
-            vector = self.feature(feat)
-            for k, w in enumerate(vector):
-                logits[k] += w * value
+            vector = feature_cache.get(feat) or self.feature(feat)
+            logits = [a + w * value for a, w in zip(logits, vector)]
         return _softmax(logits)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -289,9 +307,9 @@ class Model:
         if signals.lang not in self.langs:
             return None
         spaced = signals.tokens is not None
-        units, bigrams = units_of(signals.tokens or (), spaced, cleaned.lower)
+        units = units_of(signals.tokens or (), spaced, cleaned.lower)
         extra = rule_features(signals, builtin_sentiment, builtin_category)
-        probs = self.sentiment.probabilities(units, bigrams, extra, spaced)
+        probs = self.sentiment.probabilities(units, extra, spaced)
         best = max(range(len(probs)), key=probs.__getitem__)
         labels = self.sentiment.labels
         p_neg = probs[labels.index("negative")] if "negative" in labels else 0.0
@@ -300,7 +318,7 @@ class Model:
         score = _consistent(sentiment, p_pos - p_neg)
         category, category_confidence, category_labels = None, 0.0, ()
         if self.category is not None:
-            cat_probs = self.category.probabilities(units, bigrams, extra, spaced)
+            cat_probs = self.category.probabilities(units, extra, spaced)
             top = max(range(len(cat_probs)), key=cat_probs.__getitem__)
             category, category_confidence = self.category.labels[top], cat_probs[top]
             category_labels = self.category.labels
@@ -380,12 +398,11 @@ class TrainingOptions(NamedTuple):
     prune_below: float = 0.0005
 
 
-def document_features(units: Sequence[str], bigrams: Sequence[str], spaced: bool) -> List[str]:
+def document_features(units: Sequence[str], spaced: bool) -> List[str]:
     """The n-gram features of a post (scaled by 1/sqrt(count) in the model)."""
     feats: List[str] = []
     for unit in units:
         feats.extend(word_features(unit) if spaced else run_features(unit))
-    feats.extend("b" + b for b in bigrams)
     return feats
 
 
@@ -461,7 +478,6 @@ def train_head(documents: Sequence[Sequence[int]], extras: Sequence[Sequence[Tup
 
 class Example(NamedTuple):
     units: List[str]
-    bigrams: List[str]
     extra: List[Tuple[str, float]]
     spaced: bool
     lang: str
@@ -472,7 +488,7 @@ class Example(NamedTuple):
 def train(examples: Sequence[Example], options: TrainingOptions = TrainingOptions()) -> Model:
     """Train sentiment (and category, where labelled) heads from prepared examples."""
     mask = (1 << options.bits) - 1
-    hashed = [[_hash(f, mask) for f in document_features(e.units, e.bigrams, e.spaced)] for e in examples]
+    hashed = [[_hash(f, mask) for f in document_features(e.units, e.spaced)] for e in examples]
     hashed_extra = [[(_hash(f, mask), v) for f, v in e.extra] for e in examples]
     with_sentiment = [i for i, e in enumerate(examples) if e.sentiment in SENTIMENT_LABELS]
     if not with_sentiment:

@@ -68,7 +68,8 @@ def _describe(problem: Mapping[str, Optional[str]]) -> str:
 class Rule:
     """One validated rule: conditions (all must hold) and actions."""
 
-    __slots__ = ("id", "description", "enabled", "when", "then", "_regex", "_contains", "document")
+    __slots__ = ("id", "description", "enabled", "when", "then", "document", "required_tags", "_choices",
+                 "_followers", "_contains", "_ascii_contains", "_regex")
 
     def __init__(self, document: Dict[str, Any]):
         self.document = document
@@ -77,23 +78,36 @@ class Rule:
         self.enabled: bool = document.get("enabled", True)
         self.when: Dict[str, Any] = document["when"]
         self.then: Dict[str, Any] = document["then"]
+        # Conditions pre-compiled into cheap checks, cheapest first: rules run on every mention.
+        self.required_tags = frozenset(self.when.get("tags") or ())
+        self._choices = tuple((name, frozenset(self.when[name]))
+                              for name in ("platform", "kind", "lang", "category", "sentiment") if name in self.when)
+        self._followers = self.when.get("followers_at_least")
+        self._contains = tuple(_normalize(s) for s in self.when.get("text_contains") or ())
+        # An ASCII post cannot contain a Japanese phrase: skip those needles for it.
+        self._ascii_contains = tuple(s for s in self._contains if s.isascii())
         pattern = self.when.get("text_matches")
         self._regex = re.compile(pattern, re.IGNORECASE) if pattern else None
-        contains = self.when.get("text_contains")
-        self._contains = tuple(_normalize(s) for s in contains) if contains else ()
+
+    @property
+    def uses_text(self) -> bool:
+        return bool(self._contains) or self._regex is not None
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
-        when = self.when
-        for name in ("platform", "kind", "lang", "category", "sentiment"):
-            wanted = when.get(name)
-            if wanted is not None and facts[name] not in wanted:
+        if self.required_tags and not self.required_tags.issubset(facts["tags"]):
+            return False
+        for name, allowed in self._choices:
+            if facts[name] not in allowed:
                 return False
-        if "tags" in when and not set(when["tags"]).issubset(facts["tags"]):
+        if self._followers is not None and facts["followers"] < self._followers:
             return False
-        if "followers_at_least" in when and facts["followers"] < when["followers_at_least"]:
-            return False
-        if self._contains and not any(s in facts["text_lower"] for s in self._contains):
-            return False
+        if self._contains:
+            text_lower = facts["text_lower"]
+            for needle in (self._ascii_contains if facts.get("ascii") else self._contains):
+                if needle in text_lower:
+                    break
+            else:
+                return False
         if self._regex is not None and not self._regex.search(facts["text"]):
             return False
         return True
@@ -108,14 +122,16 @@ class RuleSet:
         self.name: str = document["name"]
         self.influencer_threshold: int = document["influencer_threshold"]
         self.brand_handles = frozenset(h.lstrip("@").lower() for h in document["brand_handles"])
+        # Empty lists are left out: most rule sets list nobody, and every mention checks these.
         self.source_lists: Dict[str, Tuple[frozenset, frozenset]] = {
             tag: (frozenset(h.lstrip("@").lower() for h in lists["handles"]), frozenset(lists["ids"]))
-            for tag, lists in document["source_tags"].items()
+            for tag, lists in document["source_tags"].items() if lists["handles"] or lists["ids"]
         }
         self.keywords: Dict[str, Dict[str, List[str]]] = document["keywords"]
         self.lexicon_additions: Dict[str, Dict[str, float]] = document["lexicon"]
         self.rules: Tuple[Rule, ...] = tuple(Rule(r) for r in document["rules"])
-        self.needs_text = any(r._contains or r._regex for r in self.rules)
+        self.enabled_rules: Tuple[Rule, ...] = tuple(r for r in self.rules if r.enabled)
+        self.needs_text = any(r.uses_text for r in self.rules)
         self._compiled: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
