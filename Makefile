@@ -24,8 +24,11 @@ package: $(STAMP)
 	rm -rf build/package
 	$(BIN)/chalice package --stage prod --merge-template infra/template.yaml build/package
 
+## Benchmarks (figures go to bench/README.md); VADER is a bench-only comparison.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/triage.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
