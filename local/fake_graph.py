@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from local.fake_server import FakeServer
+from local.fake_server import FakeControl, FakeServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 # SoraAir's accounts, the same brand as the fake X demo.
@@ -1264,12 +1264,8 @@ def _json_param(params: Dict[str, Any], name: str) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class FakeGraphControl:
+class FakeGraphControl(FakeControl):
     """Drives a FakeGraph running in another process through its /_fake endpoints."""
-
-    def __init__(self, url: str, timeout: float = 5.0):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
 
     def fail_next(self, path_prefix: str, status: int, times: int = 1, body: Optional[Dict[str, Any]] = None,
                   *, method: Optional[str] = None, regain_minutes: int = 5) -> None:
@@ -1297,23 +1293,6 @@ class FakeGraphControl:
     def reset(self) -> None:
         self._call("POST", "/_fake/reset", {})
 
-    @property
-    def posted(self) -> List[Dict[str, Any]]:
-        return self._call("GET", "/_fake/posted")["posted"]
-
-    @property
-    def requests(self) -> List[Dict[str, Any]]:
-        return self._call("GET", "/_fake/requests")["requests"]
-
-    def state(self) -> Dict[str, Any]:
-        return self._call("GET", "/_fake/state")
-
-    def _call(self, method: str, path: str, payload: Optional[Dict[str, Any]] = None) -> Any:
-        data = json.dumps(payload).encode("utf-8") if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.loads(response.read().decode("utf-8"))
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class FakeServer:
@@ -83,3 +84,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the demo print what matters themselves
+
+
+class FakeControl:
+    """Drives a fake running in another process through its /_fake endpoints."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    @property
+    def posted(self) -> List[Dict[str, Any]]:
+        return self._call("GET", "/_fake/posted")["posted"]
+
+    @property
+    def requests(self) -> List[Dict[str, Any]]:
+        return self._call("GET", "/_fake/requests")["requests"]
+
+    def state(self) -> Dict[str, Any]:
+        return self._call("GET", "/_fake/state")
+
+    def _call(self, method: str, path: str, payload: Optional[Dict[str, Any]] = None) -> Any:
+        data = json.dumps(payload).encode("utf-8") if payload is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return json.loads(response.read().decode("utf-8"))

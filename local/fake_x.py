@@ -20,14 +20,13 @@ import json
 import re
 import threading
 import time
-import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from local.fake_server import FakeServer
+from local.fake_server import FakeControl, FakeServer
 from chalicelib.platforms.x import MAX_POST_LENGTH, weighted_length
 
 SORA_AIR_ID = "1610469134802145281"
@@ -712,12 +711,8 @@ def _invalid_request(err: BadRequest) -> Dict[str, Any]:
     return problem(400, "Invalid Request", detail, "invalid-request", errors=[error])
 
 
-class FakeXControl:
+class FakeXControl(FakeControl):
     """Drives a FakeX running in another process through its /_fake endpoints."""
-
-    def __init__(self, url: str, timeout: float = 5.0):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
 
     def release(self, n: Optional[int] = None) -> Dict[str, Any]:
         return self._call("POST", "/_fake/release", {"n": n})
@@ -742,23 +737,6 @@ class FakeXControl:
     def add_dm(self, sender: str, text: str) -> Dict[str, Any]:
         return self._call("POST", "/_fake/dms", {"sender": sender, "text": text})
 
-    @property
-    def posted(self) -> List[Dict[str, Any]]:
-        return self._call("GET", "/_fake/posted")["posted"]
-
-    @property
-    def requests(self) -> List[Dict[str, Any]]:
-        return self._call("GET", "/_fake/requests")["requests"]
-
-    def state(self) -> Dict[str, Any]:
-        return self._call("GET", "/_fake/state")
-
-    def _call(self, method: str, path: str, payload: Optional[Dict[str, Any]] = None) -> Any:
-        data = json.dumps(payload).encode("utf-8") if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.loads(response.read().decode("utf-8"))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
