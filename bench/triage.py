@@ -38,7 +38,7 @@ from chalicelib.triage.model import TrainingOptions  # noqa: E402
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "airline-tweets-dev.jsonl"
 JA_SET = ROOT / "tests" / "data" / "triage_ja.jsonl"
 EN_SET = ROOT / "tests" / "data" / "triage_en.jsonl"
-# Lines of the Japanese set written after the lexicon was tuned (see bench/TRIAGE.md).
+# Lines of the Japanese set written after the lexicon was tuned (see bench/README.md).
 JA_BATCHES = (("tuned on (ja-001..171)", lambda i: not i.startswith(("ja-h", "ja-g"))),
               ("batch 1 (ja-h*: written later, errors then used)", lambda i: i.startswith("ja-h")),
               ("batch 2 (ja-g*: written last, never inspected)", lambda i: i.startswith("ja-g")),

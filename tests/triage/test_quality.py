@@ -1,5 +1,5 @@
 """Quality floors on labelled data. The dev file lives outside the repository:
-those tests skip when it is absent. Figures and method: bench/TRIAGE.md."""
+those tests skip when it is absent. Figures and method: bench/README.md."""
 from __future__ import annotations
 
 import json
