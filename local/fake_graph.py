@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -130,7 +129,7 @@ class FakeGraph(FakeServer):
         self.waba_id = waba_id
         self.display_phone_number = display_phone_number
         self._clock = clock
-        self._lock = threading.RLock()
+        super().__init__()
         self._counter = 0
         self._posts: Dict[str, Dict[str, Any]] = {}
         self._fb_comments: Dict[str, Dict[str, Any]] = {}
@@ -140,8 +139,6 @@ class FakeGraph(FakeServer):
         self._mentioned_comments: Dict[str, Dict[str, Any]] = {}
         self._last_inbound: Dict[Tuple[str, str], float] = {}
         self._private_replied: Dict[str, str] = {}
-        self._posted: List[Dict[str, Any]] = []
-        self._requests: List[Dict[str, Any]] = []
         self._failures: List[_Failure] = []
         self._usage = {"app": {"call_count": 1, "total_cputime": 1, "total_time": 1},
                        "buc": {"call_count": 1, "total_cputime": 1, "total_time": 1,
@@ -332,17 +329,6 @@ class FakeGraph(FakeServer):
                                  now=self._clock() if now is None else now, waba_id=self.waba_id)
 
     # ---- inspection and controls --------------------------------------------------------
-
-    @property
-    def posted(self) -> List[Dict[str, Any]]:
-        """Replies and messages sent through the API, oldest first."""
-        with self._lock:
-            return [dict(item) for item in self._posted]
-
-    @property
-    def requests(self) -> List[Dict[str, Any]]:
-        with self._lock:
-            return [dict(item) for item in self._requests]
 
     def fail_next(self, path_prefix: str, status: int, times: int = 1, body: Optional[Dict[str, Any]] = None,
                   *, method: Optional[str] = None, regain_minutes: int = 5) -> None:

@@ -19,6 +19,23 @@ class FakeServer:
     _server: Optional[ThreadingHTTPServer] = None
     _thread: Optional[threading.Thread] = None
 
+    def __init__(self) -> None:
+        # Requests arrive on server threads while tests and the demo read what was recorded.
+        self._lock = threading.RLock()
+        self._posted: List[Dict[str, Any]] = []
+        self._requests: List[Dict[str, Any]] = []
+
+    @property
+    def posted(self) -> List[Dict[str, Any]]:
+        """Replies and messages sent through the API, oldest first."""
+        with self._lock:
+            return [dict(item) for item in self._posted]
+
+    @property
+    def requests(self) -> List[Dict[str, Any]]:
+        with self._lock:
+            return [dict(item) for item in self._requests]
+
     def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> Tuple[int, Dict[str, str], Any]:
         raise NotImplementedError
 

@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import re
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -118,15 +117,13 @@ class FakeX(FakeServer):
         self.brand_handle = brand_handle
         self.limits = {**DEFAULT_LIMITS, **(rate_limits or {})}
         self._clock = clock
-        self._lock = threading.RLock()
+        super().__init__()
         self._last_id = 0
         self._users: Dict[str, Dict[str, Any]] = {}
         self._tweets: Dict[str, Dict[str, Any]] = {}
         self._dm_events: List[Dict[str, Any]] = []
         self._pending: deque = deque()
         self._seed_ids: Dict[str, str] = {}
-        self._posted: List[Dict[str, Any]] = []
-        self._requests: List[Dict[str, Any]] = []
         self._failures: List[_Failure] = []
         self._windows: Dict[str, _Window] = {}
         self.add_user(brand_handle, id=brand_user_id, name=brand_handle, verified_type="business")
@@ -217,16 +214,6 @@ class FakeX(FakeServer):
     def pending(self) -> int:
         with self._lock:
             return len(self._pending)
-
-    @property
-    def posted(self) -> List[Dict[str, Any]]:
-        with self._lock:
-            return [dict(item) for item in self._posted]
-
-    @property
-    def requests(self) -> List[Dict[str, Any]]:
-        with self._lock:
-            return [dict(item) for item in self._requests]
 
     # ---- failure and limit controls ---------------------------------------
 

@@ -104,7 +104,7 @@ def decide_sentiment(signals: Signals) -> Tuple[str, float, List[str]]:
     else:
         label = "neutral"
     net = positive - negative
-    return label, _consistent_score(label, net / math.sqrt(net * net + SCORE_SCALE)), why
+    return label, consistent_score(label, net / math.sqrt(net * net + SCORE_SCALE)), why
 
 
 _HIT_TEXT: Dict[Tuple[str, float], str] = {}
@@ -126,7 +126,7 @@ def _strongest(hits: Sequence[Tuple[str, float]], limit: int = 3) -> List[Tuple[
     return strongest
 
 
-def _consistent_score(label: str, score: float) -> float:
+def consistent_score(label: str, score: float) -> float:
     """Keep the score's sign in line with the label so "negative, +0.2" never happens."""
     if label == "negative":
         score = min(score, -0.05)

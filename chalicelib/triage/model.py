@@ -32,6 +32,8 @@ import os
 import zlib
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from .decide import consistent_score
+
 FORMAT = "socialcare-triage-model"
 FORMAT_VERSION = 1
 DEFAULT_BITS = 18
@@ -315,7 +317,7 @@ class Model:
         p_neg = probs[labels.index("negative")] if "negative" in labels else 0.0
         p_pos = probs[labels.index("positive")] if "positive" in labels else 0.0
         sentiment, confidence = labels[best], probs[best]
-        score = _consistent(sentiment, p_pos - p_neg)
+        score = consistent_score(sentiment, p_pos - p_neg)
         category, category_confidence, category_labels = None, 0.0, ()
         if self.category is not None:
             cat_probs = self.category.probabilities(units, extra, spaced)
@@ -345,16 +347,6 @@ class Model:
             json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
         with open(path, "wb") as out:
             out.write(data)
-
-
-def _consistent(label: str, score: float) -> float:
-    if label == "negative":
-        score = min(score, -0.05)
-    elif label == "positive":
-        score = max(score, 0.05)
-    else:
-        score = max(-0.3, min(0.3, score))
-    return round(score, 3)
 
 
 def load_model(source: Union[str, os.PathLike, bytes, bytearray]) -> Model:
