@@ -402,6 +402,10 @@ JA_NEGATION_WEIGHT = -0.6
 JA_DESPITE_WEIGHT = -0.8
 # "あったら嬉しい", "もらえると助かります": praise for something that does not exist yet.
 _JA_HYPOTHETICAL = ("たら", "れば", "ると", "えると", "だと", "なら")
+# "神アプデ()", "最高(棒)": praise followed by one of these means the opposite (after NFKC).
+_JA_SARCASM_MARKERS = ("()", "(棒)", "(白目)", "(震え声)")
+# A grievance after "さすが" ("さすが○○、今日も遅延ですね") weighs at least this much.
+_JA_SARCASM_GRIEVANCE = -1.0
 
 
 def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapping[str, float]) -> Signals:
@@ -414,6 +418,7 @@ def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapp
     situational = lexicon.situational
     hits: List[Tuple[str, float]] = []
     contrast_at = -1
+    despite = False
     i = 0
     n = len(text)
     letters = 0
@@ -448,6 +453,7 @@ def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapp
                     continue
                 if text.startswith("のに", i) and not text.startswith(("のに便利", "のに使", "のに必要"), i):
                     hits.append(("のに", JA_DESPITE_WEIGHT))
+                    despite = True
             if ch in "けのしでただと" and hits and text.startswith(_JA_CONTRAST, i):
                 contrast_at = len(hits) - (1 if hits[-1][0] == "のに" else 0)
             i += 1
@@ -459,18 +465,45 @@ def _analyze_unspaced(clean: CleanText, lang: str, lexicon: Lexicon, emoji: Mapp
                 weight = weight * -0.9 if weight > 0 else weight * -0.2
             if weight > 0 and text[max(0, i - 3):i].endswith(_JA_HYPOTHETICAL):
                 weight *= HYPOTHETICAL_FACTOR
+            if weight > 0 and text.startswith(_JA_SARCASM_MARKERS, end):
+                hits.append((matched.text + " (sarcastic)", -weight))
+                i = end
+                continue
             if inquiry and weight < 0 and matched.text in situational:
                 weight *= INQUIRY_FACTOR
             hits.append((matched.text, weight))
         letters += length - 1
         i = end
+    if lexicon.sarcasm_openers and hits:
+        hits = _ja_sarcasm(hits, lexicon.sarcasm_openers)
     if contrast_at > 0:
         hits = [(t, w * (CONTRAST_BEFORE if k < contrast_at else CONTRAST_AFTER)) for k, (t, w) in enumerate(hits)]
+    if despite:
+        # "予約したのに", "払ってるのに": the sigh of a customer let down, a complaint in itself.
+        cues.setdefault("complaint", []).append("のに")
     exasperation = _exasperation(text)
     if exasperation:
         hits.append(exasperation)
     time_spent = bool(_JA_TIME.search(text)) if any(c.isdigit() for c in text) else False
     return _signals(lang, hits, cues, question, max(1, letters // 2), False, text.count("!"), time_spent, None)
+
+
+def _ja_sarcasm(hits: List[Tuple[str, float]], openers: frozenset) -> List[Tuple[str, float]]:
+    """"さすが○○、今日も遅延ですね": praise followed by a grievance and no more praise is sarcasm.
+
+    "遅延で困ったけど、さすが○○、すぐ振替してくれた" keeps its praise: the
+    grievance comes first, and praise follows the opener.
+    """
+    for k, (term, weight) in enumerate(hits):
+        if weight > 0 and term in openers:
+            after = hits[k + 1:]
+            grievance = sum(w for _, w in after if w < 0)
+            praise = sum(w for _, w in after if w > 0)
+            if grievance <= _JA_SARCASM_GRIEVANCE and praise < -grievance:
+                hits = list(hits)
+                hits[k] = (term + " (sarcastic)", SARCASTIC_WEIGHT)
+            break
+    return hits
 
 
 def _match_cues_unspaced(index: Dict[str, list], text: str) -> Dict[str, List[str]]:

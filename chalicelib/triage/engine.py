@@ -260,7 +260,7 @@ def _build_lexicon(rules: RuleSet, lang: str) -> Lexicon:
 
         negators, intensifiers = (), {}
         grammar = {QUESTION: base.QUESTION_PHRASES, REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
-        extras = {"situational": base.SITUATIONAL}
+        extras = {"situational": base.SITUATIONAL, "sarcasm_openers": base.SARCASM_OPENERS}
     else:
         from . import lexicon_en as base
 

@@ -48,9 +48,15 @@ def test_japanese_set():
     assert len(rows) >= 150
     assert all(r["lang"] == "ja" and r["label"]["sentiment"] and r["label"]["category"] for r in rows)
     s, accuracy = sentiment_and_category(rows)
-    assert s.macro_f1 >= 0.8
-    assert s.recall_negative >= 0.85
-    assert accuracy >= 0.7
+    assert s.macro_f1 >= 0.88
+    assert s.recall_negative >= 0.94
+    assert accuracy >= 0.93
+    # Batch 2 (ja-g*) is held out: its lines are never inspected, so its floor is the honest one.
+    held_out = [r for r in rows if r["id"].startswith("ja-g")]
+    s, accuracy = sentiment_and_category(held_out)
+    assert s.macro_f1 >= 0.72
+    assert s.recall_negative >= 0.8
+    assert accuracy >= 0.8
 
 
 def test_english_category_set():
