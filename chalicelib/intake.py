@@ -26,13 +26,26 @@ def parse_mention(body: str) -> Mention:
 
 
 def complete(mention: Mention, deps: Any) -> Mention:
-    """An Instagram @mention arrives by webhook as ids only: fetch author and text first."""
-    from chalicelib.listen.webhooks import needs_lookup
+    """Fill in what a webhook leaves out before triage reads the mention.
 
-    if not needs_lookup(mention):
-        return mention
+    An Instagram @mention arrives as ids only: its author and text are
+    fetched, and a failure is final. A Messenger or Instagram DM names its
+    sender only by id: the profile (name; for Instagram also the handle,
+    verified badge and followers, which triage tags read) is looked up, and a
+    failure (no consent, a blocked business) leaves the DM unnamed rather than
+    holding up the customer's message.
+    """
+    from chalicelib.listen.webhooks import needs_lookup, needs_profile
+
+    if needs_lookup(mention):
+        return _instagram_mention(mention, deps)
+    if needs_profile(mention):
+        return _with_profile(mention, deps)
+    return mention
+
+
+def _instagram_mention(mention: Mention, deps: Any) -> Mention:
     from chalicelib.listen.sources import account_of
-
     from chalicelib.platforms.meta import MetaRequestError
 
     media_id = mention.conversation_id or mention.platform_id
@@ -42,6 +55,21 @@ def complete(mention: Mention, deps: Any) -> Mention:
                                                       source_id=mention.source_id)
     except MetaRequestError as err:  # gone, or not ours: asking again will not change the answer
         raise PermanentFailure(f"Instagram mention {mention.platform_id} could not be looked up: {err}") from err
+
+
+def _with_profile(mention: Mention, deps: Any) -> Mention:
+    from dataclasses import replace
+
+    from chalicelib.observability import logger
+    from chalicelib.platforms.meta import MetaError
+
+    try:
+        author = deps.graph_client().messaging_profile(mention.platform, mention.author.id)
+    except MetaError as err:
+        logger.warning("sender profile unavailable; the DM goes on unnamed",
+                       extra={"mention_id": mention.id, "reason": str(err)})
+        return mention
+    return replace(mention, author=author)
 
 
 def triage_message(body: str, deps: Any) -> Dict[str, Any]:

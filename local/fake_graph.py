@@ -139,6 +139,8 @@ class FakeGraph(FakeServer):
         self._mentioned_comments: Dict[str, Dict[str, Any]] = {}
         self._last_inbound: Dict[Tuple[str, str], float] = {}
         self._private_replied: Dict[str, str] = {}
+        # User Profile API answers, per (platform, scoped id) of customers who wrote a DM.
+        self._profiles: Dict[str, Dict[str, Any]] = {}
         self._failures: List[_Failure] = []
         self._usage = {"app": {"call_count": 1, "total_cputime": 1, "total_time": 1},
                        "buc": {"call_count": 1, "total_cputime": 1, "total_time": 1,
@@ -249,17 +251,26 @@ class FakeGraph(FakeServer):
     # ---- data: direct messages ----------------------------------------------------------
 
     def add_customer_message(self, platform: str, user_id: str, text: str, *, name: str = "",
+                             username: str = "", verified: bool = False, followers: int = 0,
                              created_time: Any = None) -> Dict[str, Any]:
         """A customer's DM (messenger, instagram or whatsapp): opens the reply window.
 
         Returns the webhook delivery Meta would send for it; DMs have no
-        polling endpoint here, they arrive by webhook.
+        polling endpoint here, they arrive by webhook. Messaging a business
+        consents to its profile look-up, so the sender's profile is served
+        from then on (``GET /{scoped-id}``).
         """
         if platform not in ("messenger", "instagram", "whatsapp"):
             raise ValueError(f"unknown messaging platform {platform!r}")
         with self._lock:
             created = self._time(created_time)
             self._last_inbound[(platform, str(user_id))] = created
+            if platform == "messenger":
+                first, _, last = name.partition(" ")
+                self._profiles[str(user_id)] = {"id": str(user_id), "first_name": first, "last_name": last}
+            elif platform == "instagram":
+                self._profiles[str(user_id)] = {"id": str(user_id), "name": name or None, "username": username,
+                                                "is_verified_user": verified, "follower_count": int(followers)}
             if platform == "whatsapp":
                 return whatsapp_delivery(self.waba_id, self.phone_number_id, wa_id=str(user_id), name=name,
                                          wamid=self._wamid(str(user_id)), text=text, timestamp=created,
@@ -418,6 +429,7 @@ class FakeGraph(FakeServer):
                 ("ig_user", "tags"): self._serve_tags, ("media", "comments"): self._serve_media_comments,
                 ("ig_comment", "replies"): self._serve_ig_replies, ("ig_user", ""): self._serve_ig_user,
                 ("page", ""): self._serve_page, ("phone", ""): self._serve_phone,
+                ("customer", ""): self._serve_profile,
             }
         elif method == "POST":
             table = {
@@ -445,12 +457,20 @@ class FakeGraph(FakeServer):
             return "media"
         if node in self._ig_comments:
             return "ig_comment"
+        if node in self._profiles:
+            return "customer"
         return "unknown"
 
     # ---- GET: Facebook ------------------------------------------------------------------
 
     def _serve_page(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
         return {"id": self.page_id, "name": self.page_name}
+
+    def _serve_profile(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        # Like Graph, only the fields asked for (and the id).
+        profile = self._profiles[node]
+        wanted = [f for f in (query.get("fields") or "").split(",") if f]
+        return {"id": node, **{f: profile.get(f) for f in wanted if f in profile}}
 
     def _serve_feed(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
         since, until = _time_param(query, "since"), _time_param(query, "until")
@@ -915,7 +935,9 @@ class FakeGraph(FakeServer):
             platform = {"messenger_dm": "messenger", "instagram_dm": "instagram"}.get(channel, "whatsapp")
             user_id = str(sender.get("wa_id") or sender["id"])
             delivery = self.add_customer_message(platform, user_id, item["text"], name=sender.get("name", ""),
-                                                 created_time=now)
+                                                 username=sender.get("username", ""),
+                                                 verified=bool(sender.get("verified")),
+                                                 followers=int(sender.get("followers") or 0), created_time=now)
             created = {"id": _delivery_message_id(delivery)}
             text = item["text"]
         else:

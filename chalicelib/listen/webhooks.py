@@ -124,6 +124,12 @@ def needs_lookup(mention: Mention) -> bool:
     return mention.platform == "instagram" and mention.kind == "mention" and mention.author.id == UNKNOWN_AUTHOR_ID
 
 
+def needs_profile(mention: Mention) -> bool:
+    """True for a Messenger or Instagram DM whose sender is known only by id (the webhook sends no name)."""
+    return (mention.kind == "dm" and mention.platform in ("messenger", "instagram")
+            and not mention.author.name and not mention.author.handle)
+
+
 def failed_sends(payload: Any) -> List[Dict[str, Any]]:
     """WhatsApp messages we sent that Meta later reported as failed.
 

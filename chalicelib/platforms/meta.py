@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.listen.webhooks import epoch_seconds, facebook_permalink, guess_lang, iso_utc
 from chalicelib.mention import Author, Mention
@@ -28,6 +28,10 @@ IG_COMMENT_FIELDS = "id,text,username,timestamp,from"
 IG_MEDIA_FIELDS = ("id,caption,permalink,timestamp,username,"
                    f"comments.limit(50){{{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}}}")
 IG_TAG_FIELDS = "id,caption,username,timestamp,permalink"
+# User Profile API: a DM webhook names its sender only by a page- or Instagram-scoped id.
+MESSENGER_PROFILE_FIELDS = "first_name,last_name"
+INSTAGRAM_PROFILE_FIELDS = "name,username,is_verified_user,follower_count"
+PROFILE_CACHE_LIMIT = 10_000
 
 GRAPH_MAX_LIMIT = 100  # Graph refuses limit > 100 on feed and media edges
 MAX_TEXT = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 4096}
@@ -140,6 +144,7 @@ class GraphClient:
         self._token = access_token
         self._http = http if http is not None else HttpClient(base_url=base_url)
         self.last_usage = Usage()
+        self._profiles: Dict[Tuple[str, str], Author] = {}
 
     # ---- polling ---------------------------------------------------------------
 
@@ -211,6 +216,32 @@ class GraphClient:
             return _ig_mention(found, str(found.get("text") or ""), source_id,
                                media_id=str(media.get("id") or media_id), permalink=str(media.get("permalink") or ""))
         return _tagged_media_mention(found, source_id)
+
+    def messaging_profile(self, platform: str, user_id: str) -> Author:
+        """Who sent a Messenger or Instagram DM, from the User Profile API.
+
+        Cached per container: a customer writing several messages costs one call.
+        """
+        key = (platform, str(user_id))
+        cached = self._profiles.get(key)
+        if cached is not None:
+            return cached
+        if platform == "messenger":
+            body = self._call("GET", f"/{user_id}", params={"fields": MESSENGER_PROFILE_FIELDS})
+            name = " ".join(str(body[part]) for part in ("first_name", "last_name") if body.get(part))
+            author = Author(id=str(user_id), name=name)
+        elif platform == "instagram":
+            body = self._call("GET", f"/{user_id}", params={"fields": INSTAGRAM_PROFILE_FIELDS})
+            verified = bool(body.get("is_verified_user"))
+            author = Author(id=str(user_id), handle=str(body.get("username") or ""), name=str(body.get("name") or ""),
+                            verified=verified, verified_type="blue" if verified else "none",
+                            followers=_int(body.get("follower_count")))
+        else:
+            raise ValueError(f"no messaging profile on {platform!r}")
+        if len(self._profiles) >= PROFILE_CACHE_LIMIT:
+            self._profiles.clear()
+        self._profiles[key] = author
+        return author
 
     # ---- replies -----------------------------------------------------------------
 

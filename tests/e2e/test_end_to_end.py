@@ -125,12 +125,17 @@ def test_every_meta_channel_reaches_a_case_and_comment_replies_go_back(deploymen
                                   in_comment=True)
     samples["instagram_mention"] = ig_mention_delivery(graph.ig_user_id, media_id=tagged["media"]["id"],
                                                        comment_id=tagged["id"], time_=time.time())
+    # A DM names its sender by id only; the triage stage asks the User Profile API.
+    samples["messenger_named"] = graph.add_customer_message("messenger", "7301234567890999",
+                                                            "返金がまだ届きません。いつになりますか？",
+                                                            name="Daniel Okafor")
     for name, delivery in samples.items():
         assert deployment.fake_graph.deliver(delivery) == 200, name
     run_pipeline(deployment)
     cases = all_open_cases(deployment)
     platforms = {c["platform"] for c in cases}
     assert {"facebook", "instagram", "messenger", "whatsapp"} <= platforms, platforms
+    assert any(c["customer"]["name"] == "Daniel Okafor" for c in cases if c["platform"] == "messenger")
     assert any(c["platform"] == "instagram" and c["reply_target"]["kind"] == "mention" for c in cases)
     # A repeated delivery makes no second case.
     deployment.fake_graph.deliver(samples[next(iter(samples))])

@@ -93,3 +93,44 @@ def test_a_whatsapp_reply_reported_failed_later_shows_as_failed(client, app_modu
     assert client.http.post("/webhooks/meta", headers=headers, body=raw).json_body["failed_replies"] == 1
     reply = client.http.get(f"/cases/{case_id}", headers=boss).json_body["replies"][0]
     assert reply["delivery_status"] == "failed" and "Re-engagement" in reply["error"]
+
+
+def messenger_delivery(sender_id, mid, text="返金はいつになりますか？まだ連絡がありません"):
+    from local.fake_graph import messaging_delivery
+
+    return messaging_delivery("page", "PAGE1", sender_id=sender_id, mid=mid, text=text, timestamp_ms=1795425600000)
+
+
+class ProfileGraph:
+    """The User Profile API as the triage stage sees it: one customer has consented, one has not."""
+
+    def __init__(self):
+        self.asked = []
+
+    def messaging_profile(self, platform, user_id):
+        from chalicelib.mention import Author
+        from chalicelib.platforms.meta import MetaRequestError
+
+        self.asked.append((platform, user_id))
+        if user_id != "7301234567890123":
+            raise MetaRequestError("(#2018218) User consent is required to access user profile")
+        return Author(id=user_id, name="Daniel Okafor")
+
+
+def test_a_dm_sender_is_named_from_their_profile_and_a_refused_lookup_loses_nothing(client, app_module):
+    from chalicelib.wiring import deps
+
+    boss = app_module.agents.add("boss", ["leads"], role="supervisor")
+    app_module.agents.add("aiko", ["support"])
+    graph = ProfileGraph()
+    deps().platform_clients["graph"] = graph
+    for sender, mid in (("7301234567890123", "m_001"), ("7300000000000001", "m_002")):
+        raw, headers = signed(messenger_delivery(sender, mid))
+        assert client.http.post("/webhooks/meta", headers=headers, body=raw).status_code == 200
+    triage(app_module)
+    assign(app_module)
+
+    cases = client.http.get("/cases", headers=boss).json_body["cases"]
+    names = {c["customer"]["id"]: c["customer"]["name"] for c in cases}
+    assert names == {"7301234567890123": "Daniel Okafor", "7300000000000001": ""}
+    assert sorted(graph.asked) == [("messenger", "7300000000000001"), ("messenger", "7301234567890123")]

@@ -161,6 +161,27 @@ def test_instagram_mention_details_fill_in_a_webhook_mention(fake):
         client.ig_mention_details(fake.ig_user_id, "17900000000000999")
 
 
+def test_dm_senders_are_named_by_the_user_profile_api_once_per_customer(fake):
+    client = client_for(fake)
+    fake.add_customer_message("messenger", "7301234567890123", "Where is my refund?", name="Daniel Okafor")
+    fake.add_customer_message("instagram", "1122334455667788", "荷物が届きません", name="Haruka",
+                              username="haruka_mama_", verified=True, followers=52000)
+
+    daniel = client.messaging_profile("messenger", "7301234567890123")
+    haruka = client.messaging_profile("instagram", "1122334455667788")
+    client.messaging_profile("messenger", "7301234567890123")
+
+    assert (daniel.id, daniel.name, daniel.handle) == ("7301234567890123", "Daniel Okafor", "")
+    assert (haruka.handle, haruka.name, haruka.verified, haruka.followers) == ("haruka_mama_", "Haruka", True, 52000)
+    lookups = [r for r in fake.requests if r["path"] in ("/7301234567890123", "/1122334455667788")]
+    assert [(r["path"], r["query"]["fields"]) for r in lookups] == [
+        ("/7301234567890123", "first_name,last_name"),
+        ("/1122334455667788", "name,username,is_verified_user,follower_count"),
+    ]
+    with pytest.raises(MetaRequestError):  # never wrote to the brand: no consent, no profile
+        client.messaging_profile("messenger", "7309999999999999")
+
+
 # ---- replies ---------------------------------------------------------------------------------
 
 def test_public_replies_per_platform_are_recorded_and_not_polled_back(fake):
