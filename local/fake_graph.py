@@ -364,8 +364,7 @@ class FakeGraph(FakeServer):
     def reset(self) -> None:
         """Forget requests, sent replies, injected failures and usage; keep the data."""
         with self._lock:
-            self._posted.clear()
-            self._requests.clear()
+            super().reset()
             self._failures.clear()
             self._private_replied.clear()
             self._usage["app"].update(call_count=1, total_cputime=1, total_time=1)

@@ -25,6 +25,12 @@ class FakeServer:
         self._posted: List[Dict[str, Any]] = []
         self._requests: List[Dict[str, Any]] = []
 
+    def reset(self) -> None:
+        """Forget what was recorded; subclasses also forget their injected failures and limits."""
+        with self._lock:
+            self._posted.clear()
+            self._requests.clear()
+
     @property
     def posted(self) -> List[Dict[str, Any]]:
         """Replies and messages sent through the API, oldest first."""

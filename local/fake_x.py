@@ -234,8 +234,7 @@ class FakeX(FakeServer):
     def reset(self) -> None:
         """Forget requests, posts sent, injected failures and rate windows; keep the data."""
         with self._lock:
-            self._posted.clear()
-            self._requests.clear()
+            super().reset()
             self._failures.clear()
             self._windows.clear()
 
