@@ -32,8 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.triage import classify, load_default_rules  # noqa: E402
+from chalicelib.triage.engine import prepare  # noqa: E402
+from chalicelib.triage.lang import detect_language  # noqa: E402
 from chalicelib.triage.learn import cross_validate, score, train_records  # noqa: E402
 from chalicelib.triage.model import TrainingOptions  # noqa: E402
+from chalicelib.triage.text import clean, english_tokens  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "airline-tweets-dev.jsonl"
 JA_SET = ROOT / "tests" / "data" / "triage_ja.jsonl"
@@ -98,6 +101,7 @@ def bench_speed(dev: Optional[List[dict]], rounds: int, model) -> None:
     analyzer = SentimentIntensityAnalyzer()
     vader = throughput(lambda m: analyzer.polarity_scores(m["text"]), mentions, rounds)
     line("VADER polarity_scores", f"{vader:8.0f} texts/s")
+    bench_stages(mentions, rounds, rules, model, vader)
     line("ratio built-in / VADER", f"{builtin / vader:.2f}x (goal >= 2)")
     if learned is not None:
         line("ratio with model / VADER", f"{learned / vader:.2f}x (goal >= 2)")
@@ -111,6 +115,28 @@ def bench_speed(dev: Optional[List[dict]], rounds: int, model) -> None:
     if model is not None:
         learned_long = throughput(lambda m: classify(m, rules, model), longer, rounds)
         line(f"longer posts (~{chars} chars): with model / VADER", f"{learned_long / vader_long:.2f}x")
+
+
+def bench_stages(mentions: Sequence[dict], rounds: int, rules, model, vader: float) -> None:
+    """Cumulative cost of the stages of classify, in microseconds per mention.
+
+    Shows what a faster triage would have to give up: the first stage is what
+    any triage pays before it decides anything.
+    """
+    def read(mention: dict) -> None:
+        cleaned = clean(mention["text"])
+        tokens = english_tokens(cleaned.lower) if cleaned.text.isascii() else None
+        detect_language(cleaned.text, mention.get("lang"), tokens)
+
+    stages = [("read: clean, words, language", read),
+              ("+ lexicon scan, sentiment, noise, category", lambda m: prepare(m, rules)),
+              ("+ tags, rules, priority, case, why (= built-in)", lambda m: classify(m, rules))]
+    if model is not None:
+        stages.append(("+ model (= with model)", lambda m: classify(m, rules, model)))
+    print("  where the time goes (cumulative, per mention):")
+    for label, function in stages:
+        line("  " + label, f"{1e6 / throughput(function, mentions, rounds):6.1f} us")
+    line("  VADER polarity_scores; the 2x goal", f"{1e6 / vader:6.1f} us; {0.5e6 / vader:.1f} us")
 
 
 def bench_dev_quality(dev: List[dict], folds: int) -> None:
