@@ -30,6 +30,8 @@ import json
 import math
 import os
 import zlib
+from functools import reduce
+from operator import add
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .decide import consistent_score
@@ -101,21 +103,22 @@ def rule_features(signals: Any, builtin_sentiment: str, builtin_category: Option
     These are not scaled by the post's length like the n-grams: one verdict
     of the lexicon should weigh the same in a short post as in a long one.
     """
-    feats = [("rs" + builtin_sentiment, 1.0),
-             ("rN", min(signals.negative, 6.0) / 3.0), ("rP", min(signals.positive, 6.0) / 3.0),
-             ("rn" + _bucket(signals.negative), 1.0), ("rp" + _bucket(signals.positive), 1.0)]
+    negative, positive = signals.negative, signals.positive
+    feats = [_SENTIMENT_FLAG[builtin_sentiment],
+             ("rN", min(negative, 6.0) / 3.0), ("rP", min(positive, 6.0) / 3.0),
+             _NEGATIVE_BUCKET[negative], _POSITIVE_BUCKET[positive]]
     if builtin_category:
-        feats.append(("rc" + builtin_category, 1.0))
+        feats.append(_CATEGORY_FLAG[builtin_category])
     if signals.question:
-        feats.append(("rq", 1.0))
+        feats.append(_QUESTION)
     if signals.time_spent:
-        feats.append(("rt", 1.0))
+        feats.append(_TIME_SPENT)
     if signals.shouting:
-        feats.append(("rS", 1.0))
+        feats.append(_SHOUTING)
     if signals.exclaims:
-        feats.append(("r!" + ("2" if signals.exclaims > 1 else "1"), 1.0))
+        feats.append(_EXCLAIMS if signals.exclaims > 1 else _EXCLAIM)
     for label in signals.cues:
-        feats.append(("rk" + label, 1.0))
+        feats.append(_CUE_FLAG[label])
     return feats
 
 
@@ -129,6 +132,34 @@ def _bucket(value: float) -> str:
     if value < 5:
         return "3"
     return "4"
+
+
+class _Memo(dict):
+    """function(key), computed once per key, then found by a lookup that runs in C.
+
+    rule_features runs for every post: its (feature, 1.0) pairs are built
+    once, and the model finds their strings' hash already computed.
+    """
+
+    def __init__(self, function: Any):
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.function(key)
+        if len(self) < 10_000:  # labels come from rule sets: few, but not bounded here
+            self[key] = value
+        return value
+
+
+_SENTIMENT_FLAG = _Memo(lambda label: ("rs" + label, 1.0))
+_CATEGORY_FLAG = _Memo(lambda label: ("rc" + label, 1.0))
+_CUE_FLAG = _Memo(lambda label: ("rk" + label, 1.0))
+# By the amount of evidence: equal amounts always fall in the same bucket.
+_NEGATIVE_BUCKET = _Memo(lambda amount: ("rn" + _bucket(amount), 1.0))
+_POSITIVE_BUCKET = _Memo(lambda amount: ("rp" + _bucket(amount), 1.0))
+_QUESTION, _TIME_SPENT, _SHOUTING = ("rq", 1.0), ("rt", 1.0), ("rS", 1.0)
+_EXCLAIM, _EXCLAIMS = ("r!1", 1.0), ("r!2", 1.0)
 
 
 _NEGATORS = frozenset("""
@@ -185,8 +216,16 @@ class _Head:
         self.weights = weights
         self.mask = mask
         self.zero = tuple(0.0 for _ in labels)
-        self._unit_cache: Dict[str, Tuple[Tuple[float, ...], int]] = {}
+        self.negative_index = self.labels.index("negative") if "negative" in self.labels else None
+        self.positive_index = self.labels.index("positive") if "positive" in self.labels else None
+        # Per unit, the summed weights of its features and their number, as one
+        # flat row (w_0, ..., w_k, n): see probabilities.
+        self._unit_cache: Dict[str, Tuple[float, ...]] = {}
         self._feature_cache: Dict[str, Tuple[float, ...]] = {}
+        # Per (feature, value) pair of rule_features, the weights times the value
+        # (heads of other than three labels). 0.0 and -0.0 are one key: only the
+        # sign of a zero logit could differ, and no probability depends on it.
+        self._extra_cache: Dict[Tuple[str, float], Tuple[float, ...]] = {}
 
     def _sum_features(self, feats: Iterable[str]) -> Tuple[float, ...]:
         totals = list(self.zero)
@@ -198,11 +237,12 @@ class _Head:
                     totals[k] += w
         return tuple(totals)
 
-    def unit(self, unit: str, spaced: bool) -> Tuple[Tuple[float, ...], int]:
+    def unit(self, unit: str, spaced: bool) -> Tuple[float, ...]:
+        """The row of one unit: its summed weights, then its number of features."""
         cached = self._unit_cache.get(unit)
         if cached is None:
             feats = word_features(unit) if spaced else run_features(unit)
-            cached = (self._sum_features(feats), len(feats))
+            cached = self._sum_features(feats) + (len(feats),)
             if len(self._unit_cache) >= CACHE_LIMIT:
                 self._unit_cache.clear()
             self._unit_cache[unit] = cached
@@ -217,18 +257,35 @@ class _Head:
             self._feature_cache[feat] = cached
         return cached
 
+    def extra(self, pair: Tuple[str, float]) -> Tuple[float, ...]:
+        """The weights of a rule feature times its value."""
+        cached = self._extra_cache.get(pair)
+        if cached is None:
+            feat, value = pair
+            cached = tuple(w * value for w in self.feature(feat))
+            if len(self._extra_cache) >= CACHE_LIMIT:
+                self._extra_cache.clear()
+            self._extra_cache[(feat, value)] = cached
+        return cached
+
     def probabilities(self, units: Sequence[str], extra: Sequence[Tuple[str, float]], spaced: bool) -> List[float]:
-        size = len(self.labels)
-        unit_cache, feature_cache = self._unit_cache, self._feature_cache
-        count = 0
-        if size == 3:
-            # Sentiment: three classes, unrolled (this runs for every word of every post).
+        # Both ways below add in the same order, so they give the same floats to
+        # the last bit (tests/triage/test_model.py checks them against plain
+        # loops): per label, 0.0 + each unit's weight in turn; then the bias plus
+        # the scaled total; then each rule feature's weight times its value in turn.
+        unit_cache = self._unit_cache
+        if len(self.labels) == 3:
+            # Sentiment: three labels, unrolled (this runs for every word of every
+            # post). A plain loop beats map/zip/sum here: the time goes to finding
+            # the rows in memory, and the loop reads each row once.
             t0 = t1 = t2 = 0.0
+            count = 0
+            get = unit_cache.get
             for unit in units:
-                cached = unit_cache.get(unit)
+                cached = get(unit)
                 if cached is None:
                     cached = self.unit(unit, spaced)
-                (w0, w1, w2), n = cached
+                w0, w1, w2, n = cached
                 t0 += w0
                 t1 += w1
                 t2 += w2
@@ -236,22 +293,38 @@ class _Head:
             scale = 1.0 / math.sqrt(count) if count else 0.0
             b0, b1, b2 = self.bias
             t0, t1, t2 = b0 + scale * t0, b1 + scale * t1, b2 + scale * t2
+            feature_cache = self._feature_cache
             for feat, value in extra:
-                vector = feature_cache.get(feat) or self.feature(feat)
-                t0 += vector[0] * value
-                t1 += vector[1] * value
-                t2 += vector[2] * value
-            return _softmax((t0, t1, t2))
-        totals = [0.0] * size
-        for unit in units:
-            vector, n = unit_cache.get(unit) or self.unit(unit, spaced)
-            count += n
-            totals = [a + b for a, b in zip(totals, vector)]
+                x0, x1, x2 = feature_cache.get(feat) or self.feature(feat)
+                t0 += x0 * value
+                t1 += x1 * value
+                t2 += x2 * value
+            # _softmax, unrolled: the same operations, and sum() of the same three values.
+            top = max(t0, t1, t2)
+            e0, e1, e2 = math.exp(t0 - top), math.exp(t1 - top), math.exp(t2 - top)
+            total = sum((e0, e1, e2))
+            return [e0 / total, e1 / total, e2 / total]
+        # Other heads (categories, mostly more labels): map, zip and sum run in
+        # C, twice as fast as a loop with a list comprehension per word.
+        rows = list(map(unit_cache.get, units))
+        if not all(rows):
+            # A unit not cached yet (None). Look every unit up again one by one,
+            # in order, as the loop above does: a full cache is cleared on the
+            # way, and a unit looked up before the clearing keeps what it found.
+            rows = [self.unit(unit, spaced) for unit in units]
+        if rows:
+            *columns, counts = zip(*rows)
+            totals: Iterable[float] = map(_sum_in_order, columns)
+            count = sum(counts)
+        else:
+            totals, count = self.zero, 0
         scale = 1.0 / math.sqrt(count) if count else 0.0
         logits = [b + scale * t for b, t in zip(self.bias, totals)]
-        for feat, value in extra:
-            vector = feature_cache.get(feat) or self.feature(feat)
-            logits = [a + w * value for a, w in zip(logits, vector)]
+        if extra:
+            extra_rows = list(map(self._extra_cache.get, extra))
+            if not all(extra_rows):
+                extra_rows = [self.extra(pair) for pair in extra]
+            logits = list(map(_sum_in_order, zip(*extra_rows), logits))
         return _softmax(logits)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -279,6 +352,23 @@ class _Head:
         rows = zip(*columns)
         weights = {index: tuple(v / 10000.0 for v in row) for index, row in zip(indices, rows)}
         return cls(labels, data["bias"], data.get("label_bias") or [0.0] * len(labels), weights, mask)
+
+
+def _adds_in_order() -> bool:
+    """Whether sum() adds floats one by one, left to right (Python 3.11).
+
+    From Python 3.12, sum() compensates rounding errors: closer to the true
+    sum, but not what the model has always computed.
+    """
+    big = 1e16  # 1e16 + 1.0 rounds back to 1e16
+    return sum([big, 1.0, -big]) == 0.0
+
+
+if _adds_in_order():
+    _sum_in_order = sum
+else:
+    def _sum_in_order(values: Iterable[float], start: float = 0.0) -> float:  # type: ignore[misc]
+        return reduce(add, values, start)
 
 
 def _softmax(logits: Sequence[float]) -> List[float]:
@@ -311,20 +401,22 @@ class Model:
         spaced = signals.tokens is not None
         units = units_of(signals.tokens or (), spaced, cleaned.lower)
         extra = rule_features(signals, builtin_sentiment, builtin_category)
-        probs = self.sentiment.probabilities(units, extra, spaced)
-        best = max(range(len(probs)), key=probs.__getitem__)
-        labels = self.sentiment.labels
-        p_neg = probs[labels.index("negative")] if "negative" in labels else 0.0
-        p_pos = probs[labels.index("positive")] if "positive" in labels else 0.0
-        sentiment, confidence = labels[best], probs[best]
+        head = self.sentiment
+        probs = head.probabilities(units, extra, spaced)
+        # index(max()) runs in C and picks the first of equal maxima, as max(range(...), key=...) did.
+        confidence = max(probs)
+        sentiment = head.labels[probs.index(confidence)]
+        p_neg = probs[head.negative_index] if head.negative_index is not None else 0.0
+        p_pos = probs[head.positive_index] if head.positive_index is not None else 0.0
         score = consistent_score(sentiment, p_pos - p_neg)
         category, category_confidence, category_labels = None, 0.0, ()
         if self.category is not None:
             cat_probs = self.category.probabilities(units, extra, spaced)
-            top = max(range(len(cat_probs)), key=cat_probs.__getitem__)
-            category, category_confidence = self.category.labels[top], cat_probs[top]
+            category_confidence = max(cat_probs)
             category_labels = self.category.labels
-        return Prediction(sentiment, score, confidence, category, category_confidence, category_labels)
+            category = category_labels[cat_probs.index(category_confidence)]
+        # tuple.__new__ spares the Python-level __new__ of a NamedTuple (every post).
+        return tuple.__new__(Prediction, (sentiment, score, confidence, category, category_confidence, category_labels))
 
     def to_dict(self) -> Dict[str, Any]:
         return {

@@ -72,3 +72,69 @@ def test_training_is_deterministic(generated_rows):
     assert train_records(generated_rows, SMALL).to_bytes() == train_records(generated_rows, SMALL).to_bytes()
     other_seed = train_records(generated_rows, SMALL._replace(seed=99)).to_bytes()
     assert other_seed != train_records(generated_rows, SMALL).to_bytes()
+
+
+def test_sum_in_order_adds_left_to_right():
+    # What the model has always computed, on every Python: 1e16 + 1.0 rounds back to 1e16.
+    from chalicelib.triage.model import _sum_in_order
+
+    assert _sum_in_order([1e16, 1.0, -1e16]) == 0.0
+    assert _sum_in_order([1.0, -1e16], 1e16) == 0.0
+    assert _sum_in_order([0.1] * 10) == 0.9999999999999999
+
+
+def _plain_probabilities(head, units, extra, spaced):
+    """Head.probabilities as plain loops, in the order that defines the model's arithmetic."""
+    import math
+    import zlib
+
+    from chalicelib.triage.model import _softmax, run_features, word_features
+
+    def summed(feats):
+        vector = [0.0] * len(head.labels)
+        for feat in feats:
+            row = head.weights.get(zlib.crc32(feat.encode("utf-8")) & head.mask)
+            for k, w in enumerate(row or ()):
+                vector[k] += w
+        return vector
+
+    totals, count = [0.0] * len(head.labels), 0
+    for unit in units:
+        feats = word_features(unit) if spaced else run_features(unit)
+        count += len(feats)
+        for k, w in enumerate(summed(feats)):
+            totals[k] += w
+    scale = 1.0 / math.sqrt(count) if count else 0.0
+    logits = [b + scale * t for b, t in zip(head.bias, totals)]
+    for feat, value in extra:
+        for k, w in enumerate(summed([feat])):
+            logits[k] += w * value
+    return _softmax(logits)
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 7])
+def test_head_probabilities_are_the_plain_loops_to_the_last_bit(size):
+    import random
+
+    from chalicelib.triage.model import _Head
+
+    rng = random.Random(size)
+    mask = (1 << 8) - 1  # a small table: most features find weights
+    weights = {i: tuple(rng.uniform(-2, 2) for _ in range(size)) for i in range(0, mask + 1, 2)}
+
+    def new_head():
+        return _Head([f"l{k}" for k in range(size)], [rng.uniform(-1, 1) for _ in range(size)], [0.0] * size,
+                     weights, mask)
+
+    head = new_head()
+    words = ["great", "not_great", "flight", "000", "delayed", "!", "?", "x", "cancelled", "thanks", "a"]
+    extra = [("rsnegative", 1.0), ("rN", 0.7333333333333333), ("rP", 0.0), ("rn2", 1.0), ("rp0", 1.0),
+             ("rq", 1.0), ("rN", -0.0)]
+    for _ in range(50):
+        units = rng.choices(words, k=rng.randint(0, 12))
+        ext = rng.sample(extra, rng.randint(0, len(extra)))
+        for __ in range(2):  # computing the cache, then reading it
+            assert head.probabilities(units, ext, True) == _plain_probabilities(head, units, ext, True)
+    runs = ["遅延", "ありがとう", "!", "最悪"]
+    head = new_head()  # the cache is per unit: "!" read as a word above would stay one
+    assert head.probabilities(runs, extra, False) == _plain_probabilities(head, runs, extra, False)
