@@ -135,6 +135,7 @@ def test_head_probabilities_are_the_plain_loops_to_the_last_bit(size):
         ext = rng.sample(extra, rng.randint(0, len(extra)))
         for __ in range(2):  # computing the cache, then reading it
             assert head.probabilities(units, ext, True) == _plain_probabilities(head, units, ext, True)
-    runs = ["遅延", "ありがとう", "!", "最悪"]
-    head = new_head()  # the cache is per unit: "!" read as a word above would stay one
+    # The same head: "!" and "x", read as words above, are runs of Japanese text here,
+    # with other features (a mixed-language model sees both).
+    runs = ["遅延", "ありがとう", "!", "最悪", "x"]
     assert head.probabilities(runs, extra, False) == _plain_probabilities(head, runs, extra, False)
