@@ -109,7 +109,7 @@ def rule_features(signals: Any, builtin_sentiment: str, builtin_category: Option
     negative, positive = signals.negative, signals.positive
     feats = [_SENTIMENT_FLAG[builtin_sentiment],
              ("rN", min(negative, 6.0) / 3.0), ("rP", min(positive, 6.0) / 3.0),
-             _NEGATIVE_BUCKET[negative], _POSITIVE_BUCKET[positive]]
+             _NEGATIVE_BUCKET[_bucket(negative)], _POSITIVE_BUCKET[_bucket(positive)]]
     if builtin_category:
         feats.append(_CATEGORY_FLAG[builtin_category])
     if signals.question:
@@ -152,7 +152,7 @@ class _Memo(dict):
 
     def __missing__(self, key: Any) -> Any:
         value = self.function(key)
-        if len(self) < 10_000:  # labels come from rule sets: few, but not bounded here
+        if len(self) < 10_000:  # labels and lexicon terms: a few thousand, but not bounded here
             self[key] = value
         return value
 
@@ -161,9 +161,8 @@ _SENTIMENT_FLAG = _Memo(lambda label: ("rs" + label, 1.0))
 _CATEGORY_FLAG = _Memo(lambda label: ("rc" + label, 1.0))
 _CUE_FLAG = _Memo(lambda label: ("rk" + label, 1.0))
 _HIT_FLAG = _Memo(lambda hit: ("rh" + hit[0] + ("+" if hit[1] else "-"), 1.0))
-# By the amount of evidence: equal amounts always fall in the same bucket.
-_NEGATIVE_BUCKET = _Memo(lambda amount: ("rn" + _bucket(amount), 1.0))
-_POSITIVE_BUCKET = _Memo(lambda amount: ("rp" + _bucket(amount), 1.0))
+_NEGATIVE_BUCKET = {bucket: ("rn" + bucket, 1.0) for bucket in "01234"}
+_POSITIVE_BUCKET = {bucket: ("rp" + bucket, 1.0) for bucket in "01234"}
 _QUESTION, _TIME_SPENT, _SHOUTING = ("rq", 1.0), ("rt", 1.0), ("rS", 1.0)
 _EXCLAIM, _EXCLAIMS = ("r!1", 1.0), ("r!2", 1.0)
 
