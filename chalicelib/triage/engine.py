@@ -11,6 +11,8 @@ from .rules import RuleSet, load_default_rules
 from .text import CleanText, clean, english_tokens
 
 WHY_LIMIT = 12
+ACKNOWLEDGE = "acknowledge"
+ACKNOWLEDGE_WHY = "acknowledge: praise worth a like or a thank-you"
 
 
 class TriageResult:
@@ -135,6 +137,10 @@ def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = Non
             case_reason = "rule %s: case %s" % (state.case_rule, "opened" if case else "not needed")
         elif state.escalate and not case:
             case, case_reason = True, "rule %s: escalated" % state.escalate_rule
+    if category == "praise" and not case and ACKNOWLEDGE not in tags:
+        # No case, but a like or a thank-you keeps a fan: the tag lets an agent find it.
+        tags = tags + [ACKNOWLEDGE]
+        why.append(ACKNOWLEDGE_WHY)
     return TriageResult(sentiment, score, category, tags, priority, case, case_reason, p.lang,
                         why if len(why) <= WHY_LIMIT else why[:WHY_LIMIT], state.escalate, state.team)
 

@@ -70,6 +70,11 @@ def test_plain_praise_needs_no_case():
     assert result.category == "praise"
     assert result.case is False
     assert result.case_reason
+    # ... but it is worth a like or a thank-you: the tag lets an agent find it.
+    assert "acknowledge" in result.tags
+    asked = classify(mention("@NetLink love the new plan! Does it include roaming?"))
+    assert asked.case is True
+    assert "acknowledge" not in asked.tags
 
 
 def test_question_and_sales_lead_are_cases_for_the_right_category():
