@@ -138,7 +138,7 @@ def classify(mention: Mapping, rules: Optional[RuleSet] = None, model: Any = Non
         elif state.escalate and not case:
             case, case_reason = True, "rule %s: escalated" % state.escalate_rule
     if category == "praise" and not case and ACKNOWLEDGE not in tags:
-        # No case, but a like or a thank-you keeps a fan: the tag lets an agent find it.
+        # No case, but a like or a thank-you keeps a fan: the tag, stored with the mention, marks it.
         tags = tags + [ACKNOWLEDGE]
         why.append(ACKNOWLEDGE_WHY)
     return TriageResult(sentiment, score, category, tags, priority, case, case_reason, p.lang,

@@ -70,7 +70,7 @@ def test_plain_praise_needs_no_case():
     assert result.category == "praise"
     assert result.case is False
     assert result.case_reason
-    # ... but it is worth a like or a thank-you: the tag lets an agent find it.
+    # ... but it is worth a like or a thank-you, and is tagged so.
     assert "acknowledge" in result.tags
     asked = classify(mention("@NetLink love the new plan! Does it include roaming?"))
     assert asked.case is True
