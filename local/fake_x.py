@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from local.fake_server import FakeControl, FakeServer
-from chalicelib.platforms.x import MAX_POST_LENGTH, weighted_length
+from chalicelib.domain.text_limits import X_MAX_POST_LENGTH as MAX_POST_LENGTH, weighted_length
 
 SORA_AIR_ID = "1610469134802145281"
 SORA_AIR_HANDLE = "SoraAir"

@@ -270,24 +270,23 @@ class LocalDeployment:
         # Settings and clients are cached per container; this process is a new "container".
         from chalicelib.adapters import aws, queues
         from chalicelib.config import settings
-        from chalicelib.wiring import deps
+        from chalicelib.bootstrap import deps
 
         settings.cache_clear()
         aws.reset_clients()
         queues.queue_url.cache_clear()
         deps.cache_clear()
         sys.path.insert(0, str(ROOT))
-        if "app" in sys.modules:
-            return importlib.reload(sys.modules["app"])
-        return importlib.import_module("app")
+        return load_app()
 
     def _seed_settings(self) -> None:
-        from chalicelib.wiring import deps
+        from chalicelib.bootstrap import deps
+        from chalicelib.domain.agent import Agent
 
         store = deps().settings
         for agent in DEMO_AGENTS:
-            store.put_agent(dict(agent))
-        from chalicelib.listen.sources import validate_source
+            store.put_agent(Agent.from_dict(agent))
+        from chalicelib.domain.source import validate_source
 
         for source in DEMO_SOURCES:
             store.put_source(validate_source(source))
@@ -334,3 +333,18 @@ class LocalDeployment:
         answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
                                      VisibilityTimeout=0)
         return answer.get("Messages", [])
+
+
+def load_app():
+    """app.py as a new container loads it: settings re-read, blueprints registered afresh.
+
+    Chalice consumes a blueprint's route options when it registers them, so a
+    blueprint registered once cannot be registered on a second app: its module
+    is reloaded with the app.
+    """
+    for name in [n for n in sys.modules if n.startswith("chalicelib.entrypoints.") and n.endswith("_api")]:
+        importlib.reload(sys.modules[name])
+    if "app" in sys.modules:
+        return importlib.reload(sys.modules["app"])
+    return importlib.import_module("app")
+

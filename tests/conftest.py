@@ -20,10 +20,10 @@ def moto_public_jwks() -> dict:
 
 
 def reset_caches() -> None:
-    from chalicelib import http_api
+    from chalicelib.entrypoints import http as http_api
     from chalicelib.adapters import aws, queues
     from chalicelib.config import settings
-    from chalicelib.wiring import deps
+    from chalicelib.bootstrap import deps
 
     settings.cache_clear()
     aws.reset_clients()
@@ -72,10 +72,11 @@ class Agents:
         self.pool_id, self.client_id = pool_id, client_id
 
     def add(self, agent_id, teams, **extra):
-        from chalicelib.wiring import deps
+        from chalicelib.bootstrap import deps
+        from chalicelib.domain.agent import Agent
         from local.cognito import issue_token
 
-        deps().settings.put_agent({"agent_id": agent_id, "name": agent_id.title(), "teams": teams, **extra})
+        deps().settings.put_agent(Agent(agent_id=agent_id, name=agent_id.title(), teams=teams, **extra))
         token = issue_token(self.cognito, self.pool_id, self.client_id, agent_id, "Test-passw0rd!")
         return {"Authorization": f"Bearer {token}"}
 
@@ -85,9 +86,10 @@ def app_module(aws, monkeypatch):
     """app.py loaded as Lambda would load it, with the agent pool set up."""
     import boto3
 
-    from chalicelib import http_api
-    from chalicelib.auth import TokenVerifier, cognito_issuer
+    from chalicelib.entrypoints import http as http_api
+    from chalicelib.entrypoints.auth import TokenVerifier, cognito_issuer
     from local.cognito import create_demo_pool
+    from local.stack import load_app
 
     pool_id, client_id = create_demo_pool(boto3.client("cognito-idp", region_name=REGION), "socialcare-test-agents")
     monkeypatch.setenv("USER_POOL_ID", pool_id)
@@ -98,7 +100,7 @@ def app_module(aws, monkeypatch):
         jwks_url="http://moto.invalid/jwks.json", issuer=cognito_issuer(REGION, pool_id), client_id=client_id,
         fetch_jwks=lambda url: moto_public_jwks(),
     )
-    module = importlib.reload(sys.modules["app"]) if "app" in sys.modules else importlib.import_module("app")
+    module = load_app()
     module.agents = Agents(pool_id, client_id)
     return module
 

@@ -6,7 +6,9 @@ import json
 import boto3
 import pytest
 
-from chalicelib.wiring import deps
+from tests.fakes import use_platforms
+
+from chalicelib.bootstrap import deps
 from local.stack import deliver_queue
 
 REGION = "us-east-1"
@@ -159,7 +161,7 @@ def test_a_malformed_mention_goes_to_the_dead_letter_queue_and_the_rest_go_on(ap
 def test_reply_is_sent_once_and_shows_as_sent(client, app_module, team):
     case_id = open_case(app_module, mention("107", "My flight is delayed 5 hours, no info at the gate"))[0]["case_id"]
     fake_x = RecordingX()
-    deps().platform_clients["x"] = fake_x
+    use_platforms(deps(), x=fake_x)
     answer = client.http.post(f"/cases/{case_id}/replies", headers={**team["boss"], "Content-Type": "application/json"},
                               body=json.dumps({"text": "We are sorry. Please DM us your booking code.",
                                                "idempotency_key": "k1"}))
@@ -181,10 +183,10 @@ def test_reply_is_sent_once_and_shows_as_sent(client, app_module, team):
 
 
 def test_platform_refusal_marks_the_reply_failed_with_the_platforms_words(client, app_module, team):
-    from chalicelib.platforms.x import XRequestError
+    from chalicelib.adapters.platforms.x import XRequestError
 
     case_id = open_case(app_module, mention("108", "Refund please, the seat was broken"))[0]["case_id"]
-    deps().platform_clients["x"] = RecordingX(refuse_with=XRequestError("You are not allowed to reply", status=403))
+    use_platforms(deps(), x=RecordingX(refuse_with=XRequestError("You are not allowed to reply", status=403)))
     client.http.post(f"/cases/{case_id}/replies", headers={**team["boss"], "Content-Type": "application/json"},
                      body=json.dumps({"text": "Sorry!"}))
     send(app_module)
@@ -216,7 +218,7 @@ def test_status_changes_move_cases_between_inboxes_and_free_the_agent(client, ap
     assert client.http.get("/cases", headers=headers).json_body["cases"] == []
     resolved = client.http.get("/cases?status=resolved", headers=headers).json_body["cases"]
     assert [c["case_id"] for c in resolved] == [result["case_id"]]
-    assert deps().settings.get_agent(result["assignee"])["open_cases"] == 0
+    assert deps().settings.get_agent(result["assignee"]).open_cases == 0
     client.http.patch(f"/cases/{result['case_id']}", headers=headers, body=json.dumps({"status": "closed"}))
     answer = client.http.patch(f"/cases/{result['case_id']}", headers=headers, body=json.dumps({"status": "open"}))
     assert answer.status_code == 409
@@ -237,7 +239,7 @@ def test_inbox_pages_across_teams_without_skips_or_repeats(client, app_module, t
             break
     assert len(seen) == 7 and len(set(seen)) == 7
     created = [c for c in seen]
-    assert created == sorted(created, key=lambda cid: deps().cases.get(cid)["created_at"], reverse=True)
+    assert created == sorted(created, key=lambda cid: deps().cases.get(cid).created_at, reverse=True)
 
 
 def test_supervisor_changes_triage_rules_through_the_api(client, app_module, team):
@@ -255,7 +257,7 @@ def test_supervisor_changes_triage_rules_through_the_api(client, app_module, tea
     answer = client.http.put("/admin/triage-rules", headers=headers, body=json.dumps(good))
     assert answer.status_code == 201 and answer.json_body["version"] == 1
     app_module.agents.add("priya", ["product"])
-    deps()._rules_cache.clear()
+    deps().caches.clear()
     result = open_case(app_module, mention("111", "The wifi on board never works"))[0]
     assert result["team"] == "product" and result["priority"] == "high"
     assert client.http.put("/admin/triage-rules", headers={**team["aiko"], "Content-Type": "application/json"},

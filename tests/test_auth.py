@@ -20,8 +20,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import auth
-from chalicelib.auth import AuthError, Principal, TokenVerifier, bearer_token
+from chalicelib.entrypoints import auth
+from chalicelib.entrypoints.auth import AuthError, Principal, TokenVerifier, bearer_token
 from local.cognito import create_demo_pool, issue_token
 
 REGION = "us-east-1"

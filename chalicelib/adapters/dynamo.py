@@ -1,8 +1,6 @@
 """Small helpers over the DynamoDB low-level client: marshalling and paging."""
 from __future__ import annotations
 
-import base64
-import json
 from decimal import Decimal
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -87,20 +85,9 @@ def query_page(limit: int, start_key: Optional[Dict[str, Any]], **kwargs: Any) -
     return items, kwargs["ExclusiveStartKey"]
 
 
-def encode_cursor(state: Any) -> str:
-    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Any:
-    """Raises ValueError for a cursor we did not issue."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except Exception as err:  # any garbage is the caller's bad input
-        raise ValueError("cursor is not one this API issued") from err
-
-
 def is_conditional_failure(err: Exception) -> bool:
-    response = getattr(err, "response", None) or {}
-    return response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    """A write refused by its condition (botocore's ClientError with that code)."""
+    from botocore.exceptions import ClientError
+
+    return isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException", "TransactionCanceledException")

@@ -17,7 +17,7 @@ class QueueSendError(Exception):
     pass
 
 
-class Queue:
+class SqsQueue:
     def __init__(self, name: str):
         self.name = name
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from chalicelib.config import settings
-from chalicelib.wiring import deps
+from chalicelib.bootstrap import deps
 from local.fake_x import FakeX
 from local.lambda_events import LambdaContext, scheduled_event
 from local.stack import deliver_queue

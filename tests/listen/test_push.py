@@ -8,6 +8,7 @@ import json
 
 from tests.listen.test_fetch import queued_mention_ids
 from tests.test_app import assign, triage
+from tests.fakes import use_platforms
 
 APP_SECRET = "app-secret"  # as stored in the test stack's platform secret (tests/conftest.py)
 
@@ -66,7 +67,7 @@ def test_a_signed_body_that_is_not_a_delivery_is_a_clear_400(client):
 
 
 def test_a_whatsapp_reply_reported_failed_later_shows_as_failed(client, app_module):
-    from chalicelib.wiring import deps
+    from chalicelib.bootstrap import deps
 
     boss = app_module.agents.add("boss", ["leads"], role="supervisor")
     app_module.agents.add("aiko", ["support"])
@@ -79,7 +80,7 @@ def test_a_whatsapp_reply_reported_failed_later_shows_as_failed(client, app_modu
         def send_message(self, platform, account_id, recipient_id, text, reply_to_message_id=None):
             return "wamid.OUT1"
 
-    deps().platform_clients["graph"] = Graph()
+    use_platforms(deps(), graph=Graph())
     client.http.post(f"/cases/{case_id}/replies", headers={**boss, "Content-Type": "application/json"},
                      body=json.dumps({"text": "確認いたします。"}))
     from tests.test_app import send
@@ -108,8 +109,8 @@ class ProfileGraph:
         self.asked = []
 
     def messaging_profile(self, platform, user_id):
-        from chalicelib.mention import Author
-        from chalicelib.platforms.meta import MetaRequestError
+        from chalicelib.domain.mention import Author
+        from chalicelib.adapters.platforms.meta import MetaRequestError
 
         self.asked.append((platform, user_id))
         if user_id != "7301234567890123":
@@ -118,12 +119,12 @@ class ProfileGraph:
 
 
 def test_a_dm_sender_is_named_from_their_profile_and_a_refused_lookup_loses_nothing(client, app_module):
-    from chalicelib.wiring import deps
+    from chalicelib.bootstrap import deps
 
     boss = app_module.agents.add("boss", ["leads"], role="supervisor")
     app_module.agents.add("aiko", ["support"])
     graph = ProfileGraph()
-    deps().platform_clients["graph"] = graph
+    use_platforms(deps(), graph=graph)
     for sender, mid in (("7301234567890123", "m_001"), ("7300000000000001", "m_002")):
         raw, headers = signed(messenger_delivery(sender, mid))
         assert client.http.post("/webhooks/meta", headers=headers, body=raw).status_code == 200

@@ -8,15 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chalicelib.listen.webhooks import (
-    UNKNOWN_AUTHOR_ID,
+from chalicelib.adapters.platforms.meta_webhooks import (
     answer_handshake,
     failed_sends,
     iso_utc,
-    needs_lookup,
     normalize_delivery,
     signature_is_valid,
 )
+from chalicelib.domain.mention import UNKNOWN_AUTHOR_ID, needs_lookup
 from local.fake_graph import (
     deliver,
     encode_delivery,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.listen.webhooks import normalize_delivery
-from chalicelib.platforms.http import HttpClient, Response
-from chalicelib.platforms.meta import (
+from chalicelib.adapters.platforms.meta_webhooks import normalize_delivery
+from chalicelib.adapters.platforms.http import HttpClient, Response
+from chalicelib.adapters.platforms.meta import (
     DEFAULT_THROTTLE_SECONDS,
     GraphClient,
     MetaAuthError,

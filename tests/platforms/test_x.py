@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.platforms.http import HttpClient
-from chalicelib.platforms.x import (
+from chalicelib.adapters.platforms.http import HttpClient
+from chalicelib.adapters.platforms.x import (
     MAX_QUERY_LENGTH,
     RateLimit,
     XAuthError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.mention import Mention
+from chalicelib.domain.mention import Mention
 from chalicelib.triage import RuleSet, TriageResult, classify, load_default_rules
 
 RESULT_KEYS = {"sentiment", "sentiment_score", "category", "tags", "priority", "case", "case_reason", "lang",

@@ -1,0 +1,635 @@
+"""Graph API adapter for Facebook Pages, Messenger, Instagram and WhatsApp.
+
+Reads (polling) back up the webhooks: a delivery Meta gave up on, or a
+channel whose webhook is not set up yet, is still fetched. Writes answer
+comments publicly or privately and send direct messages.
+
+Everything Graph-shaped stops here: callers get platform-neutral Mentions,
+a ``Usage`` to pace the next call, and one of four errors whose type says
+what to do next (wait, reconnect the account, retry later, or give up on
+this one request).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
+from chalicelib.adapters.platforms.meta_webhooks import epoch_seconds, facebook_permalink, guess_lang, iso_utc
+from chalicelib.domain.errors import AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
+from chalicelib.domain.mention import Author, Mention
+
+COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url"
+# filter(stream) returns replies too (with their parent), newest first, so a
+# post's comment pages can stop at the first comment older than the cursor.
+FEED_FIELDS = ("id,message,from,created_time,permalink_url,"
+               f"comments.filter(stream).order(reverse_chronological).limit(100){{{COMMENT_FIELDS}}}")
+IG_COMMENT_FIELDS = "id,text,username,timestamp,from"
+IG_MEDIA_FIELDS = ("id,caption,permalink,timestamp,username,"
+                   f"comments.limit(50){{{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}}}")
+IG_TAG_FIELDS = "id,caption,username,timestamp,permalink"
+# User Profile API: a DM webhook names its sender only by a page- or Instagram-scoped id.
+MESSENGER_PROFILE_FIELDS = "first_name,last_name"
+INSTAGRAM_PROFILE_FIELDS = "name,username,is_verified_user,follower_count"
+PROFILE_CACHE_LIMIT = 10_000
+
+GRAPH_MAX_LIMIT = 100  # Graph refuses limit > 100 on feed and media edges
+MAX_TEXT = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 4096}
+# Instagram direct messages are limited in UTF-8 bytes, not characters:
+# about 330 characters of Japanese.
+MAX_INSTAGRAM_DM_BYTES = 1000
+
+# A new comment on a post older than this is left to the webhook: polling
+# every old post each minute would spend the rate limit on nothing.
+COMMENT_LOOKBACK_SECONDS = 7 * 24 * 3600
+MAX_COMMENT_PAGES = 5
+
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056} | set(range(80000, 80015)))
+TOKEN_CODES = frozenset({102, 190})
+TRANSIENT_CODES = frozenset({1, 2})
+WINDOW_SUBCODES = frozenset({2018278, 2534022})
+WHATSAPP_REENGAGEMENT_CODE = 131047
+ALREADY_REPLIED_CODE = 10900  # a comment gets one private reply
+# Graph gives no reset time for app-level throttling (a rolling hour);
+# five minutes lets usage drain without stalling a channel for long.
+DEFAULT_THROTTLE_SECONDS = 300
+
+
+@dataclass
+class Usage:
+    """Rate-limit usage from Graph's headers, in percent of the allowance."""
+    app_pct: float = 0.0
+    buc_pct: float = 0.0
+    regain_seconds: int = 0
+
+    def near_limit(self, threshold: float = 90) -> bool:
+        return max(self.app_pct, self.buc_pct) >= threshold
+
+    @classmethod
+    def from_headers(cls, headers: Optional[Mapping[str, str]]) -> "Usage":
+        lowered = {str(name).lower(): value for name, value in (headers or {}).items()}
+        app = _json_object(lowered.get("x-app-usage"))
+        buc_entries = [entry for entries in _json_object(lowered.get("x-business-use-case-usage")).values()
+                       if isinstance(entries, list) for entry in entries if isinstance(entry, dict)]
+        # X-Page-Usage has X-App-Usage's shape but counts one Page: it belongs with the per-object usage.
+        page = _json_object(lowered.get("x-page-usage"))
+        if page:
+            buc_entries.append(page)
+        regain_minutes = max((_number(entry.get("estimated_time_to_regain_access")) for entry in buc_entries),
+                             default=0.0)
+        return cls(
+            app_pct=_usage_pct(app),
+            buc_pct=max((_usage_pct(entry) for entry in buc_entries), default=0.0),
+            regain_seconds=int(regain_minutes * 60),
+        )
+
+
+@dataclass
+class Page:
+    mentions: List[Mention]
+    next_after: Optional[str]
+    newest_time: Optional[str]  # ISO 8601 UTC of the newest item seen; pass back as ``since``
+    usage: Usage
+    skipped: List[str] = field(default_factory=list)
+
+
+class MetaError(PlatformError):
+    platform = "meta"
+
+    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[int] = None,
+                 subcode: Optional[int] = None, fbtrace_id: str = "", usage: Optional[Usage] = None,
+                 body: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.subcode = subcode
+        self.fbtrace_id = fbtrace_id
+        self.usage = usage or Usage()
+        self.body = body
+
+
+class MetaRateLimited(MetaError, RateLimited):
+    """Stop calling Graph for this account for ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class MetaAuthError(MetaError, AuthFailed):
+    """The token is invalid, expired or lacks a permission: someone must reconnect the account."""
+
+
+class MetaTransientError(MetaError, TransientFailure):
+    """Graph is failing or unreachable (after retries); try again later."""
+
+
+class MetaRequestError(MetaError, Refused):
+    """Graph refused this one request (bad parameter, reply window closed, already answered...)."""
+
+    def __init__(self, message: str, *, window_closed: bool = False, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        # A closed window is not fixed by retrying: the customer must write
+        # again, or the reply must go as a template / HUMAN_AGENT message.
+        self.window_closed = window_closed
+
+
+class GraphClient:
+    """One Meta access token's Graph API access (a Page token also covers its Instagram account).
+
+    ``http`` lets tests pass a client with their own retry/sleep settings; it
+    must point at ``base_url`` (which includes the version, e.g. ".../v21.0").
+    """
+
+    def __init__(self, base_url: str, access_token: str, http: Optional[HttpClient] = None):
+        self.base_url = base_url
+        self._token = access_token
+        self._http = http if http is not None else HttpClient(base_url=base_url)
+        self.last_usage = Usage()
+        self._profiles: Dict[Tuple[str, str], Author] = {}
+
+    # ---- polling ---------------------------------------------------------------
+
+    def page_feed_page(self, page_id: str, *, since: Any = None, after: Optional[str] = None,
+                       limit: int = 50, source_id: str = "") -> Page:
+        """Visitor posts (kind "mention") and comments/replies on the Page's feed, newer than ``since``.
+
+        ``since`` is Unix seconds or an ISO string (a previous ``newest_time``)
+        and is exclusive, like X's since_id: an item that shows up late with a
+        time at or before it is left to the webhook, Meta's primary path.
+        Posts from up to a week before ``since`` are read so new comments on
+        them are found too; the Page's own posts and comments are left out.
+        """
+        threshold = _threshold(since)
+        params = {"fields": FEED_FIELDS, "limit": _clamp(limit), "after": after,
+                  "since": _post_window_start(threshold)}
+        body = self._call("GET", f"/{page_id}/feed", params=params)
+        source_id = source_id or f"facebook:{page_id}"
+        collected = _Collected(threshold)
+        for post in _data(body):
+            self._collect_feed_post(post, page_id, source_id, collected)
+        return self._page(body, collected)
+
+    def ig_comments_page(self, ig_user_id: str, *, since: Any = None, after: Optional[str] = None,
+                         limit: int = 50, source_id: str = "") -> Page:
+        """Comments and replies on the account's recent media, newer than ``since``."""
+        threshold = _threshold(since)
+        params = {"fields": IG_MEDIA_FIELDS, "limit": _clamp(limit), "after": after,
+                  "since": _post_window_start(threshold)}
+        body = self._call("GET", f"/{ig_user_id}/media", params=params)
+        source_id = source_id or f"instagram:{ig_user_id}"
+        collected = _Collected(threshold)
+        for media in _data(body):
+            self._collect_ig_media(media, ig_user_id, source_id, collected)
+        return self._page(body, collected)
+
+    def ig_mentions_page(self, ig_user_id: str, *, since: Any = None, after: Optional[str] = None,
+                         limit: int = 50, source_id: str = "") -> Page:
+        """Media the account is tagged in, newest first; paging stops once it passes ``since``."""
+        threshold = _threshold(since)
+        params = {"fields": IG_TAG_FIELDS, "limit": _clamp(limit), "after": after}
+        body = self._call("GET", f"/{ig_user_id}/tags", params=params)
+        source_id = source_id or f"instagram:{ig_user_id}"
+        collected = _Collected(threshold)
+        for media in _data(body):
+            collected.add(f"tagged media {media.get('id')}",
+                          lambda media=media: _tagged_media_mention(media, source_id), media.get("timestamp"))
+        page = self._page(body, collected)
+        if collected.reached_threshold:
+            page.next_after = None
+        return page
+
+    def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None,
+                           source_id: str = "") -> Mention:
+        """The caption or comment behind an Instagram "mentions" webhook, which carries only ids."""
+        if comment_id:
+            edge = "mentioned_comment"
+            fields = f"mentioned_comment.comment_id({comment_id}){{id,text,username,timestamp,media{{id,permalink}}}}"
+        else:
+            edge = "mentioned_media"
+            fields = f"mentioned_media.media_id({media_id}){{id,caption,username,timestamp,permalink}}"
+        body = self._call("GET", f"/{ig_user_id}", params={"fields": fields})
+        found = body.get(edge)
+        if not isinstance(found, dict) or not found.get("id"):
+            raise MetaRequestError(f"Graph returned no {edge} for {comment_id or media_id}", body=body)
+        source_id = source_id or f"instagram:{ig_user_id}"
+        if comment_id:
+            media = found.get("media") if isinstance(found.get("media"), dict) else {}
+            return _ig_mention(found, str(found.get("text") or ""), source_id,
+                               media_id=str(media.get("id") or media_id), permalink=str(media.get("permalink") or ""))
+        return _tagged_media_mention(found, source_id)
+
+    def messaging_profile(self, platform: str, user_id: str) -> Author:
+        """Who sent a Messenger or Instagram DM, from the User Profile API.
+
+        Cached per container: a customer writing several messages costs one call.
+        """
+        key = (platform, str(user_id))
+        cached = self._profiles.get(key)
+        if cached is not None:
+            return cached
+        if platform == "messenger":
+            body = self._call("GET", f"/{user_id}", params={"fields": MESSENGER_PROFILE_FIELDS})
+            name = " ".join(str(body[part]) for part in ("first_name", "last_name") if body.get(part))
+            author = Author(id=str(user_id), name=name)
+        elif platform == "instagram":
+            body = self._call("GET", f"/{user_id}", params={"fields": INSTAGRAM_PROFILE_FIELDS})
+            verified = bool(body.get("is_verified_user"))
+            author = Author(id=str(user_id), handle=str(body.get("username") or ""), name=str(body.get("name") or ""),
+                            verified=verified, verified_type="blue" if verified else "none",
+                            followers=_int(body.get("follower_count")))
+        else:
+            raise ValueError(f"no messaging profile on {platform!r}")
+        if len(self._profiles) >= PROFILE_CACHE_LIMIT:
+            self._profiles.clear()
+        self._profiles[key] = author
+        return author
+
+    # ---- replies -----------------------------------------------------------------
+
+    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str:
+        """A public reply under a Facebook or Instagram comment; returns the new comment's id."""
+        _check_length(platform, text)
+        if platform == "facebook":
+            body = self._call("POST", f"/{comment_id}/comments", form={"message": text})
+        elif platform == "instagram":
+            # Instagram threads one level deep: a reply to a reply lands under the top-level comment.
+            body = self._call("POST", f"/{comment_id}/replies", form={"message": text})
+        else:
+            raise MetaRequestError(f"{platform} has no public comments to reply to; send a message instead")
+        return _created_id(body, "id")
+
+    def reply_to_ig_mention(self, ig_user_id: str, media_id: str, text: str,
+                            comment_id: Optional[str] = None) -> str:
+        """A public reply to a caption or comment that @mentioned the account on someone else's media."""
+        _check_length("instagram", text)
+        form = {"media_id": media_id, "message": text}
+        if comment_id:
+            form["comment_id"] = comment_id
+        body = self._call("POST", f"/{ig_user_id}/mentions", form=form)
+        return _created_id(body, "id")
+
+    def private_reply_to_comment(self, page_id: str, comment_id: str, text: str, *,
+                                 platform: str = "facebook") -> str:
+        """One private message to a commenter (once per comment, within 7 days); returns its message id.
+
+        ``page_id`` is the Page for Facebook comments, or the Instagram
+        account (with ``platform="instagram"``) for Instagram comments.
+        """
+        _check_length("instagram" if platform == "instagram" else "messenger", text)
+        if platform == "instagram":
+            _check_instagram_dm(text)
+        payload = {"recipient": {"comment_id": comment_id}, "message": {"text": text}}
+        try:
+            body = self._call("POST", f"/{page_id}/messages", json_body=payload)
+        except MetaRequestError as err:
+            if err.window_closed:
+                raise _restated(err, "Meta refused the private reply: private replies are allowed only within "
+                                     f"7 days of the comment. ({err})") from err
+            if err.code == ALREADY_REPLIED_CODE:
+                raise _restated(err, "this comment already has its one private reply; continue in the inbox "
+                                     f"once the customer answers. ({err})") from err
+            raise
+        return _created_id(body, "message_id")
+
+    def send_message(self, platform: str, account_id: str, recipient_id: str, text: str,
+                     reply_to_message_id: Optional[str] = None, *, tag: Optional[str] = None) -> str:
+        """A direct message; returns its id ("m_..." / "aWdf..." / "wamid...").
+
+        Messenger and Instagram answer within 24 hours of the customer's last
+        message; ``tag="HUMAN_AGENT"`` (an approved permission) stretches that
+        to 7 days for a person's answer. WhatsApp free text has the same 24
+        hours and ``reply_to_message_id`` quotes the customer's message.
+        """
+        _check_length(platform, text)
+        if platform == "whatsapp":
+            payload: Dict[str, Any] = {
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient_id,
+                "type": "text", "text": {"preview_url": False, "body": text},
+            }
+            if reply_to_message_id:
+                payload["context"] = {"message_id": reply_to_message_id}
+            body = self._call("POST", f"/{account_id}/messages", json_body=payload)
+            messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+            return _created_id(messages[0] if messages and isinstance(messages[0], dict) else {}, "id")
+        if platform not in ("messenger", "instagram"):
+            raise MetaRequestError(f"{platform} has no direct messages through the Graph API")
+        if platform == "instagram":
+            _check_instagram_dm(text)
+        payload = {"recipient": {"id": recipient_id}, "message": {"text": text}}
+        payload.update({"messaging_type": "MESSAGE_TAG", "tag": tag} if tag else {"messaging_type": "RESPONSE"})
+        body = self._call("POST", f"/{account_id}/messages", json_body=payload)
+        return _created_id(body, "message_id")
+
+    # ---- internals -----------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, params: Optional[Dict[str, Any]] = None,
+              json_body: Any = None, form: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        # The header keeps the token out of URLs, and so out of access logs.
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            response = self._http.request(method, path, params=params, json_body=json_body, form=form,
+                                          headers=headers)
+        except HttpError as err:
+            self.last_usage = Usage.from_headers(err.response.headers)
+            raise error_from_response(err.response) from err
+        except TransportError as err:
+            raise MetaTransientError(f"Graph API unreachable: {err}") from err
+        self.last_usage = Usage.from_headers(response.headers)
+        body = response.body if isinstance(response.body, dict) else {}
+        if isinstance(body.get("error"), dict):
+            raise error_from_response(response)
+        return body
+
+    def _page(self, body: Dict[str, Any], collected: "_Collected") -> Page:
+        return Page(mentions=collected.mentions, next_after=_next_after(body),
+                    newest_time=iso_utc(collected.newest) if collected.newest is not None else None,
+                    usage=self.last_usage, skipped=collected.skipped)
+
+    def _collect_feed_post(self, post: Dict[str, Any], page_id: str, source_id: str,
+                           collected: "_Collected") -> None:
+        post_id = str(post.get("id") or "")
+        author = post.get("from") if isinstance(post.get("from"), dict) else {}
+        if author.get("id") and str(author["id"]) != page_id:
+            collected.add(f"post {post_id}", lambda: _visitor_post_mention(post, source_id), post.get("created_time"))
+        for comment in self._feed_comments(post, post_id, collected.threshold):
+            sender = comment.get("from") if isinstance(comment.get("from"), dict) else {}
+            where = f"comment {comment.get('id')}"
+            if not sender.get("id"):
+                # Graph hides commenters from tokens without pages_read_user_content.
+                collected.skip(where, "has no 'from' (the token may lack pages_read_user_content)",
+                               comment.get("created_time"))
+            elif str(sender["id"]) == page_id:
+                collected.skip(where, None, comment.get("created_time"))
+            else:
+                collected.add(where, lambda comment=comment: _feed_comment_mention(comment, post_id, source_id),
+                              comment.get("created_time"))
+
+    def _feed_comments(self, post: Dict[str, Any], post_id: str, threshold: Optional[int]) -> List[Dict[str, Any]]:
+        edge = post.get("comments") if isinstance(post.get("comments"), dict) else {}
+        comments = _data(edge)
+        pages = 1
+        # Newest first: once a page ends before the threshold, older pages hold nothing new.
+        while _next_after(edge) and pages < MAX_COMMENT_PAGES and not _ends_before(comments, threshold):
+            edge = self._call("GET", f"/{post_id}/comments", params={
+                "fields": COMMENT_FIELDS, "filter": "stream", "order": "reverse_chronological",
+                "limit": GRAPH_MAX_LIMIT, "after": _next_after(edge)})
+            comments.extend(_data(edge))
+            pages += 1
+        return comments
+
+    def _collect_ig_media(self, media: Dict[str, Any], ig_user_id: str, source_id: str,
+                          collected: "_Collected") -> None:
+        media_id = str(media.get("id") or "")
+        permalink = str(media.get("permalink") or "")
+        brand_username = str(media.get("username") or "")
+        for comment in self._ig_comments(media, media_id):
+            for item, parent_id in [(comment, "")] + [(reply, str(comment.get("id") or ""))
+                                                       for reply in _data(comment.get("replies"))]:
+                where = f"instagram comment {item.get('id')}"
+                sender = item.get("from") if isinstance(item.get("from"), dict) else {}
+                if str(sender.get("id") or "") == ig_user_id or (
+                        brand_username and item.get("username") == brand_username):
+                    collected.skip(where, None, item.get("timestamp"))
+                    continue
+                collected.add(where, lambda item=item, parent_id=parent_id: _ig_comment_mention(
+                    item, media_id, parent_id, permalink, source_id), item.get("timestamp"))
+
+    def _ig_comments(self, media: Dict[str, Any], media_id: str) -> List[Dict[str, Any]]:
+        edge = media.get("comments") if isinstance(media.get("comments"), dict) else {}
+        comments = _data(edge)
+        pages = 1
+        while _next_after(edge) and pages < MAX_COMMENT_PAGES:
+            edge = self._call("GET", f"/{media_id}/comments", params={
+                "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}", "limit": 50,
+                "after": _next_after(edge)})
+            comments.extend(_data(edge))
+            pages += 1
+        return comments
+
+
+# ---- page assembly -------------------------------------------------------------------
+
+class _Collected:
+    """Mentions of one page, the newest time seen, and why items were left out."""
+
+    def __init__(self, threshold: Optional[int]):
+        self.threshold = threshold
+        self.mentions: List[Mention] = []
+        self.skipped: List[str] = []
+        self.newest: Optional[int] = None
+        self.reached_threshold = False
+
+    def add(self, where: str, build: Any, created: Any) -> None:
+        if not self._is_new(created, where):
+            return
+        try:
+            self.mentions.append(build())
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            self.skipped.append(f"{where}: malformed ({type(err).__name__}: {err})")
+
+    def skip(self, where: str, reason: Optional[str], created: Any) -> None:
+        """Leave an item out; ``reason`` None for expected ones (the brand's own comments)."""
+        if self._is_new(created, where) and reason:
+            self.skipped.append(f"{where}: {reason}")
+
+    def _is_new(self, created: Any, where: str) -> bool:
+        try:
+            seconds = epoch_seconds(created)
+        except (TypeError, ValueError):
+            self.skipped.append(f"{where}: malformed (no usable time: {created!r})")
+            return False
+        self.newest = seconds if self.newest is None else max(self.newest, seconds)
+        if self.threshold is not None and seconds <= self.threshold:
+            self.reached_threshold = True
+            return False
+        return True
+
+
+def _visitor_post_mention(post: Dict[str, Any], source_id: str) -> Mention:
+    post_id = str(post["id"])
+    text = str(post.get("message") or "")
+    return Mention(
+        platform="facebook", kind="mention", platform_id=post_id, author=_graph_author(post["from"]),
+        text=text, created_at=iso_utc(post["created_time"]), source_id=source_id, lang=guess_lang(text),
+        conversation_id=post_id, permalink=str(post.get("permalink_url") or facebook_permalink(post_id)), raw=post,
+    )
+
+
+def _feed_comment_mention(comment: Dict[str, Any], post_id: str, source_id: str) -> Mention:
+    comment_id = str(comment["id"])
+    parent = comment.get("parent") if isinstance(comment.get("parent"), dict) else {}
+    parent_id = str(parent.get("id") or post_id)
+    text = str(comment.get("message") or "")
+    return Mention(
+        platform="facebook", kind="reply" if parent_id != post_id else "comment", platform_id=comment_id,
+        author=_graph_author(comment["from"]), text=text, created_at=iso_utc(comment["created_time"]),
+        source_id=source_id, lang=guess_lang(text), conversation_id=post_id, in_reply_to_id=parent_id,
+        permalink=str(comment.get("permalink_url") or facebook_permalink(post_id, comment_id)), raw=comment,
+    )
+
+
+def _ig_comment_mention(comment: Dict[str, Any], media_id: str, parent_id: str, permalink: str,
+                        source_id: str) -> Mention:
+    text = str(comment.get("text") or "")
+    return Mention(
+        platform="instagram", kind="reply" if parent_id else "comment", platform_id=str(comment["id"]),
+        author=_ig_author(comment), text=text, created_at=iso_utc(comment["timestamp"]), source_id=source_id,
+        lang=guess_lang(text), conversation_id=media_id, in_reply_to_id=parent_id or media_id,
+        permalink=permalink, raw=comment,
+    )
+
+
+def _tagged_media_mention(media: Dict[str, Any], source_id: str) -> Mention:
+    return _ig_mention(media, str(media.get("caption") or ""), source_id, media_id=str(media["id"]),
+                       permalink=str(media.get("permalink") or ""))
+
+
+def _ig_mention(item: Dict[str, Any], text: str, source_id: str, *, media_id: str, permalink: str) -> Mention:
+    item_id = str(item["id"])
+    return Mention(
+        platform="instagram", kind="mention", platform_id=item_id, author=_ig_author(item), text=text,
+        created_at=iso_utc(item["timestamp"]), source_id=source_id, lang=guess_lang(text),
+        conversation_id=media_id, in_reply_to_id=media_id if media_id != item_id else "",
+        permalink=permalink, raw=item,
+    )
+
+
+def _graph_author(sender: Any) -> Author:
+    if not isinstance(sender, dict) or not sender.get("id"):
+        raise ValueError("'from.id' is missing")
+    return Author(id=str(sender["id"]), name=str(sender.get("name") or ""))
+
+
+def _ig_author(item: Dict[str, Any]) -> Author:
+    """Instagram-scoped id when Graph gives one; tags and mentions only give the username."""
+    sender = item.get("from") if isinstance(item.get("from"), dict) else {}
+    username = str(item.get("username") or sender.get("username") or "")
+    author_id = str(sender.get("id") or username)
+    if not author_id:
+        raise ValueError("neither 'from.id' nor 'username' is present")
+    return Author(id=author_id, handle=username)
+
+
+# ---- errors --------------------------------------------------------------------------
+
+def error_from_response(response: Response) -> MetaError:
+    """The MetaError for a Graph error answer ({"error": {"message", "type", "code", ...}})."""
+    body = response.body if isinstance(response.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+    usage = Usage.from_headers(response.headers)
+    details = {"status": response.status, "code": code, "subcode": subcode,
+               "fbtrace_id": str(error.get("fbtrace_id") or ""), "usage": usage, "body": response.body}
+    said = str(error.get("error_user_msg") or error.get("message") or response.text[:300] or "no details")
+    message = f"Graph {response.status} (code {code}{f'/{subcode}' if subcode else ''}): {said}"
+    if (code == 10 and subcode in WINDOW_SUBCODES) or code == WHATSAPP_REENGAGEMENT_CODE:
+        return MetaRequestError(
+            "Meta refused the message: it is outside the 24-hour window since the customer's last message. "
+            f"Wait for the customer to write again, or use an approved template or tag. ({message})",
+            window_closed=True, **details)
+    if response.status == 429 or code in THROTTLE_CODES:
+        return MetaRateLimited(message, retry_after=usage.regain_seconds or DEFAULT_THROTTLE_SECONDS, **details)
+    if code in TOKEN_CODES or response.status == 401 or code == 10 or 200 <= code <= 299:
+        return MetaAuthError(message, **details)
+    if response.status >= 500 or code in TRANSIENT_CODES or error.get("is_transient") is True:
+        return MetaTransientError(message, **details)
+    return MetaRequestError(message, **details)
+
+
+def _restated(err: MetaRequestError, message: str) -> MetaRequestError:
+    return MetaRequestError(message, window_closed=err.window_closed, status=err.status, code=err.code,
+                            subcode=err.subcode, fbtrace_id=err.fbtrace_id, usage=err.usage, body=err.body)
+
+
+def _check_length(platform: str, text: str) -> None:
+    if not text or not text.strip():
+        raise MetaRequestError("the reply text is empty")
+    limit = MAX_TEXT.get(platform)
+    if limit is None:
+        raise MetaRequestError(f"unknown Meta platform '{platform}'")
+    if len(text) > limit:
+        raise MetaRequestError(f"the reply is {len(text)} characters; {platform} allows {limit}")
+
+
+def _check_instagram_dm(text: str) -> None:
+    size = len(text.encode("utf-8"))
+    if size > MAX_INSTAGRAM_DM_BYTES:
+        raise MetaRequestError(f"the Instagram message is {size} bytes in UTF-8; Instagram allows "
+                               f"{MAX_INSTAGRAM_DM_BYTES} (about 330 Japanese characters)")
+
+
+# ---- small helpers -------------------------------------------------------------------
+
+def _threshold(since: Any) -> Optional[int]:
+    """Items at or before this Unix second are not new."""
+    if since is None or since == "":
+        return None
+    return epoch_seconds(since)
+
+
+def _post_window_start(threshold: Optional[int]) -> Optional[int]:
+    return None if threshold is None else threshold - COMMENT_LOOKBACK_SECONDS
+
+
+def _ends_before(items: List[Dict[str, Any]], threshold: Optional[int]) -> bool:
+    if threshold is None or not items:
+        return False
+    try:
+        return epoch_seconds(items[-1].get("created_time")) <= threshold
+    except (TypeError, ValueError):
+        return False
+
+
+def _clamp(limit: int) -> int:
+    return max(1, min(int(limit), GRAPH_MAX_LIMIT))
+
+
+def _data(edge: Any) -> List[Dict[str, Any]]:
+    items = edge.get("data") if isinstance(edge, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _next_after(body: Any) -> Optional[str]:
+    """The ``after`` cursor, only when Graph says there is a next page (``paging.next``)."""
+    paging = body.get("paging") if isinstance(body, dict) else None
+    if not isinstance(paging, dict) or not paging.get("next"):
+        return None
+    after = (paging.get("cursors") or {}).get("after")
+    return str(after) if after else None
+
+
+def _created_id(body: Dict[str, Any], key: str) -> str:
+    created = body.get(key) if isinstance(body, dict) else None
+    if not created:
+        raise MetaTransientError(f"Graph answered without '{key}': {str(body)[:200]}", body=body)
+    return str(created)
+
+
+def _json_object(raw: Any) -> Dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _usage_pct(entry: Dict[str, Any]) -> float:
+    return max((_number(entry.get(key)) for key in ("call_count", "total_cputime", "total_time")), default=0.0)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,52 @@
+"""The composition root: real adapters, built lazily, once per container.
+
+Handlers ask for ``deps()``; tests build a ``Deps`` of fakes (tests/fakes.py)
+or of moto-backed adapters instead. Nothing here runs at import time.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+from chalicelib.config import Settings, settings
+from chalicelib.ports import Deps
+
+
+def build_deps(config: Optional[Settings] = None) -> Deps:
+    from chalicelib.adapters.models import S3ModelSource
+    from chalicelib.adapters.platforms.clients import LazyPlatformClients
+    from chalicelib.adapters.queues import SqsQueue
+    from chalicelib.adapters.secrets import PlatformSecrets
+    from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
+
+    config = config or settings()
+    secrets = PlatformSecrets(config.platform_secret_id)
+    return Deps(
+        config=config,
+        cases=DynamoCaseStore(config.cases_table),
+        mentions=DynamoMentionStore(config.mentions_table),
+        settings=DynamoSettingsStore(config.settings_table),
+        mentions_queue=SqsQueue(config.mentions_queue),
+        triaged_queue=SqsQueue(config.triaged_queue),
+        outbound_queue=SqsQueue(config.outbound_queue),
+        dead_letters={
+            "mentions": SqsQueue(config.mentions_dlq),
+            "triaged": SqsQueue(config.triaged_dlq),
+            "outbound": SqsQueue(config.outbound_dlq),
+        },
+        secrets=secrets,
+        platforms=LazyPlatformClients(config.x_api_base_url, config.graph_api_base_url, secrets),
+        models=S3ModelSource(),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def deps() -> Deps:
+    return build_deps()
+
+
+def fetchers():
+    """Which fetcher polls each source kind (push-only kinds have none)."""
+    from chalicelib.adapters.platforms.fetchers import FETCHERS
+
+    return FETCHERS

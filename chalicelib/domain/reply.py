@@ -1,0 +1,105 @@
+"""A Reply: an agent's answer, and the rules of its delivery.
+
+Delivery statuses:
+- ``queued``: stored and on the outbound queue;
+- ``sending``: a sender claimed it (conditional write) and is calling the platform;
+- ``retrying``: the platform failed before anything was written; SQS delivers it again;
+- ``sent``: the platform gave it an id;
+- ``failed``: the platform refused it, or passing failures ran out of attempts;
+- ``unknown``: the platform may or may not have it (timeout after sending); a
+  person checks and retries by hand. Never posted again by itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional
+
+from chalicelib.domain.case import Case, ReplyTarget
+from chalicelib.domain.errors import BadRequest, Conflict
+from chalicelib.domain.text_limits import MAX_TEXT, platform_length
+
+MODES = ("public", "private")
+PRIVATE_ONLY = ("messenger", "whatsapp")
+DELIVERY_STATUSES = ("queued", "sending", "retrying", "sent", "failed", "unknown")
+MAX_IDEMPOTENCY_KEY = 128
+
+
+@dataclass
+class Reply:
+    reply_id: str
+    case_id: str
+    text: str
+    mode: str
+    agent_id: str
+    created_at: str
+    target: ReplyTarget
+    delivery_status: str = "queued"
+    attempts: int = 0
+    idempotency_key: Optional[str] = None
+    sending_since: Optional[str] = None
+    platform_post_id: Optional[str] = None
+    sent_at: Optional[str] = None
+    failed_at: Optional[str] = None
+    error: Optional[str] = None
+    last_error: Optional[str] = None
+    note: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["target"] = self.target.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Reply":
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        known["target"] = ReplyTarget.from_dict(data["target"])
+        return cls(**known)
+
+    def public_view(self) -> Dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if v is not None}
+
+
+def validate_reply_request(body: Any, case: Case) -> Dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object with a 'text' field")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("field 'text' is required: the reply to send, a non-empty string")
+    mode = body.get("mode", "public")
+    if mode not in MODES:
+        raise BadRequest("field 'mode' must be 'public' (reply under the post) or 'private' (direct message)")
+    target = case.reply_target
+    platform = target.platform
+    if platform in PRIVATE_ONLY or target.is_dm:
+        mode = "private"  # a conversation in a messaging channel is private by nature
+    limit = MAX_TEXT.get(platform, 280)
+    length = platform_length(platform, text)
+    if length > limit:
+        raise BadRequest(f"field 'text' counts {length} characters on {platform}, which allows {limit}; shorten it"
+                         + (" or answer by DM" if platform == "x" else ""))
+    if platform == "x" and mode == "public" and not target.addressed_to_brand:
+        raise Conflict("X does not accept an API reply to a post that did not mention the brand; "
+                       "answer with mode 'private' (a DM) or reply by hand on X")
+    key = body.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise BadRequest(f"field 'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return {"text": text, "mode": mode, "idempotency_key": key}
+
+
+def reply_id_for(case_id: str, idempotency_key: Optional[str]) -> str:
+    if idempotency_key:
+        # The same key from a double click or a client retry names the same reply.
+        digest = hashlib.sha256(f"{case_id}|{idempotency_key}".encode()).hexdigest()
+        return "r_" + digest[:20]
+    return "r_" + uuid.uuid4().hex[:20]
+
+
+def new_reply(case: Case, request: Dict[str, Any], *, agent_id: str, now: str) -> Reply:
+    return Reply(
+        reply_id=reply_id_for(case.case_id, request["idempotency_key"]), case_id=case.case_id,
+        text=request["text"], mode=request["mode"], agent_id=agent_id, created_at=now,
+        target=case.reply_target, idempotency_key=request["idempotency_key"],
+    )

@@ -1,1 +1,0 @@
-"""Listen: fetch (poll) and receive (webhooks) mentions, one cursor per source."""

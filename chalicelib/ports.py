@@ -1,0 +1,214 @@
+"""Ports: what the services need from the outside world, as ``typing.Protocol``s.
+
+Adapters (``chalicelib.adapters``) implement them on DynamoDB, SQS, Secrets
+Manager, S3 and the platform APIs; ``tests/fakes.py`` implements them in
+memory. Stores take and return domain objects and own their keys: no
+partition key, sort key, index name or position format leaves an adapter.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
+
+from chalicelib.config import Settings
+from chalicelib.domain.agent import Agent
+from chalicelib.domain.case import Case
+from chalicelib.domain.clock import now_iso
+from chalicelib.domain.mention import Author, Mention, MentionRecord
+from chalicelib.domain.reply import Reply
+
+
+@dataclass
+class CaseHistory:
+    """A case with what happened under it, oldest first."""
+
+    case: Case
+    mentions: List[Mention] = field(default_factory=list)
+    events: List[Dict[str, Any]] = field(default_factory=list)
+    replies: List[Reply] = field(default_factory=list)
+
+
+@dataclass
+class InboxPage:
+    """One team's cases in inbox order; ``positions[i]`` resumes the listing after ``cases[i]``."""
+
+    cases: List[Case]
+    positions: List[str]
+    more: bool
+
+
+class CaseStore(Protocol):
+    def create(self, case: Case) -> bool:
+        """Store a new case; False when it exists already (a repeated delivery)."""
+
+    def get(self, case_id: str) -> Optional[Case]: ...
+
+    def save(self, case: Case) -> bool:
+        """Store a changed case over the version it was read at (``case.version``);
+        False when someone saved a newer version meanwhile."""
+
+    def history(self, case_id: str) -> Optional[CaseHistory]: ...
+
+    def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
+        """Attach a customer post; False if it was attached before."""
+
+    def add_event(self, case_id: str, event: Dict[str, Any], *, at: str) -> None: ...
+
+    def put_reply(self, reply: Reply) -> bool:
+        """Store a new reply; False when a reply with its id exists."""
+
+    def get_reply(self, case_id: str, reply_id: str) -> Optional[Reply]: ...
+
+    def update_reply(self, case_id: str, reply_id: str, fields: Dict[str, Any], *,
+                     expect_status: Iterable[str]) -> bool:
+        """Change a reply only while its delivery status is one of ``expect_status``."""
+
+    def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None: ...
+
+    def find_delivery(self, platform: str, post_id: str) -> Optional[Tuple[str, str]]:
+        """(case_id, reply_id) of the reply a platform message id belongs to."""
+
+    def active_case_for_customer(self, customer_key: str) -> Optional[str]: ...
+
+    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
+        """Up to ``limit`` cases of a team in one status, after the position ``after``
+        (raises InvalidCursor for a position this store did not issue for that query)."""
+
+
+class MentionStore(Protocol):
+    def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
+        """Record a new mention; None if it is new, else what was recorded before."""
+
+    def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
+               case_id: Optional[str] = None) -> None: ...
+
+    def get(self, mention_id: str) -> Optional[MentionRecord]: ...
+
+
+class SourceStore(Protocol):
+    def list_sources(self) -> List[Dict[str, Any]]: ...
+
+    def get_source(self, source_id: str) -> Optional[Dict[str, Any]]: ...
+
+    def put_source(self, source: Dict[str, Any]) -> None: ...
+
+    def update_source_status(self, source_id: str, fields: Dict[str, Any]) -> None: ...
+
+    def get_cursor(self, source_id: str) -> Dict[str, Any]:
+        """The source's cursor, with its ``version`` (0 when it has none yet)."""
+
+    def save_cursor(self, source_id: str, cursor: Dict[str, Any], *, expected_version: int) -> bool:
+        """Move the cursor only over ``expected_version``; False when another run moved it first."""
+
+
+class AgentStore(Protocol):
+    def get_agent(self, agent_id: str) -> Optional[Agent]: ...
+
+    def put_agent(self, agent: Agent) -> None: ...
+
+    def teams(self) -> List[str]: ...
+
+    def team_agents(self, team: str) -> List[Agent]: ...
+
+    def adjust_open_cases(self, agent_id: str, delta: int, *, at: str) -> bool:
+        """Atomic counter; an increment only succeeds below the agent's capacity."""
+
+
+class RuleStore(Protocol):
+    def current_rules_version(self) -> int:
+        """The version in force; 0 while the built-in rules apply."""
+
+    def get_rules_version(self, version: int) -> Optional[Dict[str, Any]]:
+        """{"version", "document", "saved_by", "saved_at"} of one saved version."""
+
+    def add_rules_version(self, document: Dict[str, Any], *, author: str, at: str) -> int:
+        """Save a new version and make it current; concurrent savers each get their own version."""
+
+    def list_rules_versions(self) -> List[Dict[str, Any]]: ...
+
+
+class SettingsStore(SourceStore, AgentStore, RuleStore, Protocol):
+    """Everything a supervisor configures, kept in one table."""
+
+
+class Queue(Protocol):
+    def send(self, body: Dict[str, Any]) -> None: ...
+
+    def send_batch(self, bodies: Iterable[Dict[str, Any]]) -> int:
+        """Send all or raise: the caller moves its cursor only after this returns."""
+
+
+class DeadLetterQueue(Protocol):
+    def dead_letter(self, body: str, reason: str, *, origin: str) -> None: ...
+
+
+class XApi(Protocol):
+    def reply(self, in_reply_to_tweet_id: str, text: str) -> str: ...
+
+    def send_dm(self, participant_id: str, text: str) -> str: ...
+
+
+class GraphApi(Protocol):
+    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str: ...
+
+    def reply_to_ig_mention(self, ig_user_id: str, media_id: str, text: str, *,
+                            comment_id: Optional[str] = None) -> str: ...
+
+    def private_reply_to_comment(self, page_id: str, comment_id: str, text: str, *, platform: str = ...) -> str: ...
+
+    def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
+                     reply_to_message_id: Optional[str] = None) -> str: ...
+
+    def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
+                           source_id: str = "") -> Mention: ...
+
+    def messaging_profile(self, platform: str, user_id: str) -> Author: ...
+
+
+class PlatformClients(Protocol):
+    def x(self) -> XApi: ...
+
+    def graph(self) -> GraphApi: ...
+
+
+class ModelSource(Protocol):
+    def load(self, uri: str) -> bytes:
+        """The bytes of a learned triage model (``s3://bucket/key``)."""
+
+
+@dataclass
+class FetchedPage:
+    """One page of a polled source, newest first."""
+
+    mentions: List[Mention]
+    newest: Optional[str]          # newest marker on this page (id or time)
+    next_token: Optional[str]      # None: nothing older left in this sweep
+    rate_limit_reset_at: Optional[int] = None  # set when the platform says to stop until then
+
+
+# Fetch one page: (since marker, page token) -> page.
+Fetcher = Callable[[Optional[str], Optional[str]], FetchedPage]
+# A source's fetcher, built on the platform clients.
+FetcherFactory = Callable[[Dict[str, Any], "Deps"], Fetcher]
+
+
+@dataclass
+class Deps:
+    """Everything a service may use; built once per container by ``chalicelib.bootstrap``."""
+
+    config: Settings
+    cases: CaseStore
+    mentions: MentionStore
+    settings: SettingsStore
+    mentions_queue: Queue
+    triaged_queue: Queue
+    outbound_queue: Queue
+    dead_letters: Mapping[str, DeadLetterQueue]
+    secrets: Callable[[], Mapping[str, str]]
+    platforms: PlatformClients
+    models: ModelSource
+    now: Callable[[], str] = now_iso
+    epoch: Callable[[], float] = time.time
+    # Per-container caches of services (rules, learned model), kept with the ports they came from.
+    caches: Dict[str, Any] = field(default_factory=dict)

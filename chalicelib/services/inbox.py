@@ -1,0 +1,186 @@
+"""What agents do through the API: their inbox, a case, a status change.
+
+Authorization is data: an agent (a Cognito user registered in settings) sees
+the cases of the teams they belong to; a supervisor sees every team.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import replace
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from chalicelib.domain import case as case_rules
+from chalicelib.domain.agent import Agent, validate_agent
+from chalicelib.domain.case import Case
+from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
+from chalicelib.domain.paging import decode_cursor, encode_cursor
+from chalicelib.ports import Deps, InboxPage
+
+MAX_LIMIT = 100
+MAX_ID_LENGTH = 128
+
+
+def agent_for(username: str, deps: Deps) -> Agent:
+    agent = deps.settings.get_agent(username)
+    if not agent:
+        raise Forbidden(f"user '{username}' is signed in but not registered as an agent; ask a supervisor to add them")
+    return agent
+
+
+def require_supervisor(agent: Agent) -> None:
+    if not agent.is_supervisor:
+        raise Forbidden("only supervisors may do this")
+
+
+def visible_teams(agent: Agent, deps: Deps) -> List[str]:
+    if agent.is_supervisor:
+        return sorted(set(deps.settings.teams()) | set(agent.teams))
+    return list(agent.teams)
+
+
+def load_case(agent: Agent, case_id: str, deps: Deps) -> Case:
+    if not isinstance(case_id, str) or not 0 < len(case_id) <= MAX_ID_LENGTH:
+        raise NotFound("case id is not one this API issued")
+    case = deps.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"case '{case_id}' does not exist")
+    if not agent.is_supervisor and case.team not in agent.teams:
+        raise Forbidden(f"case '{case_id}' belongs to team '{case.team}', which you are not in")
+    return case
+
+
+def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
+    status = params.get("status", "open")
+    if status not in case_rules.STATUSES:
+        raise BadRequest(f"query 'status' must be one of {', '.join(case_rules.STATUSES)}")
+    order = params.get("order", "newest")
+    if order not in case_rules.INBOX_ORDERS:
+        raise BadRequest("query 'order' must be 'newest' or 'priority'")
+    limit = _limit(params.get("limit", "25"))
+    teams = visible_teams(agent, deps)
+    if "team" in params:
+        if params["team"] not in teams:
+            raise Forbidden(f"you are not in team '{params['team']}'")
+        teams = [params["team"]]
+    assignee: Optional[str] = agent.agent_id if params.get("assignee") == "me" else None
+    positions: Dict[str, Optional[str]] = {team: None for team in teams}
+    if params.get("cursor"):
+        state = decode_cursor(params["cursor"])
+        saved = state.get("positions")
+        if state.get("status") != status or state.get("order") != order or not isinstance(saved, dict):
+            raise InvalidCursor("query 'cursor' belongs to another listing; start again without it")
+        if not all(isinstance(v, str) for v in saved.values()):
+            raise InvalidCursor("query 'cursor' is not one this API issued; start again without it")
+        positions = {team: None if saved[team] == "start" else saved[team] for team in teams if team in saved}
+    cases, next_positions = _merge_team_pages(positions, status, order, limit, deps)
+    if assignee:
+        cases = [c for c in cases if c.assignee == assignee]
+    next_cursor = (encode_cursor({"positions": next_positions, "status": status, "order": order})
+                   if next_positions else None)
+    return {"cases": [c.public_view() for c in cases], "next_cursor": next_cursor}
+
+
+def _limit(raw: str) -> int:
+    try:
+        limit = int(raw) if len(raw) <= 4 else 0
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"query 'limit' must be a whole number from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: str, limit: int,
+                      deps: Deps) -> Tuple[List[Case], Optional[Dict[str, str]]]:
+    """Merge each team's page in the requested order.
+
+    The cursor holds, per team, the store's position after the last case
+    handed out from that team ("done" once a team has no more), so a page
+    never skips or repeats a case even when teams interleave.
+    """
+    newest_first = order != "priority"
+    fetched: Dict[str, InboxPage] = {}
+    for team, after in positions.items():
+        if after == "done":
+            continue
+        fetched[team] = deps.cases.inbox_page(team, status, order, limit, after)
+    merged = heapq.merge(
+        *[[(case.sort_key(order), team, index) for index, case in enumerate(page.cases)]
+          for team, page in fetched.items()],
+        key=lambda entry: entry[0], reverse=newest_first,
+    )
+    page_cases: List[Case] = []
+    taken: Dict[str, int] = {}
+    for _sort, team, index in merged:
+        if len(page_cases) == limit:
+            break
+        page_cases.append(fetched[team].cases[index])
+        taken[team] = index + 1
+    next_positions: Dict[str, str] = {}
+    for team, after in positions.items():
+        team_page = fetched.get(team)
+        count = taken.get(team, 0)
+        if team_page is None or (count == len(team_page.cases) and not team_page.more):
+            next_positions[team] = "done"
+        elif count:
+            next_positions[team] = team_page.positions[count - 1]
+        else:
+            next_positions[team] = after or "start"
+    if all(v == "done" for v in next_positions.values()):
+        return page_cases, None
+    return page_cases, next_positions
+
+
+def case_detail(agent: Agent, case_id: str, deps: Deps) -> Dict[str, Any]:
+    load_case(agent, case_id, deps)
+    history = deps.cases.history(case_id)
+    if history is None:
+        raise NotFound(f"case '{case_id}' does not exist")
+    case = history.case.public_view()
+    return {
+        "case": case,
+        "customer": case["customer"],
+        "mentions": [_mention_view(m.to_dict()) for m in history.mentions],
+        "history": history.events,
+        "replies": [r.public_view() for r in history.replies],
+        "notes": [],
+    }
+
+
+def _mention_view(mention: Dict[str, Any]) -> Dict[str, Any]:
+    mention.pop("raw", None)
+    return mention
+
+
+def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str, Any]:
+    case = load_case(agent, case_id, deps)
+    if not isinstance(body, dict) or "status" not in body:
+        raise BadRequest("body must be a JSON object with 'status': one of " + ", ".join(case_rules.STATUSES))
+    new_status = body["status"]
+    if not isinstance(new_status, str) or new_status not in case_rules.STATUSES:
+        raise BadRequest("field 'status' is wrong: status must be one of " + ", ".join(case_rules.STATUSES))
+    try:
+        case_rules.check_transition(case.status, new_status)
+    except case_rules.InvalidTransition as err:
+        raise Conflict(str(err)) from None
+    if new_status == case.status:
+        return case.public_view()
+    now = deps.now()
+    changed = case_rules.with_status(case, new_status, now)
+    if not deps.cases.save(changed):
+        raise Conflict(f"case '{case_id}' changed while you were editing it; reload and try again")
+    if case.assignee and case.active != changed.active:
+        deps.settings.adjust_open_cases(case.assignee, -1 if case.active else +1, at=now)
+    deps.cases.add_event(case_id, {"event": "status_changed", "from": case.status, "to": new_status,
+                                   "agent_id": agent.agent_id}, at=now)
+    return changed.public_view()
+
+
+def save_agent(agent_id: str, body: Any, deps: Deps) -> Tuple[Agent, bool]:
+    """A supervisor creates or changes an agent; True when it is new."""
+    if not isinstance(agent_id, str) or not 0 < len(agent_id) <= MAX_ID_LENGTH or "#" in agent_id:
+        raise BadRequest(f"agent id must be 1 to {MAX_ID_LENGTH} characters without '#'")
+    existing = deps.settings.get_agent(agent_id)
+    agent = validate_agent(agent_id, body, existing)
+    deps.settings.put_agent(agent)
+    return replace(agent), existing is None

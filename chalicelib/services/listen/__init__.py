@@ -1,0 +1,1 @@
+"""Listen: poll sources with a cursor each, and accept pushed webhook deliveries."""

@@ -1,0 +1,411 @@
+"""In-memory fakes of every port, and a ``Deps`` builder for service tests.
+
+They behave as the DynamoDB and SQS adapters do (conditional writes, ordering,
+paging), and ``tests/contract`` runs one suite against both, so a fake cannot
+drift from the real thing.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from chalicelib.config import settings
+from chalicelib.domain.agent import Agent
+from chalicelib.domain.case import Case
+from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.mention import Author, Mention, MentionRecord
+from chalicelib.domain.paging import decode_cursor, encode_cursor
+from chalicelib.domain.reply import Reply
+from chalicelib.ports import CaseHistory, Deps, InboxPage
+
+
+class FakeCaseStore:
+    def __init__(self) -> None:
+        self.cases: Dict[str, Case] = {}
+        self.mentions: Dict[str, Dict[str, Mention]] = {}
+        self.events: Dict[str, List[Dict[str, Any]]] = {}
+        self.replies: Dict[Tuple[str, str], Reply] = {}
+        self.deliveries: Dict[Tuple[str, str], Tuple[str, str]] = {}
+        self._counter = itertools.count()
+
+    def create(self, case: Case) -> bool:
+        if case.case_id in self.cases:
+            return False
+        self.cases[case.case_id] = copy.deepcopy(case)
+        return True
+
+    def get(self, case_id: str) -> Optional[Case]:
+        case = self.cases.get(case_id)
+        return copy.deepcopy(case) if case else None
+
+    def save(self, case: Case) -> bool:
+        stored = self.cases.get(case.case_id)
+        if stored is None or stored.version != case.version:
+            return False
+        case.version += 1
+        self.cases[case.case_id] = copy.deepcopy(case)
+        return True
+
+    def history(self, case_id: str) -> Optional[CaseHistory]:
+        case = self.get(case_id)
+        if case is None:
+            return None
+        mentions = [m for _key, m in sorted(self.mentions.get(case_id, {}).items())]
+        events = sorted(self.events.get(case_id, []), key=lambda e: (e["at"], e["_n"]))
+        replies = sorted((r for (c, _), r in self.replies.items() if c == case_id), key=lambda r: r.created_at)
+        return CaseHistory(case=case, mentions=copy.deepcopy(mentions),
+                           events=[{k: v for k, v in e.items() if k != "_n"} for e in events],
+                           replies=copy.deepcopy(replies))
+
+    def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
+        key = f"{at}#{mention.id}"
+        attached = self.mentions.setdefault(case_id, {})
+        if key in attached:
+            return False
+        attached[key] = copy.deepcopy(mention)
+        return True
+
+    def add_event(self, case_id: str, event: Dict[str, Any], *, at: str) -> None:
+        self.events.setdefault(case_id, []).append({"at": at, **copy.deepcopy(event), "_n": next(self._counter)})
+
+    def put_reply(self, reply: Reply) -> bool:
+        key = (reply.case_id, reply.reply_id)
+        if key in self.replies:
+            return False
+        self.replies[key] = copy.deepcopy(reply)
+        return True
+
+    def get_reply(self, case_id: str, reply_id: str) -> Optional[Reply]:
+        reply = self.replies.get((case_id, reply_id))
+        return copy.deepcopy(reply) if reply else None
+
+    def update_reply(self, case_id: str, reply_id: str, fields: Dict[str, Any], *,
+                     expect_status: Iterable[str]) -> bool:
+        reply = self.replies.get((case_id, reply_id))
+        if reply is None or reply.delivery_status not in set(expect_status):
+            return False
+        data = reply.to_dict()
+        data.update(copy.deepcopy(fields))
+        self.replies[(case_id, reply_id)] = Reply.from_dict(data)
+        return True
+
+    def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None:
+        self.deliveries[(platform, post_id)] = (case_id, reply_id)
+
+    def find_delivery(self, platform: str, post_id: str) -> Optional[Tuple[str, str]]:
+        return self.deliveries.get((platform, post_id))
+
+    def active_case_for_customer(self, customer_key: str) -> Optional[str]:
+        active = [c for c in self.cases.values() if c.customer_key == customer_key and c.active]
+        return max(active, key=lambda c: c.created_at).case_id if active else None
+
+    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
+        matching = [c for c in self.cases.values() if c.team == team and c.status == status]
+        matching.sort(key=lambda c: c.sort_key(order), reverse=order != "priority")
+        start = 0
+        if after:
+            state = decode_cursor(after)
+            sort_key = state.get("k")
+            if not isinstance(sort_key, list) or not isinstance(state.get("c"), str):
+                raise InvalidCursor("query 'cursor' is not one this API issued for this inbox; start again without it")
+            # Resume after the position, even when that case has since left this inbox.
+            key = tuple(sort_key)
+            if order == "priority":
+                start = next((i for i, c in enumerate(matching) if c.sort_key(order) > key), len(matching))
+            else:
+                start = next((i for i, c in enumerate(matching) if c.sort_key(order) < key), len(matching))
+        page = matching[start:start + limit]
+        positions = [encode_cursor({"c": c.case_id, "k": list(c.sort_key(order))}) for c in page]
+        return InboxPage(cases=copy.deepcopy(page), positions=positions, more=start + limit < len(matching))
+
+
+class FakeMentionStore:
+    def __init__(self) -> None:
+        self.records: Dict[str, MentionRecord] = {}
+
+    def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
+        if mention.id in self.records:
+            return copy.deepcopy(self.records[mention.id])
+        self.records[mention.id] = MentionRecord(mention_id=mention.id)
+        return None
+
+    def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
+               case_id: Optional[str] = None) -> None:
+        record = self.records.setdefault(mention_id, MentionRecord(mention_id=mention_id))
+        record.state = state
+        if triage is not None:
+            record.triage = copy.deepcopy(triage)
+        if case_id is not None:
+            record.case_id = case_id
+
+    def get(self, mention_id: str) -> Optional[MentionRecord]:
+        record = self.records.get(mention_id)
+        return copy.deepcopy(record) if record else None
+
+
+class FakeSettingsStore:
+    def __init__(self) -> None:
+        self.sources: Dict[str, Dict[str, Any]] = {}
+        self.cursors: Dict[str, Dict[str, Any]] = {}
+        self.agents: Dict[str, Agent] = {}
+        self.team_names: List[str] = []
+        self.rule_versions: Dict[int, Dict[str, Any]] = {}
+        self.current_rules = 0
+
+    # sources and cursors
+    def list_sources(self) -> List[Dict[str, Any]]:
+        return [copy.deepcopy(s) for _id, s in sorted(self.sources.items())]
+
+    def get_source(self, source_id: str) -> Optional[Dict[str, Any]]:
+        return copy.deepcopy(self.sources.get(source_id))
+
+    def put_source(self, source: Dict[str, Any]) -> None:
+        self.sources[source["source_id"]] = copy.deepcopy(source)
+
+    def update_source_status(self, source_id: str, fields: Dict[str, Any]) -> None:
+        self.sources.setdefault(source_id, {"source_id": source_id}).update(copy.deepcopy(fields))
+
+    def get_cursor(self, source_id: str) -> Dict[str, Any]:
+        return copy.deepcopy(self.cursors.get(source_id, {"version": 0}))
+
+    def save_cursor(self, source_id: str, cursor: Dict[str, Any], *, expected_version: int) -> bool:
+        if self.cursors.get(source_id, {"version": 0})["version"] != expected_version:
+            return False
+        self.cursors[source_id] = {**{k: v for k, v in cursor.items() if k != "version"},
+                                   "version": expected_version + 1}
+        return True
+
+    # agents and teams
+    def get_agent(self, agent_id: str) -> Optional[Agent]:
+        agent = self.agents.get(agent_id)
+        return copy.deepcopy(agent) if agent else None
+
+    def put_agent(self, agent: Agent) -> None:
+        old = self.agents.get(agent.agent_id)
+        stored = copy.deepcopy(agent)
+        if old:
+            stored.open_cases, stored.last_assigned_at = old.open_cases, old.last_assigned_at
+        self.agents[agent.agent_id] = stored
+        self.team_names = sorted(set(self.team_names) | set(agent.teams))
+
+    def teams(self) -> List[str]:
+        return list(self.team_names)
+
+    def team_agents(self, team: str) -> List[Agent]:
+        return [copy.deepcopy(a) for _id, a in sorted(self.agents.items()) if team in a.teams]
+
+    def adjust_open_cases(self, agent_id: str, delta: int, *, at: str) -> bool:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return False
+        if delta > 0 and agent.open_cases >= agent.capacity:
+            return False
+        if delta < 0 and agent.open_cases < -delta:
+            return False
+        agent.open_cases += delta
+        if delta > 0:
+            agent.last_assigned_at = at
+        return True
+
+    # rules
+    def current_rules_version(self) -> int:
+        return self.current_rules
+
+    def get_rules_version(self, version: int) -> Optional[Dict[str, Any]]:
+        return copy.deepcopy(self.rule_versions.get(version))
+
+    def add_rules_version(self, document: Dict[str, Any], *, author: str, at: str) -> int:
+        version = max(self.rule_versions, default=0) + 1
+        self.rule_versions[version] = {"version": version, "document": copy.deepcopy(document),
+                                       "saved_by": author, "saved_at": at}
+        self.current_rules = max(self.current_rules, version)
+        return version
+
+    def list_rules_versions(self) -> List[Dict[str, Any]]:
+        return [{k: v[k] for k in ("version", "saved_by", "saved_at")} for _n, v in sorted(self.rule_versions.items())]
+
+
+class FakeQueue:
+    """Records what was sent, as the JSON SQS would carry."""
+
+    def __init__(self, name: str = "queue") -> None:
+        self.name = name
+        self.bodies: List[str] = []
+        self.dead: List[Dict[str, str]] = []
+        self.fail_next_sends = 0
+
+    def send(self, body: Dict[str, Any]) -> None:
+        if self.fail_next_sends:
+            self.fail_next_sends -= 1
+            raise ConnectionError(f"{self.name}: SQS is unreachable")
+        self.bodies.append(json.dumps(body, ensure_ascii=False))
+
+    def send_batch(self, bodies: Iterable[Dict[str, Any]]) -> int:
+        sent = 0
+        for body in bodies:
+            self.send(body)
+            sent += 1
+        return sent
+
+    def dead_letter(self, body: str, reason: str, *, origin: str) -> None:
+        self.dead.append({"body": body, "reason": reason, "origin": origin})
+
+    def take(self) -> List[str]:
+        """Everything queued so far, removed from the queue (what a consumer would receive)."""
+        taken, self.bodies = self.bodies, []
+        return taken
+
+
+class FakeX:
+    """The X API on the sending side: records posts, or raises what it is told to."""
+
+    def __init__(self) -> None:
+        self.posted: List[Tuple[str, str, str]] = []
+        self.errors: List[Exception] = []
+
+    def _maybe_fail(self) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def reply(self, in_reply_to_tweet_id: str, text: str) -> str:
+        self._maybe_fail()
+        self.posted.append(("reply", in_reply_to_tweet_id, text))
+        return f"9{len(self.posted):018d}"
+
+    def send_dm(self, participant_id: str, text: str) -> str:
+        self._maybe_fail()
+        self.posted.append(("dm", participant_id, text))
+        return f"dm{len(self.posted)}"
+
+
+class FakeGraph:
+    def __init__(self) -> None:
+        self.posted: List[Tuple[str, ...]] = []
+        self.errors: List[Exception] = []
+        self.profiles: Dict[str, Author] = {}
+        self.mention_details: Dict[str, Mention] = {}
+
+    def _maybe_fail(self) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def _post(self, *what: str) -> str:
+        self._maybe_fail()
+        self.posted.append(what)
+        return f"m_{len(self.posted)}"
+
+    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str:
+        return self._post("comment_reply", platform, comment_id, text)
+
+    def reply_to_ig_mention(self, ig_user_id: str, media_id: str, text: str, *,
+                            comment_id: Optional[str] = None) -> str:
+        return self._post("ig_mention_reply", media_id, comment_id or "", text)
+
+    def private_reply_to_comment(self, page_id: str, comment_id: str, text: str, *, platform: str = "facebook") -> str:
+        return self._post("private_reply", platform, comment_id, text)
+
+    def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
+                     reply_to_message_id: Optional[str] = None) -> str:
+        return self._post("message", platform, recipient_id, text)
+
+    def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
+                           source_id: str = "") -> Mention:
+        self._maybe_fail()
+        return self.mention_details[comment_id or media_id]
+
+    def messaging_profile(self, platform: str, user_id: str) -> Author:
+        self._maybe_fail()
+        return self.profiles[user_id]
+
+
+class FakePlatforms:
+    def __init__(self) -> None:
+        self.fake_x = FakeX()
+        self.fake_graph = FakeGraph()
+
+    def x(self) -> FakeX:
+        return self.fake_x
+
+    def graph(self) -> FakeGraph:
+        return self.fake_graph
+
+
+class FakeModels:
+    def __init__(self, blobs: Optional[Mapping[str, bytes]] = None) -> None:
+        self.blobs = dict(blobs or {})
+
+    def load(self, uri: str) -> bytes:
+        return self.blobs[uri]
+
+
+class Clock:
+    """An injected clock: ISO time for records, epoch for TTLs and rate limits."""
+
+    def __init__(self, start: str = "2026-11-23T03:00:00.000000Z") -> None:
+        from chalicelib.domain.clock import parse_iso
+
+        self.moment = parse_iso(start)
+
+    def now(self) -> str:
+        from chalicelib.domain.clock import to_iso
+
+        return to_iso(self.moment)
+
+    def epoch(self) -> float:
+        return self.moment.timestamp()
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(**delta)
+
+
+def fake_deps(clock: Optional[Clock] = None, secrets: Optional[Dict[str, str]] = None,
+              **overrides: Any) -> Deps:
+    """A Deps of in-memory fakes; pass any port to replace its fake."""
+    clock = clock or Clock()
+    values: Dict[str, Any] = dict(
+        config=settings(),
+        cases=FakeCaseStore(), mentions=FakeMentionStore(), settings=FakeSettingsStore(),
+        mentions_queue=FakeQueue("mentions"), triaged_queue=FakeQueue("triaged"), outbound_queue=FakeQueue("outbound"),
+        dead_letters={"mentions": FakeQueue("mentions-dlq"), "triaged": FakeQueue("triaged-dlq"),
+                      "outbound": FakeQueue("outbound-dlq")},
+        secrets=lambda: dict(secrets or {}), platforms=FakePlatforms(), models=FakeModels(),
+        now=clock.now, epoch=clock.epoch,
+    )
+    values.update(overrides)
+    return Deps(**values)
+
+
+def mention(platform_id: str = "100", text: str = "@SoraAir my bag is lost, please help", *, author_id: str = "42",
+            platform: str = "x", kind: str = "mention", created_at: str = "2026-11-23T03:00:00Z",
+            **extra: Any) -> Mention:
+    """A customer's post, as the listen stage hands it on."""
+    handle = extra.pop("handle", "kana_t")
+    return Mention(platform=platform, kind=kind, platform_id=platform_id, text=text, created_at=created_at,
+                   author=Author(id=author_id, handle=handle, name=handle, followers=extra.pop("followers", 120),
+                                 verified=extra.pop("verified", False)),
+                   source_id=extra.pop("source_id", "x:mentions:1500000000000000001"), lang=extra.pop("lang", "en"),
+                   **extra)
+
+
+Handler = Callable[[str, Deps], Dict[str, Any]]
+
+
+class StaticPlatforms:
+    """Platform clients with some replaced by the test's own (the rest as before)."""
+
+    def __init__(self, base: Any, *, x: Any = None, graph: Any = None) -> None:
+        self.base, self._x, self._graph = base, x, graph
+
+    def x(self) -> Any:
+        return self._x if self._x is not None else self.base.x()
+
+    def graph(self) -> Any:
+        return self._graph if self._graph is not None else self.base.graph()
+
+
+def use_platforms(deps: Deps, *, x: Any = None, graph: Any = None) -> None:
+    deps.platforms = StaticPlatforms(deps.platforms, x=x, graph=graph)
