@@ -15,9 +15,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m local.demo
 
-## Run the whole test suite.
-test: $(STAMP)
+## Run the linters, then the whole test suite.
+test: lint
 	$(BIN)/python -m pytest
+
+## ruff, and mypy on chalicelib/ (untyped definitions refused in domain, services and ports).
+## The import rule between layers is a test: tests/test_architecture.py.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Build the deployment package (SAM) merged with infra/, as `chalice deploy` would ship it.
 package: $(STAMP)

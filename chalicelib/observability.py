@@ -9,7 +9,6 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-
 logger = Logger(service="socialcare")
 metrics = Metrics(namespace="socialcare", service="socialcare")
 

@@ -37,8 +37,9 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from local.fake_server import FakeControl, FakeServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from local.fake_server import FakeControl, FakeServer
 
 # SoraAir's accounts, the same brand as the fake X demo.
 SORA_PAGE_ID = "104857600213455"

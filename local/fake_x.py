@@ -25,8 +25,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from chalicelib.domain.text_limits import X_MAX_POST_LENGTH as MAX_POST_LENGTH
+from chalicelib.domain.text_limits import weighted_length
 from local.fake_server import FakeControl, FakeServer
-from chalicelib.domain.text_limits import X_MAX_POST_LENGTH as MAX_POST_LENGTH, weighted_length
 
 SORA_AIR_ID = "1610469134802145281"
 SORA_AIR_HANDLE = "SoraAir"
@@ -683,7 +684,7 @@ def _json_body(body: bytes) -> Dict[str, Any]:
     try:
         parsed = json.loads(body.decode("utf-8") or "{}")
     except (UnicodeDecodeError, ValueError):
-        raise BadRequest("Request body is not valid JSON")
+        raise BadRequest("Request body is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise BadRequest("Request body must be a JSON object")
     return parsed

@@ -72,7 +72,7 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
                 return
         except Exception:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f}s") from None
             time.sleep(0.2)
 
 
@@ -269,8 +269,8 @@ class LocalDeployment:
     def _load_app(self):
         # Settings and clients are cached per container; this process is a new "container".
         from chalicelib.adapters import aws, queues
-        from chalicelib.config import settings
         from chalicelib.bootstrap import deps
+        from chalicelib.config import settings
 
         settings.cache_clear()
         aws.reset_clients()
@@ -304,7 +304,7 @@ class LocalDeployment:
             wait_for_http(self.api_url + "/health", timeout=60)
         except RuntimeError:
             self._api.kill()
-            raise RuntimeError("chalice local did not start: " + self._api.stderr.read().decode(errors="replace")[-2000:])
+            raise RuntimeError("chalice local did not start: " + self._api.stderr.read().decode(errors="replace")[-2000:]) from None
         self.progress(f"agent API (chalice local) on {self.api_url}")
 
     # ---- playing Lambda ---------------------------------------------------------

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -20,10 +18,10 @@ def moto_public_jwks() -> dict:
 
 
 def reset_caches() -> None:
-    from chalicelib.entrypoints import http as http_api
     from chalicelib.adapters import aws, queues
-    from chalicelib.config import settings
     from chalicelib.bootstrap import deps
+    from chalicelib.config import settings
+    from chalicelib.entrypoints import http as http_api
 
     settings.cache_clear()
     aws.reset_clients()

@@ -6,10 +6,9 @@ import json
 import boto3
 import pytest
 
-from tests.fakes import use_platforms
-
 from chalicelib.bootstrap import deps
 from local.stack import deliver_queue
+from tests.fakes import use_platforms
 
 REGION = "us-east-1"
 

@@ -16,7 +16,13 @@ import itertools
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from chalicelib.adapters.dynamo import (
-    ddb, is_conditional_failure, marshal, marshal_values, query_all, query_page, unmarshal,
+    ddb,
+    is_conditional_failure,
+    marshal,
+    marshal_values,
+    query_all,
+    query_page,
+    unmarshal,
 )
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import ACTIVE_STATUSES, Case

@@ -73,8 +73,12 @@ class TransientFailure(PlatformError):
 class Refused(PlatformError):
     """The platform refused this one request; asking again will not change the answer."""
 
-    duplicate = False       # X: the same text was already posted (an earlier attempt went through)
     window_closed = False   # Meta: outside the messaging window; the customer must write again
+
+    @property
+    def duplicate(self) -> bool:
+        """X: the same text was already posted (an earlier attempt went through)."""
+        return False
 
 
 class AmbiguousOutcome(PlatformError):

@@ -323,7 +323,7 @@ class TokenVerifier:
         exp = claims.get("exp")
         if not _is_number(exp):
             raise AuthError("token has no valid exp claim")
-        if now - self.leeway >= exp:
+        if now - self.leeway >= float(exp):  # type: ignore[arg-type]  # _is_number checked it
             raise AuthError("token expired")
         nbf = claims.get("nbf")
         if nbf is not None and (not _is_number(nbf) or now + self.leeway < nbf):

@@ -1,6 +1,8 @@
 """Routes agents use all day: their inbox, a case, a status change, a reply."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
@@ -13,7 +15,7 @@ cases_api = Blueprint(__name__)
 @cases_api.route("/cases", methods=["GET"])
 @api_errors
 def list_cases():
-    params = cases_api.current_request.query_params or {}
+    params: Mapping[str, str] = cases_api.current_request.query_params or {}
     return inbox.list_inbox(current_agent(cases_api.current_request), params, deps())
 
 

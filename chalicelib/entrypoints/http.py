@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from chalice import Response
 
@@ -38,7 +38,7 @@ def json_body(request: Any) -> Any:
         raise BadRequest(f"request body is not valid JSON: {err}") from None
 
 
-def error_response(status: int, message: str, headers: Dict[str, str] = None) -> Response:
+def error_response(status: int, message: str, headers: Optional[Dict[str, Any]] = None) -> Response:
     return Response(body={"error": message}, status_code=status, headers=headers or {})
 
 

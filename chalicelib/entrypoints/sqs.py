@@ -29,7 +29,8 @@ def correlation_id(body: str) -> Optional[str]:
         return None
     if not isinstance(data, dict):
         return None
-    mention = data.get("mention") if isinstance(data.get("mention"), dict) else data
+    nested = data.get("mention")
+    mention: Dict[str, Any] = nested if isinstance(nested, dict) else data
     if mention.get("platform") and mention.get("platform_id"):
         return f"{mention['platform']}:{mention['platform_id']}"
     return data.get("case_id")

@@ -6,11 +6,15 @@ or unsigned request enqueues nothing and costs no AWS client beyond the secret.
 from __future__ import annotations
 
 import json
+from typing import Mapping
 
 from chalice import Blueprint, Response
 
 from chalicelib.adapters.platforms.meta_webhooks import (
-    answer_handshake, failed_sends, normalize_delivery, signature_is_valid,
+    answer_handshake,
+    failed_sends,
+    normalize_delivery,
+    signature_is_valid,
 )
 from chalicelib.bootstrap import deps
 from chalicelib.domain.errors import BadRequest, Unauthorized
@@ -23,7 +27,7 @@ webhooks_api = Blueprint(__name__)
 
 @webhooks_api.route("/webhooks/meta", methods=["GET"])
 def meta_webhook_handshake():
-    params = webhooks_api.current_request.query_params or {}
+    params: Mapping[str, str] = webhooks_api.current_request.query_params or {}
     challenge = answer_handshake(params, deps().secrets().get("meta_verify_token", ""))
     if challenge is None:
         logger.warning("webhook handshake refused: wrong verify token or mode")
@@ -36,6 +40,8 @@ def meta_webhook_handshake():
 def meta_webhook_delivery():
     request = webhooks_api.current_request
     raw = request.raw_body or b""
+    if isinstance(raw, str):  # a framework that decoded the body for us; Meta sends UTF-8
+        raw = raw.encode("utf-8")
     if not signature_is_valid(raw, request.headers.get("x-hub-signature-256"),
                               deps().secrets().get("meta_app_secret", "")):
         raise Unauthorized("X-Hub-Signature-256 is missing or does not match the body; nothing was accepted")

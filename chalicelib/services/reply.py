@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from chalicelib.domain.case import Case, ReplyTarget
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import PermanentFailure, RateLimited, Refused, TransientFailure
-from chalicelib.domain.reply import Reply, new_reply, validate_reply_request
+from chalicelib.domain.reply import new_reply, validate_reply_request
 from chalicelib.domain.source import account_of
 from chalicelib.ports import Deps
 from chalicelib.services.case_updates import modify_case

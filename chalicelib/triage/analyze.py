@@ -120,7 +120,8 @@ def _scan_index(sentiment_index: Dict[str, list], cue_index: Dict[str, list]) ->
     only compared in full when the next word already fits.
     """
     def split(entries):
-        single, by_next = None, None
+        single: object = None
+        by_next: Optional[Dict[str, List[Tuple[List[str], object]]]] = None
         for parts, value in entries or ():
             if len(parts) == 1:
                 single = value

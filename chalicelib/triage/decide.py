@@ -115,7 +115,7 @@ def _strongest(hits: Sequence[Tuple[str, float]], limit: int = 3) -> List[Tuple[
     """The hits with the largest weights either way (sorted by a C key, then merged from both ends)."""
     ordered = sorted(hits, key=_WEIGHT)
     low, high = 0, len(ordered) - 1
-    strongest = []
+    strongest: List[Tuple[str, float]] = []
     while len(strongest) < limit and low <= high:
         if -ordered[low][1] >= ordered[high][1]:
             strongest.append(ordered[low])

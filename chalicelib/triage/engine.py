@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 from . import decide
 from .analyze import CHURN, QUESTION, REQUEST, Lexicon, Signals, analyze
@@ -262,18 +262,22 @@ def _shared_resources() -> Dict[str, Any]:
 
 def _build_lexicon(rules: RuleSet, lang: str) -> Lexicon:
     if lang in ("ja", "zh"):
-        from . import lexicon_ja as base
+        from . import lexicon_ja as ja
 
-        negators, intensifiers = (), {}
-        grammar = {QUESTION: base.QUESTION_PHRASES, REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
-        extras = {"situational": base.SITUATIONAL, "sarcasm_openers": base.SARCASM_OPENERS}
+        base_sentiment: Mapping[str, float] = ja.SENTIMENT
+        negators: Iterable[str] = ()
+        intensifiers: Mapping[str, float] = {}
+        grammar: Dict[str, Iterable[str]] = {QUESTION: ja.QUESTION_PHRASES, REQUEST: ja.REQUEST_PHRASES,
+                                             CHURN: ja.CHURN_PHRASES}
+        extras: Dict[str, Iterable[str]] = {"situational": ja.SITUATIONAL, "sarcasm_openers": ja.SARCASM_OPENERS}
     else:
-        from . import lexicon_en as base
+        from . import lexicon_en as en
 
-        negators, intensifiers = base.NEGATORS, base.INTENSIFIERS
-        grammar = {REQUEST: base.REQUEST_PHRASES, CHURN: base.CHURN_PHRASES}
-        extras = {"situational": base.SITUATIONAL, "sarcasm_openers": base.SARCASM_OPENERS}
-    sentiment = dict(base.SENTIMENT)
+        base_sentiment = en.SENTIMENT
+        negators, intensifiers = en.NEGATORS, en.INTENSIFIERS
+        grammar = {REQUEST: en.REQUEST_PHRASES, CHURN: en.CHURN_PHRASES}
+        extras = {"situational": en.SITUATIONAL, "sarcasm_openers": en.SARCASM_OPENERS}
+    sentiment = dict(base_sentiment)
     additions = rules.lexicon_additions.get(lang, {})
     sentiment.update(additions)
     # A supervisor's emoji ("🙄": -2) joins the emoji table, which is looked up per character.

@@ -35,7 +35,7 @@ import os
 import zlib
 from functools import reduce
 from operator import add
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union, cast
 
 from .decide import consistent_score
 
@@ -288,7 +288,8 @@ class _Head:
             # post). A plain loop beats map/zip/sum here: the time goes to finding
             # the rows in memory, and the loop reads each row once.
             t0 = t1 = t2 = 0.0
-            count = 0
+            # An int at run time (the last item of a unit row is its feature count).
+            count: float = 0
             get = unit_cache.get
             for unit in units:
                 cached = get(unit)
@@ -418,7 +419,9 @@ class Model:
         p_neg = probs[head.negative_index] if head.negative_index is not None else 0.0
         p_pos = probs[head.positive_index] if head.positive_index is not None else 0.0
         score = consistent_score(sentiment, p_pos - p_neg)
-        category, category_confidence, category_labels = None, 0.0, ()
+        category: Optional[str] = None
+        category_confidence = 0.0
+        category_labels: Tuple[str, ...] = ()
         if self.category is not None:
             cat_probs = self.category.probabilities(units, extra, spaced)
             category_confidence = max(cat_probs)
@@ -557,15 +560,15 @@ def train_head(documents: Sequence[Sequence[int]], extras: Sequence[Sequence[Tup
             step += 1
     averaged_bias = [b - a / step for b, a in zip(bias, bias_accumulated)]
     sparse: Dict[int, Tuple[float, ...]] = {}
-    touched = set()
+    touched: Set[int] = set()
     for doc in documents:
         touched.update(doc)
     for extra in extras:
         touched.update(f for f, _ in extra)
     for f in touched:
-        row = tuple(weights[k][f] - accumulated[k][f] / step for k in range(n_labels))
-        if max(abs(w) for w in row) >= options.prune_below:
-            sparse[f] = row
+        averaged = tuple(weights[k][f] - accumulated[k][f] / step for k in range(n_labels))
+        if max(abs(w) for w in averaged) >= options.prune_below:
+            sparse[f] = averaged
     return averaged_bias, sparse
 
 
@@ -589,7 +592,8 @@ def train(examples: Sequence[Example], options: TrainingOptions = TrainingOption
     present = [label for label in SENTIMENT_LABELS if any(examples[i].sentiment == label for i in with_sentiment)]
     if len(present) < 2:
         raise ValueError("training needs at least two different sentiment labels")
-    y = [present.index(examples[i].sentiment) for i in with_sentiment]
+    # with_sentiment holds only examples whose sentiment is one of SENTIMENT_LABELS.
+    y = [present.index(cast(str, examples[i].sentiment)) for i in with_sentiment]
     bias, weights = train_head([hashed[i] for i in with_sentiment], [hashed_extra[i] for i in with_sentiment],
                                y, len(present), options)
     label_bias = [options.negative_bias if label == "negative" else 0.0 for label in present]
@@ -597,9 +601,10 @@ def train(examples: Sequence[Example], options: TrainingOptions = TrainingOption
 
     category = None
     with_category = [i for i, e in enumerate(examples) if e.category]
-    category_labels = sorted({examples[i].category for i in with_category})
+    # with_category holds only examples with a category (a non-empty str).
+    category_labels = sorted({cast(str, examples[i].category) for i in with_category})
     if len(category_labels) >= 2:
-        y = [category_labels.index(examples[i].category) for i in with_category]
+        y = [category_labels.index(cast(str, examples[i].category)) for i in with_category]
         bias, weights = train_head([hashed[i] for i in with_category], [hashed_extra[i] for i in with_category],
                                    y, len(category_labels), options)
         category = _Head(category_labels, bias, [0.0] * len(category_labels), weights, mask)

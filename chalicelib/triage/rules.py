@@ -10,12 +10,13 @@ Numbers may arrive as ``decimal.Decimal`` (DynamoDB); they are accepted.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import threading
 import unicodedata
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from .decide import CATEGORIES, PRIORITIES, SENTIMENTS
 
@@ -35,10 +36,7 @@ ACTIONS = ("set_category", "set_priority", "add_tags", "case", "escalate", "rout
 _LANG_RE = re.compile(r"^(?:[a-z]{2,3}|\*)$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_:\-]{0,39}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
-# (a+)+ style patterns can take exponential time in Python's regex engine, and
-# a rule runs on every mention: refuse them rather than stall the pipeline.
-_NESTED_QUANTIFIER_RE = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
-MAX_REGEX_LENGTH = 500
+MAX_REGEX_LENGTH = 300   # text_matches; see check_text_pattern for what else is refused
 MAX_LEXICON_WEIGHT = 5.0
 
 
@@ -87,7 +85,8 @@ class Rule:
         # An ASCII post cannot contain a Japanese phrase: skip those needles for it.
         self._ascii_contains = tuple(s for s in self._contains if s.isascii())
         pattern = self.when.get("text_matches")
-        self._regex = re.compile(pattern, re.IGNORECASE) if pattern else None
+        # Validated by check_text_pattern; compiled with a repeat at either end reduced to its minimum.
+        self._regex = _compiled_text_pattern(pattern) if pattern else None
 
     @property
     def uses_text(self) -> bool:
@@ -295,7 +294,27 @@ def _validate_rules(value: Any, sink: List[Dict[str, Optional[str]]]) -> List[Di
         else:
             seen[rule_id] = position
         result.append(_validate_rule(rule, field, _Problems(sink, rule_id)))
+    _check_pattern_budget(result, problems)
     return result
+
+
+def _check_pattern_budget(rules: List[Dict[str, Any]], problems: _Problems) -> None:
+    """Each pattern fits the budget on its own; the enabled ones must also fit it together."""
+    costs = []
+    for rule in rules:
+        pattern = rule["when"].get("text_matches")
+        if rule["enabled"] and isinstance(pattern, str) and pattern:
+            check = check_text_pattern(pattern)
+            if not check.problems:
+                costs.append((check.work, rule["id"]))
+    total = sum(work for work, _ in costs)
+    if total > REGEX_WORK_BUDGET:
+        heaviest = ", ".join(f"'{rule_id}' ({100 * work / REGEX_WORK_BUDGET:.0f}%)"
+                             for work, rule_id in sorted(costs, key=lambda c: -c[0])[:3])
+        problems.add("rules", f"the text_matches patterns of the enabled rules together could take too long on a "
+                              f"long post ({100 * total / REGEX_WORK_BUDGET:.0f}% of the allowed work; heaviest: "
+                              f"{heaviest}). Simplify some of them, disable some rules, or use 'text_contains' "
+                              "for lists of words.")
 
 
 def _validate_rule(rule: Mapping[str, Any], field: str, problems: _Problems) -> Dict[str, Any]:
@@ -388,18 +407,17 @@ def _regex(value: Any, path: str, problems: _Problems) -> str:
     if not isinstance(value, str) or not value:
         problems.add(path, f"must be a regular expression string, got {value!r}")
         return ""
-    if len(value) > MAX_REGEX_LENGTH:
-        problems.add(path, f"regular expression is longer than {MAX_REGEX_LENGTH} characters")
-        return value
-    try:
-        re.compile(value, re.IGNORECASE)
-    except re.error as err:
-        problems.add(path, f"invalid regular expression {value!r}: {err}")
-        return value
-    if _NESTED_QUANTIFIER_RE.search(value):
-        problems.add(path, f"regular expression {value!r} repeats a repeated group (like (a+)+), which can "
-                           "make matching extremely slow; simplify it")
+    for message in check_text_pattern(value).problems:
+        if message.startswith(("invalid regular expression", "regular expression is longer")):
+            problems.add(path, message)
+        else:
+            problems.add(path, f"regular expression {value!r} is not allowed: {message}")
     return value
+
+
+def _compiled_text_pattern(pattern: str) -> Pattern:
+    compiled = check_text_pattern(pattern).compiled
+    return compiled if compiled is not None else re.compile(pattern, re.IGNORECASE)
 
 
 def _string(value: Any, path: str, problems: _Problems, allow_empty: bool = False, max_length: int = 2000) -> str:
@@ -453,6 +471,718 @@ def _number(value: Any) -> Optional[float]:
 def _type_name(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
         type(value), type(value).__name__)
+
+
+# --- text_matches: patterns that cannot hang triage -----------------------------------
+#
+# Python's ``re`` is a backtracking engine: a pattern such as (a+)+$ takes exponential
+# time, and even one open-ended repeat in the middle of a pattern ('a.*b') is retried from
+# every position of a post, which is quadratic (~0.3 s on 5,000 characters). Rules run on
+# every mention, so a pattern is accepted only if an upper bound on the engine's work on a
+# post of REGEX_DESIGN_LENGTH characters fits REGEX_WORK_BUDGET. The bound comes from
+# Python's own parse of the pattern (re._parser), never from looking at the pattern text:
+#
+# * refused outright: back-references and conditional groups (their cost depends on what a
+#   group captured), repeats of groups that themselves contain a repeat or a '|' choice
+#   (nested and alternating quantifiers: exponential), and verbose mode;
+# * everything else is costed by walking the parse tree and tracking, at each point of the
+#   pattern, T = how many times the engine can arrive there over the whole search (all start
+#   positions, all backtracking paths) and P = how many of those arrivals can share one text
+#   position. A repeat that can end at c different places multiplies both; a literal word
+#   limits T to the places the word can occur; '^' limits T to P. A repeat of one character
+#   class C is "guarded" when the character before it cannot be in C ('#\d+', '\b\w+',
+#   '\s\w+'): then, whatever the start, a run of C is entered only at its first character,
+#   so its cost is linear instead of quadratic. Which characters a class can match is asked
+#   of ``re`` itself (with the pattern's flags), never guessed.
+# * a repeat of one character at the very start or end of the pattern is reduced to its
+#   minimum before compiling: search() looks everywhere, so '.*refund' finds exactly the
+#   posts 'refund' finds, and '\d+ items' the posts '\d items' finds (only whether a rule
+#   matches is used, never the matched text).
+#
+# The work unit is one step of the engine (one character test or one backtrack); measured
+# at 5-30 ns on a 2020s server core. tests/triage/test_rule_safety.py checks the bound
+# against adversarial posts for a broad corpus of patterns.
+
+try:  # Python 3.11+
+    from re import _compiler as _sre_compile
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_compile as _sre_compile  # type: ignore[no-redef]
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+REGEX_DESIGN_LENGTH = 5000          # characters: the post length the budget is for
+REGEX_WORK_BUDGET = 150 * REGEX_DESIGN_LENGTH   # engine steps, for all text_matches rules together
+_UNBOUNDED = _sre.MAXREPEAT
+_REPEATS = tuple(op for op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None))
+                 if op is not None)
+_POSSESSIVE = getattr(_sre, "POSSESSIVE_REPEAT", None)
+_ATOMIC = getattr(_sre, "ATOMIC_GROUP", None)
+_CHAR_OPS = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.IN, _sre.ANY)
+_BIG = 1e30
+_HOW_TO_FIX = ("Give repeats an upper limit (for example .{0,40} instead of .*, \\d{1,10} instead of \\d+), "
+               "or use 'text_contains' for a list of words.")
+
+
+class _RegexCheck(NamedTuple):
+    problems: Tuple[str, ...]   # messages for a supervisor; empty when the pattern is accepted
+    work: float                 # upper bound on engine steps for one post of REGEX_DESIGN_LENGTH
+    compiled: Optional[Pattern]
+
+
+@functools.lru_cache(maxsize=512)
+def check_text_pattern(pattern: str) -> _RegexCheck:
+    """Decide whether ``pattern`` may be a ``text_matches`` condition, and compile it for search."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        return _RegexCheck((f"regular expression is longer than {MAX_REGEX_LENGTH} characters; use a shorter "
+                            "pattern, several rules, or 'text_contains' for a list of words",), 0.0, None)
+    try:
+        re.compile(pattern, re.IGNORECASE)
+        tree = _sre_parse.parse(pattern, re.IGNORECASE)
+    except re.error as err:
+        return _RegexCheck((f"invalid regular expression {pattern!r}: {err}",), 0.0, None)
+    problems = _structure_problems(tree)
+    if _repeated_alternation(pattern):
+        problems.append("a repeated group contains a '|' choice, as in (a|b)+ or (yes|no)*: repeating a choice "
+                        "can take exponential time on a long post. For single characters use a class such as "
+                        "[ab]+; for words, write the choice once without repeating it, or use 'text_contains'.")
+    if problems:
+        return _RegexCheck(tuple(dict.fromkeys(problems)), 0.0, None)
+    tree = _sre_parse.SubPattern(tree.state, _trim(list(tree.data), True, True, tree.state))
+    cost = _Cost(REGEX_DESIGN_LENGTH)
+    cost.sequence(list(tree.data), _State(REGEX_DESIGN_LENGTH + 1.0, 1.0, ()), tree.state.flags | re.IGNORECASE)
+    work = cost.work + REGEX_DESIGN_LENGTH
+    compiled = _sre_compile.compile(tree, re.IGNORECASE)
+    if work > REGEX_WORK_BUDGET:
+        return _RegexCheck((_too_slow_message(work, cost.blame),), work, None)
+    return _RegexCheck((), work, compiled)
+
+
+def _too_slow_message(work: float, blame: List[Tuple[float, str]]) -> str:
+    times = "far more than" if work > 100 * REGEX_WORK_BUDGET else f"about {work / REGEX_WORK_BUDGET:.0f}x"
+    message = (f"this pattern could take too long on a long post ({times} the work allowed for all "
+               f"text_matches patterns together on a {REGEX_DESIGN_LENGTH:,}-character post). ")
+    parts = [part for _, part in sorted(blame, key=lambda b: -b[0])[:2]]
+    if parts:
+        message += "The slow part: " + "; ".join(parts) + ". "
+    return message + _HOW_TO_FIX
+
+
+# Structure: what is refused whatever the numbers.
+
+def _structure_problems(tree) -> List[str]:
+    problems: List[str] = []
+    if tree.state.flags & re.VERBOSE:
+        problems.append("verbose mode (?x) is not allowed in text_matches; write the pattern without it")
+    _walk_structure(list(tree.data), None, problems)
+    return problems
+
+
+def _walk_structure(items: List[Tuple[Any, Any]], repeated: Optional[Tuple[Any, Any]], problems: List[str]):
+    for op, av in items:
+        if op in (_sre.GROUPREF, _sre.GROUPREF_EXISTS):
+            if op is _sre.GROUPREF:
+                problems.append("back-references such as \\1 or (?P=name) are not allowed: matching them can be "
+                                "very slow. Write the words out again, or use 'text_contains'.")
+            else:
+                problems.append("conditional groups such as (?(1)a|b) are not allowed; write two rules instead.")
+            continue
+        if op in _REPEATS:
+            low, high, body = av
+            if repeated is not None:
+                problems.append(f"'{_render([repeated])}' repeats a repeated group ('{_render([(op, av)])}' inside a "
+                                f"repeat, like (a+)+): nested repeats can take exponential time on a long post. "
+                                "Repeat a single character or class instead (for example [a-z ]{1,30}), or use "
+                                "'text_contains' for a list of words.")
+                continue
+            _walk_structure(list(body), (op, av) if high > 1 else None, problems)
+        elif op is _sre.BRANCH:
+            if repeated is not None:
+                problems.append(f"'{_render([repeated])}' repeats a choice ('|'), like (a|ab)+: repeating a choice "
+                                "can take exponential time on a long post. For single characters use a class such "
+                                "as [ab]+; for words, write the choice once without repeating it, or use "
+                                "'text_contains'.")
+                continue
+            for alternative in av[1]:
+                _walk_structure(list(alternative), repeated, problems)
+        elif op is _sre.SUBPATTERN:
+            if av[1] & re.VERBOSE:
+                problems.append("verbose mode (?x) is not allowed in text_matches; write the pattern without it")
+            _walk_structure(list(av[3]), repeated, problems)
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            _walk_structure(list(av[1]), repeated, problems)
+        elif _ATOMIC is not None and op is _ATOMIC:
+            _walk_structure(list(av), repeated, problems)
+
+
+def _repeated_alternation(pattern: str) -> bool:
+    """Whether a group containing '|' is repeated more than once (Python's parser turns (a|b) into [ab],
+    so this is read from the pattern's tokens: escapes, classes and comments are skipped)."""
+    stack: List[bool] = []
+    i, size = 0, len(pattern)
+    while i < size:
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i += 1
+            if i < size and pattern[i] == "^":
+                i += 1
+            if i < size and pattern[i] == "]":
+                i += 1
+            while i < size and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            continue
+        if char == "(":
+            if pattern.startswith("(?#", i):
+                i += 3
+                while i < size and pattern[i] != ")":
+                    i += 2 if pattern[i] == "\\" else 1
+                i += 1
+                continue
+            stack.append(False)
+        elif char == "|" and stack:
+            stack[-1] = True
+        elif char == ")" and stack:
+            has_choice = stack.pop()
+            if has_choice and _repeats_more_than_once(pattern, i + 1):
+                return True
+            if has_choice and stack:
+                stack[-1] = True
+        i += 1
+    return False
+
+
+def _repeats_more_than_once(pattern: str, i: int) -> bool:
+    if i >= len(pattern):
+        return False
+    if pattern[i] in "*+":
+        return True
+    match = re.match(r"\{(\d*)(,?)(\d*)\}", pattern[i:])
+    if not match or match.group(0) == "{}":
+        return False
+    low, comma, high = match.groups()
+    if not comma:
+        return int(low or 0) > 1
+    return not high or int(high) > 1
+
+
+# Trimming: a repeat of one character at the very start or end only needs its minimum.
+
+def _trim(items: List[Tuple[Any, Any]], lead: bool, trail: bool, state) -> List[Tuple[Any, Any]]:
+    if not items:
+        return items
+    if lead:
+        items = _trim_node(items[0], True, trail and len(items) == 1, state) + items[1:]
+    if trail and items and not (lead and len(items) == 1):
+        items = items[:-1] + _trim_node(items[-1], False, True, state)
+    return items
+
+
+def _trim_node(node: Tuple[Any, Any], lead: bool, trail: bool, state) -> List[Tuple[Any, Any]]:
+    op, av = node
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):   # not possessive: a++ x is not a x
+        low, high, body = av
+        if high > low and _single_char(list(body), 0) is not None:
+            return [] if low == 0 else [(op, (low, low, body))]
+        return [node]
+    if op is _sre.SUBPATTERN:
+        group, add, remove, body = av
+        return [(op, (group, add, remove, _sre_parse.SubPattern(state, _trim(list(body), lead, trail, state))))]
+    if op is _sre.BRANCH:
+        return [(op, (av[0], [_sre_parse.SubPattern(state, _trim(list(alt), lead, trail, state)) for alt in av[1]]))]
+    return [node]
+
+
+# Cost.
+
+class _State(NamedTuple):
+    arrivals: float   # T: arrivals at this point of the pattern, over all starts and paths
+    peak: float       # P: most arrivals at any one text position
+    before: tuple     # facts about the character just before this point (see _guarded)
+
+
+_WORD = (_sre.IN, [(_sre.CATEGORY, _sre.CATEGORY_WORD)])
+
+
+class _Cost:
+    def __init__(self, length: int):
+        self.n = float(length)
+        self.work = 0.0
+        self.blame: List[Tuple[float, str]] = []
+
+    def sequence(self, items: List[Tuple[Any, Any]], state: _State, flags: int) -> _State:
+        i = 0
+        while i < len(items):
+            words, end = _literal_run(items, i)
+            if words is not None:
+                state = self.literal(words, state, flags)
+                i = end
+                continue
+            state = self.node(items[i], state, flags, items[i - 1] if i else None)
+            i += 1
+        return state
+
+    def add(self, amount: float) -> None:
+        self.work = min(_BIG, self.work + amount)
+
+    def literal(self, words: List[str], state: _State, flags: int) -> _State:
+        arrivals, peak, before = state
+        stats = _word_stats(tuple(words))
+        self.add(arrivals * stats.steps)
+        out = min(arrivals * stats.at_start, peak * stats.at_start * (self.n / stats.spacing + 1))
+        out_peak = min(peak * stats.at_end, out)
+        lasts = sorted({w[-1] for w in words if w})
+        fact = ((("in", (_sre.IN, [(_sre.LITERAL, ord(c)) for c in lasts]), flags),),) if lasts else ()
+        if "" in words:
+            fact = _union(before, fact) if fact else before
+        return _State(out, out_peak, fact)
+
+    def node(self, node: Tuple[Any, Any], state: _State, flags: int, previous) -> _State:
+        op, av = node
+        arrivals, peak, before = state
+        n = self.n
+        if op in _CHAR_OPS:
+            self.add(arrivals)
+            return _State(arrivals, peak, ((("in", node, flags),),))
+        if op is _sre.AT:
+            self.add(arrivals)
+            multiline = flags & re.MULTILINE
+            if av is _sre.AT_BEGINNING_STRING or (av is _sre.AT_BEGINNING and not multiline):
+                return _State(min(arrivals, peak), peak, ((("start",),),))
+            if av is _sre.AT_BEGINNING:
+                newline = ("in", (_sre.LITERAL, 10), flags)
+                return _State(arrivals, peak, before + (((newline, ("start",)),)))
+            if av is _sre.AT_END_STRING:
+                return _State(min(arrivals, peak), peak, before)
+            if av is _sre.AT_END and not multiline:
+                return _State(min(arrivals, 2 * peak), peak, before)
+            if av is _sre.AT_BOUNDARY:
+                return _State(arrivals, peak, before + ((("notin", _WORD, flags & ~re.IGNORECASE, True),),))
+            return state
+        if op is _sre.SUBPATTERN:
+            group, add, remove, body = av
+            self.add(arrivals)
+            return self.sequence(list(body), state, _combine_flags(flags, add, remove))
+        if op is _sre.BRANCH:
+            ends = [self.sequence(list(alt), state, flags) for alt in av[1]]
+            out_peak = sum(e.peak for e in ends)
+            out = min(sum(e.arrivals for e in ends), n * out_peak)
+            facts = ends[0].before
+            for e in ends[1:]:
+                facts = _union(facts, e.before)
+            return _State(out, out_peak, facts)
+        if op in _REPEATS:
+            return self.repeat(node, state, flags, previous)
+        if _ATOMIC is not None and op is _ATOMIC:
+            end = self.sequence(list(av), state, flags)
+            out = min(arrivals, end.arrivals)
+            return _State(out, min(end.peak, out), end.before)
+        if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            direction, body = av
+            inner = _Cost(int(n))
+            end = inner.sequence(list(body), _State(1.0, 1.0, before if direction > 0 else ()), flags)
+            self.add(arrivals * (inner.work + 1))
+            for weight, part in inner.blame:
+                self.blame.append((weight * arrivals, part + " inside a look-ahead or look-behind"))
+            if direction < 0 and op is _sre.ASSERT:
+                return _State(arrivals, peak, before + end.before)
+            single = _single_char(list(body), flags)
+            if direction < 0 and single is not None:
+                return _State(arrivals, peak, before + ((("notin", single[0], single[1], False),),))
+            return state
+        raise ValueError(f"unsupported regular expression construct {op}")
+
+    def repeat(self, node: Tuple[Any, Any], state: _State, flags: int, previous) -> _State:
+        op, (low, high, body) = node
+        arrivals, peak, before = state
+        n = self.n
+        body = list(body)
+        if high <= 1:   # optional: the body or nothing
+            end = self.sequence(body, state, flags)
+            return _State(min(arrivals + end.arrivals, n * (peak + end.peak)), peak + end.peak,
+                          _union(before, end.before))
+        single = _single_char(body, flags)
+        if single is not None:
+            top = min(float(high), n) if high is not _UNBOUNDED else n
+            counts = max(1.0, top - low + 1)
+            guarded = _guarded(single, low, before)
+            ends_per_position = (1.0 if low >= 1 else 2.0) if guarded else counts
+            step = 1.0
+            width = 1.0
+            end_facts = ((("in", single[0], single[1]),),)
+        else:
+            inner = _Cost(int(n))
+            end = inner.sequence(body, _State(1.0, 1.0, ()), flags)
+            step = inner.work + 1
+            width = float(_sre_parse.SubPattern(_sre_parse.State(), body).getwidth()[0])
+            top = min(float(high), n / width + 1 if width else n + 1) if high is not _UNBOUNDED else \
+                (n / width + 1 if width else n + 1)
+            counts = max(1.0, top - low + 1)
+            guarded = False
+            ends_per_position = counts
+            end_facts = end.before
+        out_peak = min(peak * ends_per_position, arrivals * (1.0 if width else counts))
+        out = min(arrivals * counts, n * out_peak)
+        if op is _POSSESSIVE:
+            out = min(out, arrivals)
+        scanned_per_position = ends_per_position if guarded else min(top + 1, n + 1)
+        self.add(min(arrivals * (low + counts), n * peak * scanned_per_position) * step + out)
+        if not guarded and counts > 1:
+            what = f"'{_render([node])}'"
+            if previous is not None:
+                what += f" after '{_render([previous])}'"
+            elif counts >= n:
+                what += " at the start"
+            self.blame.append((out * step, what + (" (open-ended repeat: it can be retried from almost every "
+                                                   "position)" if high is _UNBOUNDED or top >= n else "")))
+        return _State(out, out_peak, end_facts if low >= 1 else _union(before, end_facts))
+
+
+def _combine_flags(flags: int, add: int, remove: int) -> int:
+    if add & (re.ASCII | re.UNICODE):
+        flags &= ~(re.ASCII | re.UNICODE)
+    return (flags | add) & ~remove
+
+
+def _single_char(body: List[Tuple[Any, Any]], flags: int) -> Optional[Tuple[Tuple[Any, Any], int]]:
+    """The one-character matcher a repeat body consists of (through plain groups), with its flags."""
+    while len(body) == 1 and body[0][0] is _sre.SUBPATTERN:
+        group, add, remove, inner = body[0][1]
+        flags = _combine_flags(flags, add, remove)
+        body = list(inner)
+    if len(body) == 1 and body[0][0] in _CHAR_OPS:
+        return body[0], flags
+    return None
+
+
+def _union(a: tuple, b: tuple) -> tuple:
+    """Facts true after one path or the other: each fact holds if either side's fact does."""
+    return tuple(x + y for x in a for y in b)[:8]
+
+
+# Literal words: where they can occur and how many can match at one position.
+
+class _WordStats(NamedTuple):
+    steps: float      # engine steps per arrival to try all the words
+    at_start: int     # words that can match at one position
+    at_end: int       # words that can end at one position
+    spacing: int      # smallest distance between two positions where words can start
+
+
+def _literal_run(items: List[Tuple[Any, Any]], i: int) -> Tuple[Optional[List[str]], int]:
+    words: Optional[List[str]] = None
+    j = i
+    while j < len(items):
+        more = _words(items[j])
+        if more is None:
+            break
+        combined = [a + b for a in (words or [""]) for b in more]
+        if len(combined) > 64 or sum(map(len, combined)) > 4000:
+            break
+        words, j = combined, j + 1
+    return words, j
+
+
+def _words(node: Tuple[Any, Any]) -> Optional[List[str]]:
+    op, av = node
+    if op is _sre.LITERAL:
+        return [chr(av)]
+    if op is _sre.IN and av and all(kind is _sre.LITERAL for kind, _ in av) and len(av) <= 16:
+        return sorted({chr(code) for _, code in av})
+    if op is _sre.SUBPATTERN:
+        return _words_of(list(av[3]))
+    if op is _sre.BRANCH:
+        found: List[str] = []
+        for alt in av[1]:
+            more = _words_of(list(alt))
+            if more is None or len(found) + len(more) > 64:
+                return None
+            found.extend(more)
+        return sorted(set(found))
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[1] <= 3:
+        inner = _words_of(list(av[2]))
+        if inner is None:
+            return None
+        found = set()
+        for count in range(av[0], av[1] + 1):
+            layer = [""]
+            for _ in range(count):
+                layer = [a + b for a in layer for b in inner]
+                if len(layer) > 64:
+                    return None
+            found.update(layer)
+        return sorted(found) if len(found) <= 64 else None
+    return None
+
+
+def _words_of(items: List[Tuple[Any, Any]]) -> Optional[List[str]]:
+    words = [""]
+    for item in items:
+        more = _words(item)
+        if more is None:
+            return None
+        words = [a + b for a in words for b in more]
+        if len(words) > 64:
+            return None
+    return sorted(set(words))
+
+
+_ANY_CASE = "\x00"   # stands for a character whose case variants are not worked out here
+
+
+def _case_key(text: str) -> str:
+    """Characters that can match the same post character (case-insensitively) get the same key."""
+    out = []
+    for c in text:
+        if c.isascii():
+            out.append(c.lower())
+        elif c.lower() == c and c.upper() == c and c.casefold() == c:
+            out.append(c)      # uncased (kana, kanji, digits...): matches only itself
+        else:
+            out.append(_ANY_CASE)
+    return "".join(out)
+
+
+def _same(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if _ANY_CASE not in a and _ANY_CASE not in b:
+        return False
+    return all(x == y or _ANY_CASE in (x, y) for x, y in zip(a, b))
+
+
+@functools.lru_cache(maxsize=512)
+def _word_stats(words: Tuple[str, ...]) -> _WordStats:
+    keys = [_case_key(w) for w in words]
+    longest = max(map(len, keys))
+    steps = float(len(keys))
+    for j in range(1, longest + 1):
+        prefixes = [k[:j] for k in keys if len(k) >= j]
+        steps += max(sum(1 for q in prefixes if _same(p, q)) for p in prefixes)
+    at_start = max(sum(1 for b in keys if _same(a[:len(b)], b[:len(a)])) for a in keys)
+    at_end = max(sum(1 for b in keys if _same(a[len(a) - min(len(a), len(b)):], b[len(b) - min(len(a), len(b)):]))
+                 for a in keys)
+    spacing = longest
+    if len(keys) * sum(map(len, keys)) > 20000 or "" in keys:
+        spacing = 1
+    else:
+        for a in keys:
+            for b in keys:
+                for shift in range(1, min(len(a), spacing)):
+                    overlap = min(len(a) - shift, len(b))
+                    if _same(a[shift:shift + overlap], b[:overlap]):
+                        spacing = shift
+                        break
+                spacing = min(spacing, len(a))
+    return _WordStats(steps, at_start, at_end, max(1, spacing))
+
+
+# Guards: can the character before a repeat of class C be in C?
+
+def _guarded(single: Tuple[Tuple[Any, Any], int], low: int, before: tuple) -> bool:
+    return any(all(_excludes(atom, single, low) for atom in fact) for fact in before)
+
+
+def _excludes(atom: tuple, single: Tuple[Tuple[Any, Any], int], low: int) -> bool:
+    if atom[0] == "start":
+        return True
+    if atom[0] == "in":
+        return _disjoint(single, (atom[1], atom[2]))
+    _, node, flags, needs_first = atom    # "notin": the character before is not in node
+    if needs_first and low < 1:
+        return False
+    complement = _complement(node, flags)
+    return complement is not None and (complement == "nothing" or _disjoint(single, (complement, flags)))
+
+
+def _complement(node: Tuple[Any, Any], flags: int):
+    op, av = node
+    if op is _sre.LITERAL:
+        return (_sre.NOT_LITERAL, av)
+    if op is _sre.NOT_LITERAL:
+        return (_sre.LITERAL, av)
+    if op is _sre.ANY:
+        return "nothing" if flags & re.DOTALL else (_sre.LITERAL, 10)
+    if op is _sre.IN:
+        if av and av[0][0] is _sre.NEGATE:
+            return (_sre.IN, list(av[1:]))
+        if len(av) == 1 and av[0][0] is _sre.CATEGORY and av[0][1] in _OPPOSITE:
+            return (_sre.IN, [(_sre.CATEGORY, _OPPOSITE[av[0][1]])])
+        return (_sre.IN, [(_sre.NEGATE, None)] + list(av))
+    return None
+
+
+_OPPOSITE = {_sre.CATEGORY_DIGIT: _sre.CATEGORY_NOT_DIGIT, _sre.CATEGORY_NOT_DIGIT: _sre.CATEGORY_DIGIT,
+             _sre.CATEGORY_WORD: _sre.CATEGORY_NOT_WORD, _sre.CATEGORY_NOT_WORD: _sre.CATEGORY_WORD,
+             _sre.CATEGORY_SPACE: _sre.CATEGORY_NOT_SPACE, _sre.CATEGORY_NOT_SPACE: _sre.CATEGORY_SPACE}
+# Unicode (and ASCII-mode) facts: digits are word characters, spaces are not; each class and its
+# \D \W \S opposite share nothing. Case-insensitive matching does not change \d \w \s (tested).
+_DISJOINT = {frozenset(pair) for pair in (
+    (_sre.CATEGORY_DIGIT, _sre.CATEGORY_NOT_DIGIT), (_sre.CATEGORY_WORD, _sre.CATEGORY_NOT_WORD),
+    (_sre.CATEGORY_SPACE, _sre.CATEGORY_NOT_SPACE), (_sre.CATEGORY_DIGIT, _sre.CATEGORY_SPACE),
+    (_sre.CATEGORY_WORD, _sre.CATEGORY_SPACE), (_sre.CATEGORY_DIGIT, _sre.CATEGORY_NOT_WORD))}
+
+
+def _disjoint(a: Tuple[Tuple[Any, Any], int], b: Tuple[Tuple[Any, Any], int]) -> bool:
+    return _disjoint_cached(repr(a[0]), a[1], repr(b[0]), b[1], a[0], b[0])
+
+
+_disjoint_memo: Dict[Tuple[str, int, str, int], bool] = {}
+
+
+def _disjoint_cached(ra: str, fa: int, rb: str, fb: int, a, b) -> bool:
+    key = (ra, fa, rb, fb)
+    found = _disjoint_memo.get(key)
+    if found is None:
+        found = _disjoint_uncached((a, fa), (b, fb))
+        if len(_disjoint_memo) < 4096:
+            _disjoint_memo[key] = found
+    return found
+
+
+def _disjoint_uncached(a: Tuple[Tuple[Any, Any], int], b: Tuple[Tuple[Any, Any], int]) -> bool:
+    """No post character can match both one-character matchers (each with its own flags)."""
+    for one, other in ((a, b), (b, a)):
+        chars = _possible_chars(one)
+        if chars is not None:
+            test = _matcher(other)
+            return not any(test(c) for c in chars)
+    cats_a, cats_b = _categories(a[0]), _categories(b[0])
+    if cats_a is not None and cats_b is not None and (a[1] & re.ASCII) == (b[1] & re.ASCII):
+        return all(frozenset((x, y)) in _DISJOINT for x in cats_a for y in cats_b)
+    return False
+
+
+def _categories(node: Tuple[Any, Any]) -> Optional[List[Any]]:
+    op, av = node
+    if op is _sre.IN and av and all(kind is _sre.CATEGORY and code in _OPPOSITE for kind, code in av):
+        return [code for _, code in av]
+    return None
+
+
+def _possible_chars(single: Tuple[Tuple[Any, Any], int]) -> Optional[str]:
+    """Every character the matcher can match, when it is a short explicit list (and case variants)."""
+    (op, av), flags = single
+    if op is _sre.LITERAL:
+        explicit = chr(av)
+    elif op is _sre.IN and av and all(kind in (_sre.LITERAL, _sre.RANGE) for kind, _ in av):
+        size = sum(1 if kind is _sre.LITERAL else code[1] - code[0] + 1 for kind, code in av)
+        if size > 2000:
+            return None
+        explicit = "".join(chr(code) if kind is _sre.LITERAL else "".join(map(chr, range(code[0], code[1] + 1)))
+                           for kind, code in av)
+    else:
+        return None
+    if flags & re.IGNORECASE:
+        # A character can only match another case-insensitively if it has case (tested).
+        explicit += "".join(_compile_single(single).findall(_cased_characters()))
+    return explicit
+
+
+@functools.lru_cache(maxsize=1)
+def _cased_characters() -> str:
+    return "".join(c for c in map(chr, range(_CASED_LIMIT)) if c.lower() != c or c.upper() != c or c.casefold() != c)
+
+
+_CASED_LIMIT = 0x20000   # no character above this has case (tested)
+
+
+def _matcher(single: Tuple[Tuple[Any, Any], int]):
+    if single[0] == "nothing":
+        return lambda c: False
+    return _compile_single(single).fullmatch
+
+
+def _compile_single(single: Tuple[Tuple[Any, Any], int]) -> Pattern:
+    node, flags = single
+    state = _sre_parse.State()
+    state.flags = flags
+    return _sre_compile.compile(_sre_parse.SubPattern(state, [node]), flags)
+
+
+# Rendering parts of a pattern back for messages.
+
+_CATEGORY_TEXT = {_sre.CATEGORY_DIGIT: "\\d", _sre.CATEGORY_NOT_DIGIT: "\\D", _sre.CATEGORY_WORD: "\\w",
+                  _sre.CATEGORY_NOT_WORD: "\\W", _sre.CATEGORY_SPACE: "\\s", _sre.CATEGORY_NOT_SPACE: "\\S"}
+_AT_TEXT = {_sre.AT_BEGINNING: "^", _sre.AT_BEGINNING_STRING: "\\A", _sre.AT_END: "$", _sre.AT_END_STRING: "\\Z",
+            _sre.AT_BOUNDARY: "\\b", _sre.AT_NON_BOUNDARY: "\\B"}
+
+
+def _render(items: List[Tuple[Any, Any]], limit: int = 40) -> str:
+    text = "".join(_render_node(op, av) for op, av in items)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _char_text(code: int, in_class: bool = False) -> str:
+    c = chr(code)
+    if c == "\n":
+        return "\\n"
+    if c.isalnum() or c in " _'\"@#%&,;:<>=!~`/" or (in_class and c not in "\\]^-["):
+        return c
+    return "\\" + c
+
+
+def _render_node(op, av) -> str:
+    if op is _sre.LITERAL:
+        return _char_text(av)
+    if op is _sre.NOT_LITERAL:
+        return f"[^{_char_text(av, True)}]"
+    if op is _sre.ANY:
+        return "."
+    if op is _sre.IN:
+        if len(av) == 1 and av[0][0] is _sre.CATEGORY:
+            return _CATEGORY_TEXT.get(av[0][1], "[…]")
+        parts = []
+        for kind, code in av:
+            if kind is _sre.NEGATE:
+                parts.append("^")
+            elif kind is _sre.LITERAL:
+                parts.append(_char_text(code, True))
+            elif kind is _sre.RANGE:
+                parts.append(f"{_char_text(code[0], True)}-{_char_text(code[1], True)}")
+            elif kind is _sre.CATEGORY:
+                parts.append(_CATEGORY_TEXT.get(code, "…"))
+        return "[" + "".join(parts) + "]"
+    if op in _REPEATS:
+        low, high, body = av
+        body = list(body)
+        inner = _render(body, 1000)
+        if not (len(body) == 1 and (body[0][0] in _CHAR_OPS or body[0][0] is _sre.SUBPATTERN)):
+            inner = f"(?:{inner})"
+        if (low, high) == (0, _UNBOUNDED):
+            quantifier = "*"
+        elif (low, high) == (1, _UNBOUNDED):
+            quantifier = "+"
+        elif (low, high) == (0, 1):
+            quantifier = "?"
+        elif high is _UNBOUNDED:
+            quantifier = f"{{{low},}}"
+        elif low == high:
+            quantifier = f"{{{low}}}"
+        else:
+            quantifier = f"{{{low},{high}}}"
+        if op is _sre.MIN_REPEAT:
+            quantifier += "?"
+        elif op is _POSSESSIVE:
+            quantifier += "+"
+        return inner + quantifier
+    if op is _sre.SUBPATTERN:
+        return ("(" if av[0] else "(?:") + _render(list(av[3]), 1000) + ")"
+    if op is _sre.BRANCH:
+        return "|".join(_render(list(alt), 1000) for alt in av[1])
+    if op is _sre.AT:
+        return _AT_TEXT.get(av, "")
+    if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+        kind = {(_sre.ASSERT, 1): "?=", (_sre.ASSERT, -1): "?<=", (_sre.ASSERT_NOT, 1): "?!",
+                (_sre.ASSERT_NOT, -1): "?<!"}[(op, av[0])]
+        return f"({kind}{_render(list(av[1]), 1000)})"
+    if _ATOMIC is not None and op is _ATOMIC:
+        return f"(?>{_render(list(av), 1000)})"
+    return "…"
 
 
 # --- the default rule set -------------------------------------------------------------

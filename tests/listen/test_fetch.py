@@ -7,8 +7,8 @@ import time
 import boto3
 import pytest
 
-from chalicelib.config import settings
 from chalicelib.bootstrap import deps
+from chalicelib.config import settings
 from local.fake_x import FakeX
 from local.lambda_events import LambdaContext, scheduled_event
 from local.stack import deliver_queue

@@ -1,9 +1,9 @@
 """Cursor rules, with an in-memory cursor store and a scripted platform."""
 import pytest
 
+from chalicelib.domain.mention import Author, Mention
 from chalicelib.ports import FetchedPage
 from chalicelib.services.listen.cursor import CursorConflict, poll_source
-from chalicelib.domain.mention import Author, Mention
 
 
 class MemoryCursors:

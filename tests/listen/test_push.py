@@ -5,10 +5,9 @@ import hashlib
 import hmac
 import json
 
-
+from tests.fakes import use_platforms
 from tests.listen.test_fetch import queued_mention_ids
 from tests.test_app import assign, triage
-from tests.fakes import use_platforms
 
 APP_SECRET = "app-secret"  # as stored in the test stack's platform secret (tests/conftest.py)
 
@@ -109,8 +108,8 @@ class ProfileGraph:
         self.asked = []
 
     def messaging_profile(self, platform, user_id):
-        from chalicelib.domain.mention import Author
         from chalicelib.adapters.platforms.meta import MetaRequestError
+        from chalicelib.domain.mention import Author
 
         self.asked.append((platform, user_id))
         if user_id != "7301234567890123":

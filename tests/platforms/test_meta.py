@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.platforms.meta_webhooks import normalize_delivery
 from chalicelib.adapters.platforms.http import HttpClient, Response
 from chalicelib.adapters.platforms.meta import (
     DEFAULT_THROTTLE_SECONDS,
@@ -18,6 +17,7 @@ from chalicelib.adapters.platforms.meta import (
     Usage,
     error_from_response,
 )
+from chalicelib.adapters.platforms.meta_webhooks import normalize_delivery
 from local.fake_graph import FakeGraph, FakeGraphControl
 
 SEED = Path(__file__).resolve().parents[2] / "local" / "data" / "meta_stream.json"

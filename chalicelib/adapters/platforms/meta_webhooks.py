@@ -177,7 +177,8 @@ def _whatsapp_entry(entry: Dict[str, Any], where: str, brand: frozenset, collect
             names = _whatsapp_names(value.get("contacts") or [])
             for position, message in enumerate(messages):
                 collected.run(f"{change_where}.messages[{position}]",
-                              lambda message=message: _whatsapp_message(message, phone_number_id, names, brand))
+                              lambda message=message, phone_number_id=phone_number_id, names=names: _whatsapp_message(
+                                  message, phone_number_id, names, brand))
 
 
 _ENTRY_HANDLERS: Dict[str, Callable[[Dict[str, Any], str, frozenset, _Collected], None]] = {

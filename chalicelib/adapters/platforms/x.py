@@ -8,16 +8,14 @@ one request).
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 from chalicelib.domain.errors import AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
 from chalicelib.domain.mention import KINDS, Author, Mention
 from chalicelib.domain.text_limits import X_MAX_DM_LENGTH, X_MAX_POST_LENGTH, weighted_length
-from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 
 TWEET_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities"
 USER_FIELDS = "verified,verified_type,public_metrics,username,name"
