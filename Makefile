@@ -1,10 +1,11 @@
 # Every install step lives here: CI runs `make test` on a clean clone.
 PYTHON ?= python3
 VENV := .venv
+STAGE ?= prod
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test package lint bench clean
+.PHONY: demo test package deploy lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,14 @@ lint: $(STAMP)
 ## Build the deployment package (SAM) merged with infra/, as `chalice deploy` would ship it.
 package: $(STAMP)
 	rm -rf build/package
-	$(BIN)/chalice package --stage prod --merge-template infra/template.yaml build/package
+	$(BIN)/python infra/merge.py build/merge-template.yaml
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
+		--merge-template build/merge-template.yaml build/package
+
+## Deploy (or update) a stage with Chalice, then what Chalice cannot configure itself.
+deploy: $(STAMP)
+	$(BIN)/chalice deploy --stage $(STAGE)
+	$(BIN)/python infra/partial_batch.py --stage $(STAGE)
 
 ## Benchmarks (figures go to bench/README.md); VADER is a bench-only comparison.
 bench: $(STAMP)

@@ -52,20 +52,24 @@ def fetch_mentions(event):
 # ---- triage, assign, send (SQS) ---------------------------------------------------
 @app.on_sqs_message(queue=config.mentions_queue, batch_size=10, name="triage_mentions")
 def triage_mentions(event):
-    return process_sqs_batch(event.to_dict(), lambda body: intake.triage_message(body, deps()),
-                             dead_letter=deps().dead_letters["mentions"], origin=config.mentions_queue,
-                             metric="MentionsTriaged")
+    return process_sqs_batch(event.to_dict(), lambda body, _count: intake.triage_message(body, deps()),
+                             dead_letter=deps().dead_letters["mentions"], queue=deps().mentions_queue,
+                             origin=config.mentions_queue, metric="MentionsTriaged",
+                             report_item_failures=config.report_batch_item_failures)
 
 
 @app.on_sqs_message(queue=config.triaged_queue, batch_size=10, name="assign_cases")
 def assign_cases(event):
-    return process_sqs_batch(event.to_dict(), lambda body: assign.assign_message(body, deps()),
-                             dead_letter=deps().dead_letters["triaged"], origin=config.triaged_queue,
-                             metric="CasesAssigned")
+    return process_sqs_batch(event.to_dict(), lambda body, _count: assign.assign_message(body, deps()),
+                             dead_letter=deps().dead_letters["triaged"], queue=deps().triaged_queue,
+                             origin=config.triaged_queue, metric="CasesAssigned",
+                             report_item_failures=config.report_batch_item_failures)
 
 
 @app.on_sqs_message(queue=config.outbound_queue, batch_size=5, name="send_replies")
 def send_replies(event):
-    return process_sqs_batch(event.to_dict(), lambda body: reply.deliver_reply(body, deps()),
-                             dead_letter=deps().dead_letters["outbound"], origin=config.outbound_queue,
-                             metric="RepliesProcessed")
+    return process_sqs_batch(event.to_dict(),
+                             lambda body, count: reply.deliver_reply(body, deps(), receive_count=count),
+                             dead_letter=deps().dead_letters["outbound"], queue=deps().outbound_queue,
+                             origin=config.outbound_queue, metric="RepliesProcessed",
+                             report_item_failures=config.report_batch_item_failures)

@@ -23,7 +23,7 @@ def build_deps(config: Optional[Settings] = None) -> Deps:
     secrets = PlatformSecrets(config.platform_secret_id)
     return Deps(
         config=config,
-        cases=DynamoCaseStore(config.cases_table),
+        cases=DynamoCaseStore(config.cases_table, config.settings_table),
         mentions=DynamoMentionStore(config.mentions_table),
         settings=DynamoSettingsStore(config.settings_table),
         mentions_queue=SqsQueue(config.mentions_queue),

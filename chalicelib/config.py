@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
+from typing import Optional
+
+# Cognito's formats: a pool id is "<region>_<letters and digits>", an app client id [\w+]{1,128}.
+_CLIENT_ID = re.compile(r"[\w+]{1,128}")
+_PLACEHOLDER = "REPLACE_WITH"  # what .chalice/config.json holds until the stack outputs are filled in
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,30 @@ class Settings:
     jwks_url: str
     # Endpoint of the embedded AWS, set only for local runs (boto3 reads it too).
     aws_endpoint_url: str
+
+    # True where the deploy path turned on ReportBatchItemFailures on the SQS event
+    # source mappings; elsewhere one failed record fails (and retries) its whole batch.
+    report_batch_item_failures: bool = False
+
+    def sign_in_problem(self) -> Optional[str]:
+        """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
+
+        Without a pool id the token issuer is unknown, and without an app
+        client id the audience cannot be checked: the API must then refuse
+        every signed-in request rather than accept tokens of any app client.
+        """
+        pool_id, client_id = self.user_pool_id, self.user_pool_client_id
+        if not pool_id or pool_id.startswith(_PLACEHOLDER):
+            return "USER_POOL_ID is not set; set it to the stack output UserPoolId and redeploy"
+        if not client_id or client_id.startswith(_PLACEHOLDER):
+            return "USER_POOL_CLIENT_ID is not set; set it to the stack output UserPoolClientId and redeploy"
+        region, _, suffix = pool_id.partition("_")
+        if region != self.region or not suffix.isascii() or not suffix.isalnum():
+            return (f"USER_POOL_ID {pool_id!r} is not a user pool id of region {self.region} "
+                    f"(expected '{self.region}_' and letters and digits)")
+        if not _CLIENT_ID.fullmatch(client_id):
+            return "USER_POOL_CLIENT_ID is not an app client id (1 to 128 letters, digits, '_' or '+')"
+        return None
 
 
 def _env(name: str, default: str = "") -> str:
@@ -79,4 +109,5 @@ def settings() -> Settings:
         user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
         jwks_url=_env("COGNITO_JWKS_URL", default_jwks),
         aws_endpoint_url=endpoint,
+        report_batch_item_failures=_env("SQS_REPORT_BATCH_ITEM_FAILURES", "false").lower() == "true",
     )

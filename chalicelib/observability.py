@@ -26,6 +26,8 @@ def start_invocation(stage: str) -> None:
     logger.clear_state()
     logger.append_keys(stage=stage)
     if metrics.default_dimensions.get("stage") != stage:
+        metrics.clear_default_dimensions()
+        metrics.clear_metrics()  # nothing is pending at the start of an invocation; the last one flushed
         metrics.set_default_dimensions(stage=stage)
 
 

@@ -27,6 +27,7 @@ class CaseHistory:
     mentions: List[Mention] = field(default_factory=list)
     events: List[Dict[str, Any]] = field(default_factory=list)
     replies: List[Reply] = field(default_factory=list)
+    next_position: Optional[str] = None  # more history follows: pass it back as ``after``
 
 
 @dataclass
@@ -38,9 +39,33 @@ class InboxPage:
     more: bool
 
 
+@dataclass
+class OpenResult:
+    """What became of opening a case: ``opened``; ``exists`` (a repeated delivery);
+    or ``customer_active`` (the customer already has ``active_case_id``: join it)."""
+
+    outcome: str
+    case_id: str
+    assignee: Optional[str] = None
+    active_case_id: Optional[str] = None
+
+
 class CaseStore(Protocol):
     def create(self, case: Case) -> bool:
-        """Store a new case; False when it exists already (a repeated delivery)."""
+        """Store a new case as it is (no customer claim, no load change); False when it exists."""
+
+    def open_case(self, case: Case, *, opened_event: Dict[str, Any]) -> OpenResult:
+        """All or nothing: the case, the customer's one active case, the ``opened`` event, and one
+        more open case for its assignee (without an assignee when the agent filled up meanwhile)."""
+
+    def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
+        """All or nothing: the case (over ``before.version``), the customer's active case when the case
+        becomes active or done, the assignee's load, and the event. False when the case changed
+        meanwhile; raises Conflict when reopening it would give the customer two active cases."""
+
+    def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
+        """All or nothing: the customer's post under the case, the case as changed by it, and the
+        event. ``added``; ``duplicate`` (the post is attached already); ``stale`` (re-read the case)."""
 
     def get(self, case_id: str) -> Optional[Case]: ...
 
@@ -48,7 +73,9 @@ class CaseStore(Protocol):
         """Store a changed case over the version it was read at (``case.version``);
         False when someone saved a newer version meanwhile."""
 
-    def history(self, case_id: str) -> Optional[CaseHistory]: ...
+    def history(self, case_id: str, *, limit: int = 50, after: Optional[str] = None) -> Optional[CaseHistory]:
+        """The case and up to ``limit`` items of its history (events, then posts, then replies, each
+        oldest first), after the position ``after``; ``next_position`` when more follow."""
 
     def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
         """Attach a customer post; False if it was attached before."""
@@ -132,8 +159,19 @@ class SettingsStore(SourceStore, AgentStore, RuleStore, Protocol):
     """Everything a supervisor configures, kept in one table."""
 
 
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How a queue redelivers: after ``visibility_seconds``, at most ``max_receives`` times, then its DLQ."""
+
+    visibility_seconds: int
+    max_receives: int
+
+
 class Queue(Protocol):
     def send(self, body: Dict[str, Any]) -> None: ...
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Read from the queue itself (infra/template.yaml is the one place it is set)."""
 
     def send_batch(self, bodies: Iterable[Dict[str, Any]]) -> int:
         """Send all or raise: the caller moves its cursor only after this returns."""
@@ -147,6 +185,12 @@ class XApi(Protocol):
     def reply(self, in_reply_to_tweet_id: str, text: str) -> str: ...
 
     def send_dm(self, participant_id: str, text: str) -> str: ...
+
+    def find_reply(self, brand_user_id: str, in_reply_to_tweet_id: str, text: str, since: str) -> Optional[str]:
+        """The id of the brand's reply with ``text`` to that post since ``since``, if X has one."""
+
+    def find_dm(self, participant_id: str, text: str, since: str, brand_user_id: str) -> Optional[str]:
+        """The id of the brand's DM with ``text`` to that person since ``since``, if X has one."""
 
 
 class GraphApi(Protocol):

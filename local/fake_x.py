@@ -35,7 +35,7 @@ TWITTER_EPOCH_MS = 1288834974657
 WINDOW_SECONDS = 15 * 60
 # Per 15-minute window, from the platform notes; DM reads are not listed
 # there, so that one is a generous guess.
-DEFAULT_LIMITS = {"mentions": 450, "search": 450, "dm_events": 300, "post": 100, "dm_send": 15}
+DEFAULT_LIMITS = {"mentions": 450, "user_tweets": 900, "search": 450, "dm_events": 300, "post": 100, "dm_send": 15}
 USER_CONTEXT_ENDPOINTS = ("dm_events", "post", "dm_send")
 DEFAULT_TWEET_FIELDS = ("id", "text", "edit_history_tweet_ids")
 DEFAULT_USER_FIELDS = ("id", "name", "username")
@@ -50,6 +50,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 
 ROUTES = (
     ("GET", re.compile(r"^/2/users/(?P<user_id>\d+)/mentions$"), "mentions"),
+    ("GET", re.compile(r"^/2/users/(?P<user_id>\d+)/tweets$"), "user_tweets"),
     ("GET", re.compile(r"^/2/tweets/search/recent$"), "search"),
     ("GET", re.compile(r"^/2/dm_events$"), "dm_events"),
     ("POST", re.compile(r"^/2/tweets$"), "post"),
@@ -74,6 +75,9 @@ class _Failure:
     reset_in: int
     body: Optional[Dict[str, Any]]
     method: Optional[str]
+    # The request is carried out, then answered with the failure: a response
+    # lost after X wrote the post (the case a sender must never retry blindly).
+    after_write: bool = False
 
 
 @dataclass
@@ -219,12 +223,14 @@ class FakeX(FakeServer):
     # ---- failure and limit controls ---------------------------------------
 
     def fail_next(self, path_prefix: str, status: int, times: int = 1, reset_in: int = 60,
-                  body: Optional[Dict[str, Any]] = None, method: Optional[str] = None) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (429 carries reset now+reset_in)."""
+                  body: Optional[Dict[str, Any]] = None, method: Optional[str] = None,
+                  after_write: bool = False) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (429 carries reset now+reset_in);
+        with ``after_write`` the request is carried out first and only its answer is lost."""
         default = DEFAULT_FAILURE_BODIES.get(status) or problem(status, "Error", f"Injected {status}")
         with self._lock:
             self._failures.append(_Failure(path_prefix, int(status), int(times), int(reset_in),
-                                           body or default, method.upper() if method else None))
+                                           body or default, method.upper() if method else None, bool(after_write)))
 
     def set_limit(self, endpoint: str, limit: int) -> None:
         if endpoint not in DEFAULT_LIMITS:
@@ -269,6 +275,12 @@ class FakeX(FakeServer):
         endpoint, path_params = route
         window = self._window(endpoint)
         failure = self._take_failure(method, path)
+        if failure is not None and failure.after_write:
+            try:
+                getattr(self, f"_serve_{endpoint}")(query, path_params, body)
+            except BadRequest:
+                pass
+            return failure.status, self._limit_headers(endpoint, window), failure.body
         if failure is not None:
             if failure.status == 429:
                 reset_at = int(self._clock()) + failure.reset_in
@@ -328,6 +340,15 @@ class FakeX(FakeServer):
             response["includes"] = {"users": self._users_for({event["sender_id"] for event in page}, query)}
         response["meta"] = _meta(page, next_token, with_ids=False)
         return 200, response
+
+    def _serve_user_tweets(self, query: Dict[str, str], params: Dict[str, str], body: bytes) -> Tuple[int, Any]:
+        """GET /2/users/:id/tweets: the user's own posts and replies, newest first, from ``start_time``."""
+        user_id = params["user_id"]
+        max_results = _int_param(query, "max_results", 10, 5, 100)
+        start_time = query.get("start_time") or ""
+        own = [t for t in self._tweets.values() if t["author_id"] == user_id
+               and (not start_time or t["created_at"] >= start_time)]
+        return 200, self._tweets_body(self._newest_first(own)[:max_results], query, None)
 
     def _serve_post(self, query: Dict[str, str], params: Dict[str, str], body: bytes) -> Tuple[int, Any]:
         request = _json_body(body)
@@ -389,7 +410,8 @@ class FakeX(FakeServer):
             return 200, {"released": [item["id"] for item in released], "pending": self.pending}
         if path == "/_fake/fail":
             self.fail_next(request["path_prefix"], request["status"], request.get("times", 1),
-                           request.get("reset_in", 60), request.get("body"), request.get("method"))
+                           request.get("reset_in", 60), request.get("body"), request.get("method"),
+                           bool(request.get("after_write")))
             return 200, {"ok": True}
         if path == "/_fake/limits":
             for endpoint, limit in request.items():
@@ -705,9 +727,11 @@ class FakeXControl(FakeControl):
         return self._call("POST", "/_fake/release", {"n": n})
 
     def fail_next(self, path_prefix: str, status: int, times: int = 1, reset_in: int = 60,
-                  body: Optional[Dict[str, Any]] = None, method: Optional[str] = None) -> None:
+                  body: Optional[Dict[str, Any]] = None, method: Optional[str] = None,
+                  after_write: bool = False) -> None:
         self._call("POST", "/_fake/fail", {"path_prefix": path_prefix, "status": status, "times": times,
-                                           "reset_in": reset_in, "body": body, "method": method})
+                                           "reset_in": reset_in, "body": body, "method": method,
+                                           "after_write": after_write})
 
     def set_limits(self, **limits: int) -> Dict[str, Any]:
         return self._call("POST", "/_fake/limits", limits)

@@ -78,11 +78,13 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
 
 def deliver_queue(sqs: Any, queue_name: str, handler: Callable, handler_name: str, *, max_batches: int = 50,
                   progress: Callable[[str], None] = lambda line: None) -> List[Dict[str, Any]]:
-    """Deliver what is on a queue to its handler in Lambda-sized batches.
+    """Deliver what is on a queue to its handler in Lambda-sized batches, as Lambda does.
 
-    Like Lambda: a batch that raises is not deleted; it comes back (at once
-    here, after the visibility timeout in AWS) and after maxReceiveCount the
-    redrive policy moves it to the dead-letter queue.
+    A batch that raises is not deleted. With ReportBatchItemFailures, only the
+    records the answer names stay; the rest are deleted. What stays comes back
+    at once here (after the visibility timeout in AWS), except a record the
+    handler asked to see later; after maxReceiveCount the redrive policy moves
+    it to the dead-letter queue.
     """
     url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     results: List[Dict[str, Any]] = []
@@ -94,16 +96,33 @@ def deliver_queue(sqs: Any, queue_name: str, handler: Callable, handler_name: st
             break
         event = sqs_event(messages, queue_name, REGION)
         try:
-            results.extend(handler(event, LambdaContext(f"socialcare-{handler_name}", REGION)) or [])
+            response = handler(event, LambdaContext(f"socialcare-{handler_name}", REGION))
         except Exception as err:  # the batch goes back to the queue, as in Lambda
             progress(f"  ! {handler_name} batch failed, SQS will redeliver: {err}")
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages)])
+            _show_again(sqs, url, messages)
             continue
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        outcomes = list(getattr(response, "results", None) or [])
+        for message, outcome in zip(messages, outcomes or [{}] * len(messages)):
+            if message["MessageId"] not in failed:
+                results.append(outcome)
+            elif outcome.get("outcome") == "retry":
+                progress(f"  ! {handler_name}: a record failed and will be redelivered: {outcome.get('reason')}")
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        later = {m["MessageId"] for m, o in zip(messages, outcomes) if o.get("outcome") == "retry_later"
+                 and o.get("delay_seconds")}
+        _show_again(sqs, url, [m for m in messages if m["MessageId"] in failed and m["MessageId"] not in later])
     return results
+
+
+def _show_again(sqs: Any, url: str, messages: List[Dict[str, Any]]) -> None:
+    if messages:
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages)])
 
 
 @dataclass
@@ -224,6 +243,7 @@ class LocalDeployment:
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "SOCIALCARE_STAGE": self.stage,
+            "SQS_REPORT_BATCH_ITEM_FAILURES": "true",  # the local runner honours batchItemFailures
             "X_API_BASE_URL": self._fake_x.url,
             "X_BRAND_USER_ID": BRAND_X_USER_ID,
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -275,6 +295,7 @@ class LocalDeployment:
         settings.cache_clear()
         aws.reset_clients()
         queues.queue_url.cache_clear()
+        queues._delivery_policy.cache_clear()
         deps.cache_clear()
         sys.path.insert(0, str(ROOT))
         return load_app()

@@ -26,6 +26,7 @@ def reset_caches() -> None:
     settings.cache_clear()
     aws.reset_clients()
     queues.queue_url.cache_clear()
+    queues._delivery_policy.cache_clear()
     deps.cache_clear()
     http_api._verifier.clear()
 
@@ -38,6 +39,7 @@ def aws(monkeypatch):
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "SOCIALCARE_STAGE": "test",
+        "SQS_REPORT_BATCH_ITEM_FAILURES": "true",
         "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
         "X_BRAND_USER_ID": "1500000000000000001",
     }.items():

@@ -14,15 +14,17 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import Case
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.errors import Conflict, InvalidCursor, MessageTooLarge
 from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
-from chalicelib.ports import CaseHistory, Deps, InboxPage
+from chalicelib.ports import CaseHistory, DeliveryPolicy, Deps, InboxPage, OpenResult
 
 
 class FakeCaseStore:
-    def __init__(self) -> None:
+    def __init__(self, settings: Optional["FakeSettingsStore"] = None) -> None:
+        self.settings = settings  # the agents whose load open_case and change_status move
+        self.active_by_customer: Dict[str, str] = {}
         self.cases: Dict[str, Case] = {}
         self.mentions: Dict[str, Dict[str, Mention]] = {}
         self.events: Dict[str, List[Dict[str, Any]]] = {}
@@ -40,6 +42,61 @@ class FakeCaseStore:
         case = self.cases.get(case_id)
         return copy.deepcopy(case) if case else None
 
+    def _load_fits(self, agent_id: str, delta: int) -> bool:
+        agent = self.settings.agents.get(agent_id) if self.settings else None
+        if agent is None:
+            return False
+        return agent.open_cases < agent.capacity if delta > 0 else agent.open_cases >= -delta
+
+    def open_case(self, case: Case, *, opened_event: Dict[str, Any]) -> OpenResult:
+        if case.case_id in self.cases:
+            return OpenResult("exists", case.case_id, assignee=self.cases[case.case_id].assignee)
+        active = self.active_by_customer.get(case.customer_key)
+        if active:
+            return OpenResult("customer_active", case.case_id, active_case_id=active)
+        assignee = case.assignee if case.assignee and self._load_fits(case.assignee, +1) else None
+        if assignee and self.settings:
+            self.settings.adjust_open_cases(assignee, +1, at=case.created_at)
+        stored = copy.deepcopy(case)
+        stored.assignee = assignee
+        self.cases[case.case_id] = stored
+        self.active_by_customer[case.customer_key] = case.case_id
+        self.add_event(case.case_id, {**opened_event, "assignee": assignee}, at=case.created_at)
+        return OpenResult("opened", case.case_id, assignee=assignee)
+
+    def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
+        stored = self.cases.get(after.case_id)
+        if stored is None or stored.version != before.version:
+            return False
+        holder = self.active_by_customer.get(after.customer_key)
+        if after.active and not before.active and holder not in (None, after.case_id):
+            raise Conflict(f"the customer already has an active case ('{holder}')")
+        if before.assignee and before.active != after.active:
+            delta = -1 if before.active else +1
+            if self._load_fits(before.assignee, delta) and self.settings:
+                self.settings.adjust_open_cases(before.assignee, delta, at=after.updated_at)
+        if after.active:
+            self.active_by_customer[after.customer_key] = after.case_id
+        elif holder == after.case_id:
+            del self.active_by_customer[after.customer_key]
+        after.version = before.version + 1
+        self.cases[after.case_id] = copy.deepcopy(after)
+        self.add_event(after.case_id, event, at=after.updated_at)
+        return True
+
+    def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
+        key = f"{mention.created_at or at}#{mention.id}"
+        if key in self.mentions.get(after.case_id, {}):
+            return "duplicate"
+        stored = self.cases.get(after.case_id)
+        if stored is None or stored.version != after.version:
+            return "stale"
+        self.mentions.setdefault(after.case_id, {})[key] = copy.deepcopy(mention)
+        after.version += 1
+        self.cases[after.case_id] = copy.deepcopy(after)
+        self.add_event(after.case_id, event, at=at)
+        return "added"
+
     def save(self, case: Case) -> bool:
         stored = self.cases.get(case.case_id)
         if stored is None or stored.version != case.version:
@@ -48,16 +105,37 @@ class FakeCaseStore:
         self.cases[case.case_id] = copy.deepcopy(case)
         return True
 
-    def history(self, case_id: str) -> Optional[CaseHistory]:
+    def history(self, case_id: str, *, limit: int = 50, after: Optional[str] = None) -> Optional[CaseHistory]:
         case = self.get(case_id)
         if case is None:
             return None
-        mentions = [m for _key, m in sorted(self.mentions.get(case_id, {}).items())]
-        events = sorted(self.events.get(case_id, []), key=lambda e: (e["at"], e["_n"]))
-        replies = sorted((r for (c, _), r in self.replies.items() if c == case_id), key=lambda r: r.created_at)
-        return CaseHistory(case=case, mentions=copy.deepcopy(mentions),
-                           events=[{k: v for k, v in e.items() if k != "_n"} for e in events],
-                           replies=copy.deepcopy(replies))
+        # The same order as the table's sort keys: events, then mentions, then replies.
+        keyed: List[Tuple[str, str, Any]] = []
+        for event in self.events.get(case_id, []):
+            keyed.append((f"EVENT#{event['at']}#{event['_n']:06d}", "event", event))
+        for key, mention_item in self.mentions.get(case_id, {}).items():
+            keyed.append((f"MENTION#{key}", "mention", mention_item))
+        for (c, reply_id), reply_item in self.replies.items():
+            if c == case_id:
+                keyed.append((f"REPLY#{reply_id}", "reply", reply_item))
+        keyed.sort(key=lambda entry: entry[0])
+        if after:
+            state = decode_cursor(after)
+            if not isinstance(state.get("sk"), str) or state["sk"].split("#", 1)[0] not in ("EVENT", "MENTION", "REPLY"):
+                raise InvalidCursor("query 'cursor' is not one this API issued for this case; start again without it")
+            keyed = [entry for entry in keyed if entry[0] > state["sk"]]
+        page, more = keyed[:limit], len(keyed) > limit
+        history = CaseHistory(case=case)
+        for _key, kind, item in page:
+            if kind == "event":
+                history.events.append({k: v for k, v in item.items() if k != "_n"})
+            elif kind == "mention":
+                history.mentions.append(copy.deepcopy(item))
+            else:
+                history.replies.append(copy.deepcopy(item))
+        history.replies.sort(key=lambda r: r.created_at)
+        history.next_position = encode_cursor({"sk": page[-1][0]}) if more and page else None
+        return history
 
     def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
         key = f"{at}#{mention.id}"
@@ -98,8 +176,11 @@ class FakeCaseStore:
         return self.deliveries.get((platform, post_id))
 
     def active_case_for_customer(self, customer_key: str) -> Optional[str]:
-        active = [c for c in self.cases.values() if c.customer_key == customer_key and c.active]
-        return max(active, key=lambda c: c.created_at).case_id if active else None
+        case_id = self.active_by_customer.get(customer_key)
+        if case_id and case_id in self.cases and self.cases[case_id].active:
+            return case_id
+        self.active_by_customer.pop(customer_key, None)
+        return None
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
         matching = [c for c in self.cases.values() if c.team == team and c.status == status]
@@ -230,24 +311,42 @@ class FakeSettingsStore:
 class FakeQueue:
     """Records what was sent, as the JSON SQS would carry."""
 
-    def __init__(self, name: str = "queue") -> None:
+    def __init__(self, name: str = "queue", *, visibility_seconds: int = 180, max_receives: int = 5) -> None:
         self.name = name
         self.bodies: List[str] = []
         self.dead: List[Dict[str, str]] = []
         self.fail_next_sends = 0
+        self.policy = DeliveryPolicy(visibility_seconds=visibility_seconds, max_receives=max_receives)
+        self.delays: List[Tuple[str, int]] = []
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        return self.policy
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        self.delays.append((receipt_handle, seconds))
+
+    def _check(self, body: Dict[str, Any], index: Optional[int] = None) -> None:
+        """The same size rule as SQS: refused whole, nothing sent."""
+        from chalicelib.adapters.queues import MAX_BODY_BYTES, encode_body
+
+        size = len(encode_body(body).encode("utf-8"))
+        if size > MAX_BODY_BYTES:
+            raise MessageTooLarge(self.name, size, MAX_BODY_BYTES, index)
 
     def send(self, body: Dict[str, Any]) -> None:
         if self.fail_next_sends:
             self.fail_next_sends -= 1
             raise ConnectionError(f"{self.name}: SQS is unreachable")
+        self._check(body)
         self.bodies.append(json.dumps(body, ensure_ascii=False))
 
     def send_batch(self, bodies: Iterable[Dict[str, Any]]) -> int:
-        sent = 0
-        for body in bodies:
+        pending = list(bodies)
+        for index, body in enumerate(pending):
+            self._check(body, index)
+        for body in pending:
             self.send(body)
-            sent += 1
-        return sent
+        return len(pending)
 
     def dead_letter(self, body: str, reason: str, *, origin: str) -> None:
         self.dead.append({"body": body, "reason": reason, "origin": origin})
@@ -259,25 +358,48 @@ class FakeQueue:
 
 
 class FakeX:
-    """The X API on the sending side: records posts, or raises what it is told to."""
+    """The X API on the sending side: records posts, or raises what it is told to.
+
+    ``errors`` are raised before anything is posted; ``lost_answers`` after the
+    post is made (the platform wrote it, the answer never arrived).
+    """
 
     def __init__(self) -> None:
         self.posted: List[Tuple[str, str, str]] = []
         self.errors: List[Exception] = []
+        self.lost_answers: List[Exception] = []
+        self.lookups = 0
 
     def _maybe_fail(self) -> None:
         if self.errors:
             raise self.errors.pop(0)
 
-    def reply(self, in_reply_to_tweet_id: str, text: str) -> str:
+    def _post(self, kind: str, target: str, text: str, prefix: str) -> str:
         self._maybe_fail()
-        self.posted.append(("reply", in_reply_to_tweet_id, text))
-        return f"9{len(self.posted):018d}"
+        self.posted.append((kind, target, text))
+        if self.lost_answers:
+            raise self.lost_answers.pop(0)
+        return f"{prefix}{len(self.posted):018d}"
+
+    def reply(self, in_reply_to_tweet_id: str, text: str) -> str:
+        return self._post("reply", in_reply_to_tweet_id, text, "9")
 
     def send_dm(self, participant_id: str, text: str) -> str:
-        self._maybe_fail()
-        self.posted.append(("dm", participant_id, text))
-        return f"dm{len(self.posted)}"
+        return self._post("dm", participant_id, text, "dm")
+
+    def find_reply(self, brand_user_id: str, in_reply_to_tweet_id: str, text: str, since: str) -> Optional[str]:
+        self.lookups += 1
+        for index, posted in enumerate(self.posted, start=1):
+            if posted == ("reply", in_reply_to_tweet_id, text):
+                return f"9{index:018d}"
+        return None
+
+    def find_dm(self, participant_id: str, text: str, since: str, brand_user_id: str) -> Optional[str]:
+        self.lookups += 1
+        for index, posted in enumerate(self.posted, start=1):
+            if posted == ("dm", participant_id, text):
+                return f"dm{index:018d}"
+        return None
 
 
 class FakeGraph:
@@ -366,9 +488,10 @@ def fake_deps(clock: Optional[Clock] = None, secrets: Optional[Dict[str, str]] =
               **overrides: Any) -> Deps:
     """A Deps of in-memory fakes; pass any port to replace its fake."""
     clock = clock or Clock()
+    settings_store = overrides.pop("settings", None) or FakeSettingsStore()
     values: Dict[str, Any] = dict(
         config=settings(),
-        cases=FakeCaseStore(), mentions=FakeMentionStore(), settings=FakeSettingsStore(),
+        cases=FakeCaseStore(settings_store), mentions=FakeMentionStore(), settings=settings_store,
         mentions_queue=FakeQueue("mentions"), triaged_queue=FakeQueue("triaged"), outbound_queue=FakeQueue("outbound"),
         dead_letters={"mentions": FakeQueue("mentions-dlq"), "triaged": FakeQueue("triaged-dlq"),
                       "outbound": FakeQueue("outbound-dlq")},

@@ -220,8 +220,9 @@ def test_wrong_audience_is_rejected_for_id_and_access_tokens(pool):
         verifier.verify(pool["access_token"])
 
 
-def test_audience_is_not_checked_without_a_configured_client(pool):
-    assert verifier_for(pool, client_id="").verify(pool["id_token"]).username == AGENT
+def test_an_empty_client_id_is_refused_never_skipping_the_audience_check(pool):
+    with pytest.raises(auth.SignInMisconfigured):
+        verifier_for(pool, client_id="")
 
 
 def test_alg_none_is_rejected(pool):

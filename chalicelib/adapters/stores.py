@@ -3,9 +3,11 @@
 They take and return domain objects; the keys, index attributes and position
 tokens below are theirs alone. Layouts (see infra/template.yaml):
 - cases:    pk CASE#<id>; sk META (the case), MENTION#<time>#<id>, EVENT#<time>#<n>, REPLY#<id>;
-            pk POSTED#<platform>:<post id> maps a platform message to its reply.
+            pk POSTED#<platform>:<post id> maps a platform message to its reply;
+            pk CUSTOMER#<customer key>, sk ACTIVE names the customer's one active case
+            (claimed with a condition, so two posts arriving together make one case).
             Index attributes on META: inbox_pk (team#status) with inbox_time_sk
-            and inbox_priority_sk; customer_pk/customer_sk (active# or done#).
+            and inbox_priority_sk.
 - mentions: mention_id -> dedupe state, the mention, the triage decision.
 - settings: SOURCES/<source id>, CURSOR#<source id>/CURSOR, AGENT#<id>/PROFILE,
             TEAM#<team>/AGENT#<id>, TEAMS/ALL, RULES/CURRENT and RULES/V#<n>.
@@ -13,6 +15,7 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from chalicelib.adapters.dynamo import (
@@ -25,14 +28,15 @@ from chalicelib.adapters.dynamo import (
     unmarshal,
 )
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.case import ACTIVE_STATUSES, Case
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.case import Case
+from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.mention import Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
-from chalicelib.ports import CaseHistory, InboxPage
+from chalicelib.ports import CaseHistory, InboxPage, OpenResult
 
 _event_counter = itertools.count()
+_HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
 _INBOX_INDEX = {"newest": ("inbox-by-time", "inbox_time_sk", False),
                 "priority": ("inbox-by-priority", "inbox_priority_sk", True)}
 
@@ -89,6 +93,7 @@ def _strip(item: Dict[str, Any], *extra: str) -> Dict[str, Any]:
 
 
 _CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "customer_pk", "customer_sk")
+# customer_pk/customer_sk: read from cases written before the CUSTOMER# pointer replaced the by-customer index.
 
 
 def _case_item(case: Case) -> Dict[str, Any]:
@@ -98,8 +103,6 @@ def _case_item(case: Case) -> Dict[str, Any]:
         "inbox_pk": f"{case.team}#{case.status}",
         "inbox_time_sk": f"{case.created_at}#{case.case_id}",
         "inbox_priority_sk": f"{case.priority_rank}#{case.created_at}#{case.case_id}",
-        "customer_pk": case.customer_key,
-        "customer_sk": ("active" if case.status in ACTIVE_STATUSES else "done") + "#" + case.created_at,
     }
 
 
@@ -107,12 +110,163 @@ def _case_from(item: Dict[str, Any]) -> Case:
     return Case.from_dict(_strip(item, *_CASE_INDEX_ATTRIBUTES))
 
 
+def _cancellation_codes(err: Exception) -> List[str]:
+    """Per item of a cancelled transaction, why ("ConditionalCheckFailed", "None", ...)."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(err, ClientError) or err.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        raise err
+    reasons = err.response.get("CancellationReasons") or []
+    codes = [str(reason.get("Code") or "None") for reason in reasons]
+    if not codes:  # some SDKs give the reasons only in the message: "[None, ConditionalCheckFailed]"
+        message = err.response.get("Error", {}).get("Message", "")
+        inside = message[message.find("[") + 1:message.rfind("]")] if "[" in message else ""
+        codes = [code.strip() for code in inside.split(",") if code.strip()]
+    return codes
+
+
 class DynamoCaseStore:
-    def __init__(self, table: str):
+    """Cases, their history and replies; with the settings table for the assignee's load, so that
+    a case and the load it puts on an agent change together or not at all."""
+
+    def __init__(self, table: str, settings_table: str = ""):
         self.table = table
+        self.settings_table = settings_table
 
     def create(self, case: Case) -> bool:
         return put_if_absent(self.table, _case_item(case), "pk")
+
+    # ---- changes that must happen together (TransactWriteItems) -------------------------
+    def _pointer(self, customer_key: str) -> Dict[str, Any]:
+        return {"pk": f"CUSTOMER#{customer_key}", "sk": "ACTIVE"}
+
+    def _event_item(self, case_id: str, at: str, event: Dict[str, Any], event_id: str) -> Dict[str, Any]:
+        return {"pk": f"CASE#{case_id}", "sk": f"EVENT#{at}#{event_id}", "type": "event", "at": at, **event}
+
+    def _load_change(self, agent_id: str, delta: int, at: str) -> Dict[str, Any]:
+        names = {"#open": "open_cases"}
+        values: Dict[str, Any] = {":delta": delta, ":zero": 0}
+        expression = "SET #open = if_not_exists(#open, :zero) + :delta"
+        if delta > 0:
+            names.update({"#cap": "capacity", "#last": "last_assigned_at"})
+            expression += ", #last = :at"
+            values[":at"] = at
+            condition = "attribute_exists(pk) AND (attribute_not_exists(#open) OR #open < #cap)"
+        else:
+            condition = "attribute_exists(pk) AND #open >= :floor"
+            values[":floor"] = -delta
+        return {"Update": {"TableName": self.settings_table,
+                           "Key": marshal({"pk": f"AGENT#{agent_id}", "sk": "PROFILE"}),
+                           "UpdateExpression": expression, "ConditionExpression": condition,
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": marshal_values(values)}}
+
+    def open_case(self, case: Case, *, opened_event: Dict[str, Any]) -> OpenResult:
+        attempts = [case.assignee, None] if case.assignee else [None]
+        for assignee in attempts:
+            candidate = replace(case, assignee=assignee)
+            items: List[Dict[str, Any]] = [
+                {"Put": {"TableName": self.table, "Item": marshal(_case_item(candidate)),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table,
+                         "Item": marshal({**self._pointer(case.customer_key), "case_id": case.case_id}),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table, "Item": marshal(self._event_item(
+                    case.case_id, case.created_at, {**opened_event, "assignee": assignee}, "opened"))}},
+            ]
+            if assignee:
+                items.append(self._load_change(assignee, +1, case.created_at))
+            try:
+                ddb().transact_write_items(TransactItems=items)
+                return OpenResult("opened", case.case_id, assignee=assignee)
+            except Exception as err:
+                codes = _cancellation_codes(err) + ["None"] * len(items)
+            if codes[0] == "ConditionalCheckFailed":
+                existing = self.get(case.case_id)
+                return OpenResult("exists", case.case_id, assignee=existing.assignee if existing else None)
+            if codes[1] == "ConditionalCheckFailed":
+                return OpenResult("customer_active", case.case_id, active_case_id=self._pointer_case(case.customer_key))
+            if not (assignee and codes[3] == "ConditionalCheckFailed"):
+                raise RuntimeError(f"opening case {case.case_id} was cancelled: {codes[:len(items)]}")
+            # The agent filled up since routing read their load: the case waits in the team queue.
+        raise RuntimeError(f"opening case {case.case_id} failed")  # pragma: no cover - the loop returns
+
+    def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
+        saved = replace(after, version=before.version + 1)
+        version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
+                             if before.version == 0 else "attribute_exists(pk) AND #version = :expected")
+        items: List[Dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": marshal(_case_item(saved)),
+                     "ConditionExpression": version_condition, "ExpressionAttributeNames": {"#version": "version"},
+                     "ExpressionAttributeValues": marshal_values({":expected": before.version})}},
+            {"Put": {"TableName": self.table, "Item": marshal(self._event_item(
+                after.case_id, after.updated_at, event, f"status:{before.version + 1}"))}},
+        ]
+        pointer_index = load_index = None
+        me = marshal_values({":me": after.case_id})
+        if after.active and not before.active:
+            pointer_index = len(items)
+            items.append({"Put": {"TableName": self.table,
+                                  "Item": marshal({**self._pointer(after.customer_key), "case_id": after.case_id}),
+                                  "ConditionExpression": "attribute_not_exists(pk) OR case_id = :me",
+                                  "ExpressionAttributeValues": me}})
+        elif before.active and not after.active and self._pointer_case(after.customer_key) == after.case_id:
+            items.append({"Delete": {"TableName": self.table, "Key": marshal(self._pointer(after.customer_key)),
+                                     "ConditionExpression": "case_id = :me", "ExpressionAttributeValues": me}})
+        if before.assignee and before.active != after.active and self.settings_table:
+            load_index = len(items)
+            items.append(self._load_change(before.assignee, -1 if before.active else +1, after.updated_at))
+        for _attempt in range(2):
+            try:
+                ddb().transact_write_items(TransactItems=items)
+                after.version = saved.version
+                return True
+            except Exception as err:
+                codes = _cancellation_codes(err) + ["None"] * len(items)
+            if codes[0] == "ConditionalCheckFailed":
+                return False
+            if pointer_index is not None and codes[pointer_index] == "ConditionalCheckFailed":
+                other = self._pointer_case(after.customer_key)
+                raise Conflict(f"the customer already has an active case ('{other}'); continue there, or resolve it "
+                               "before reopening this one")
+            if load_index is not None and codes[load_index] == "ConditionalCheckFailed":
+                # The agent's count could not move (at capacity, or already 0): the status still changes.
+                items.pop(load_index)
+                load_index = None
+                continue
+            raise RuntimeError(f"status change of case {after.case_id} was cancelled: {codes[:len(items)]}")
+        return False
+
+    def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
+        saved = replace(after, version=after.version + 1)
+        version_condition = ("(#version = :expected OR attribute_not_exists(#version))"
+                             if after.version == 0 else "#version = :expected")
+        items = [
+            {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
+                     "Item": marshal({"pk": f"CASE#{after.case_id}", "sk": f"MENTION#{mention.created_at or at}#{mention.id}",
+                                      "type": "mention", **mention.to_dict()})}},
+            {"Put": {"TableName": self.table, "Item": marshal(_case_item(saved)),
+                     "ConditionExpression": "attribute_exists(pk) AND " + version_condition,
+                     "ExpressionAttributeNames": {"#version": "version"},
+                     "ExpressionAttributeValues": marshal_values({":expected": after.version})}},
+            {"Put": {"TableName": self.table, "Item": marshal(self._event_item(
+                after.case_id, at, event, f"follow_up:{mention.id}"))}},
+        ]
+        try:
+            ddb().transact_write_items(TransactItems=items)
+        except Exception as err:
+            codes = _cancellation_codes(err) + ["None"] * 3
+            if codes[0] == "ConditionalCheckFailed":
+                return "duplicate"
+            if codes[1] == "ConditionalCheckFailed":
+                return "stale"
+            raise
+        after.version = saved.version
+        return "added"
+
+    def _pointer_case(self, customer_key: str) -> Optional[str]:
+        item = ddb().get_item(TableName=self.table, Key=marshal(self._pointer(customer_key)),
+                              ConsistentRead=True).get("Item")
+        return unmarshal(item)["case_id"] if item else None
 
     def get(self, case_id: str) -> Optional[Case]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
@@ -129,15 +283,23 @@ class DynamoCaseStore:
             return True
         return False
 
-    def history(self, case_id: str) -> Optional[CaseHistory]:
-        items = list(query_all(
-            TableName=self.table, KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}"}), ConsistentRead=True,
-        ))
-        meta = next((item for item in items if item["sk"] == "META"), None)
-        if meta is None:
+    def history(self, case_id: str, *, limit: int = 50, after: Optional[str] = None) -> Optional[CaseHistory]:
+        case = self.get(case_id)
+        if case is None:
             return None
-        history = CaseHistory(case=_case_from(meta))
+        start_key = None
+        if after:
+            state = decode_cursor(after)
+            sk = state.get("sk")
+            if not isinstance(sk, str) or len(sk) > 1100 or sk.split("#", 1)[0] not in _HISTORY_KINDS:
+                raise InvalidCursor("query 'cursor' is not one this API issued for this case; start again without it")
+            start_key = marshal({"pk": f"CASE#{case_id}", "sk": sk})
+        items, last = query_page(
+            limit, start_key, TableName=self.table, KeyConditionExpression="pk = :pk",
+            FilterExpression="sk <> :meta", ConsistentRead=True,
+            ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}", ":meta": "META"}),
+        )
+        history = CaseHistory(case=case)
         for item in items:
             kind = item["sk"].split("#", 1)[0]
             if kind == "MENTION":
@@ -147,6 +309,8 @@ class DynamoCaseStore:
             elif kind == "REPLY":
                 history.replies.append(Reply.from_dict(_strip(item)))
         history.replies.sort(key=lambda reply: reply.created_at)
+        if last is not None and items:
+            history.next_position = encode_cursor({"sk": items[-1]["sk"]})
         return history
 
     def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
@@ -189,14 +353,21 @@ class DynamoCaseStore:
         return known["case_id"], known["reply_id"]
 
     def active_case_for_customer(self, customer_key: str) -> Optional[str]:
-        page = ddb().query(
-            TableName=self.table, IndexName="by-customer",
-            KeyConditionExpression="customer_pk = :c AND begins_with(customer_sk, :active)",
-            ExpressionAttributeValues=marshal_values({":c": customer_key, ":active": "active#"}),
-            ScanIndexForward=False, Limit=1,
-        )
-        items = page.get("Items", [])
-        return unmarshal(items[0])["pk"].split("#", 1)[1] if items else None
+        """The customer's one active case: a consistent read of their pointer, checked against the case."""
+        case_id = self._pointer_case(customer_key)
+        if case_id is None:
+            return None
+        case = self.get(case_id)
+        if case is not None and case.active:
+            return case_id
+        # A pointer left behind (the case is gone or done): clear it, so the next post opens a case.
+        try:
+            ddb().delete_item(TableName=self.table, Key=marshal(self._pointer(customer_key)),
+                              ConditionExpression="case_id = :me", ExpressionAttributeValues=marshal_values({":me": case_id}))
+        except Exception as err:
+            if not is_conditional_failure(err):
+                raise
+        return None
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
         index, sort_attribute, forward = _INBOX_INDEX[order]

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.limits import MAX_ID_LENGTH, id_problem, text_problem
 
 ROLES = ("agent", "supervisor")
 DEFAULT_CAPACITY = 20
@@ -54,8 +55,20 @@ def valid_team_name(team: Any) -> bool:
             and team.strip() == team and team.isprintable())
 
 
+def validate_agent_id(agent_id: Any) -> str:
+    """An agent id is the Cognito username: 1 to 128 letters, digits, punctuation or symbols, no '#'."""
+    problem = id_problem(agent_id, max_length=MAX_ID_LENGTH)
+    if problem is None and "#" in agent_id:
+        problem = "contains '#'"
+    if problem:
+        raise BadRequest(f"agent id {problem}; use the agent's sign-in name (1 to {MAX_ID_LENGTH} characters "
+                         f"without spaces, control characters or '#')")
+    return str(agent_id)
+
+
 def validate_agent(agent_id: str, body: Any, existing: Optional[Agent]) -> Agent:
     """A supervisor's change to an agent: teams, capacity, availability, role, name."""
+    validate_agent_id(agent_id)
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object, e.g. {\"teams\": [\"support\"], \"capacity\": 20}")
     agent = existing or Agent(agent_id=agent_id, name=agent_id)
@@ -65,16 +78,20 @@ def validate_agent(agent_id: str, body: Any, existing: Optional[Agent]) -> Agent
         raise BadRequest(f"field 'teams' must be a list of 1 to {MAX_TEAMS} team names "
                          f"(1 to {MAX_TEAM_NAME} printable characters, no '#')")
     capacity = body.get("capacity", agent.capacity)
-    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= MAX_CAPACITY:
+    if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:  # not a bool, not 20.0
         raise BadRequest(f"field 'capacity' must be a whole number of open cases from 1 to {MAX_CAPACITY}")
     available = body.get("available", agent.available)
     if not isinstance(available, bool):
         raise BadRequest("field 'available' must be true or false")
     role = body.get("role", agent.role)
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise BadRequest("field 'role' must be 'agent' or 'supervisor'")
     name = body.get("name", agent.name or agent_id)
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise BadRequest(f"field 'name' must be a non-empty string of at most {MAX_NAME} characters")
+    problem = text_problem(name, max_length=MAX_NAME)
+    if problem is None and not name.strip():
+        problem = "is empty"
+    if problem:
+        raise BadRequest(f"field 'name' {problem}; give a display name of 1 to {MAX_NAME} characters "
+                         f"on one line")
     return Agent(agent_id=agent_id, name=name, teams=sorted(set(teams)), capacity=capacity, available=available,
                  role=role, open_cases=agent.open_cases, last_assigned_at=agent.last_assigned_at)

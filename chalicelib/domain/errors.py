@@ -34,8 +34,36 @@ class Conflict(ApiError):
     status = 409
 
 
+class Unavailable(ApiError):
+    """Something behind the API failed for a passing reason; the message says what to do."""
+
+    status = 503
+
+
 class PermanentFailure(Exception):
     """A queued message that can never succeed: dead-letter it with this reason."""
+
+
+class MessageTooLarge(PermanentFailure):
+    """Bigger than one queue message may be: it can never be sent, and nothing of it was.
+
+    A PermanentFailure, so a pipeline stage whose output cannot be queued
+    dead-letters its input with this reason instead of retrying it.
+    """
+
+    def __init__(self, queue: str, size: int, limit: int, index: Optional[int] = None) -> None:
+        which = "a message" if index is None else f"message {index} of the batch"
+        super().__init__(f"{which} is {size} bytes; {queue} takes at most {limit} "
+                         f"(SQS allows 256 KiB with its attributes); nothing was sent")
+        self.queue, self.size, self.limit, self.index = queue, size, limit, index
+
+
+class RetryLater(Exception):
+    """A queued message that may succeed later: deliver it again after ``delay_seconds``."""
+
+    def __init__(self, message: str, *, delay_seconds: int = 0):
+        super().__init__(message)
+        self.delay_seconds = max(0, int(delay_seconds))
 
 
 class InvalidCursor(BadRequest):

@@ -11,9 +11,8 @@ import binascii
 import json
 from typing import Any, Dict
 
-from chalicelib.domain.errors import InvalidCursor
-
-MAX_CURSOR_LENGTH = 4096
+from chalicelib.domain.errors import BadRequest, InvalidCursor
+from chalicelib.domain.limits import MAX_CURSOR_LENGTH, parse_json
 
 
 def encode_cursor(state: Dict[str, Any]) -> str:
@@ -26,8 +25,10 @@ def decode_cursor(cursor: str) -> Dict[str, Any]:
         raise InvalidCursor("query 'cursor' is not one this API issued; start again without it")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        # The same strict JSON rules as request bodies: no lone surrogates, no deep nesting, no huge numbers.
+        state = parse_json(base64.urlsafe_b64decode(padded.encode("ascii")), what="cursor",
+                           max_bytes=MAX_CURSOR_LENGTH)
+    except (BadRequest, ValueError, binascii.Error, UnicodeError):
         raise InvalidCursor("query 'cursor' is not one this API issued; start again without it") from None
     if not isinstance(state, dict):
         raise InvalidCursor("query 'cursor' is not one this API issued; start again without it")

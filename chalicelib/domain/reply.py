@@ -18,7 +18,8 @@ from typing import Any, Dict, Optional
 
 from chalicelib.domain.case import Case, ReplyTarget
 from chalicelib.domain.errors import BadRequest, Conflict
-from chalicelib.domain.text_limits import MAX_TEXT, platform_length
+from chalicelib.domain.limits import text_problem
+from chalicelib.domain.text_limits import MAX_TEXT, X_MAX_DM_LENGTH, platform_length
 
 MODES = ("public", "private")
 PRIVATE_ONLY = ("messenger", "whatsapp")
@@ -75,8 +76,11 @@ def validate_reply_request(body: Any, case: Case) -> Dict[str, Any]:
     platform = target.platform
     if platform in PRIVATE_ONLY or target.is_dm:
         mode = "private"  # a conversation in a messaging channel is private by nature
-    limit = MAX_TEXT.get(platform, 280)
-    length = platform_length(platform, text)
+    limit = X_MAX_DM_LENGTH if platform == "x" and mode == "private" else MAX_TEXT.get(platform, 280)
+    problem = text_problem(text, max_length=max(limit, len(text)), multiline=True)
+    if problem:
+        raise BadRequest(f"field 'text' {problem}")
+    length = platform_length(platform, text) if mode == "public" else len(text)
     if length > limit:
         raise BadRequest(f"field 'text' counts {length} characters on {platform}, which allows {limit}; shorten it"
                          + (" or answer by DM" if platform == "x" else ""))

@@ -6,9 +6,11 @@ channels (Messenger, WhatsApp) are listed so they can be switched off.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+import re
+from typing import Any, Dict, List, Optional
 
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.limits import text_problem
 
 # kind -> (platform, how it arrives)
 KINDS = {
@@ -23,6 +25,17 @@ KINDS = {
     "whatsapp": ("whatsapp", "push"),
 }
 MAX_TERMS = 25
+MAX_TERM_LENGTH = 100
+# Platform ids of accounts, pages and phone numbers are digits; letters, '.',
+# '_' and '-' are allowed for test and future ids. Never ':' (it separates
+# the parts of a source id) and never '#' (it separates the parts of a key).
+MAX_ACCOUNT_ID = 64
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._-]{1,%d}" % MAX_ACCOUNT_ID)
+# Meta page and Instagram names; X handles are stricter (X_HANDLE).
+MAX_HANDLE = 50
+X_HANDLE = re.compile(r"[A-Za-z0-9_]{1,15}")
+# X's limit on a search query (the recent search endpoint, standard access).
+X_MAX_QUERY_LENGTH = 512
 
 
 def source_id_for(kind: str, account_id: str) -> str:
@@ -38,34 +51,98 @@ def account_of(source_id: str) -> str:
 
 
 def validate_source(body: Any) -> Dict[str, Any]:
+    """A supervisor's source, checked whole before anything is saved; BadRequest says what to fix."""
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object with 'kind' and 'account_id'")
     kind = body.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise BadRequest(f"field 'kind' must be one of {', '.join(sorted(KINDS))}")
     account_id = body.get("account_id")
-    if not isinstance(account_id, str) or not account_id.strip() or ":" in account_id:
-        raise BadRequest("field 'account_id' must be the platform's id of the brand account, page or phone number")
-    source = {
-        "source_id": source_id_for(kind, account_id.strip()), "kind": kind, "platform": KINDS[kind][0],
-        "delivery": KINDS[kind][1], "account_id": account_id.strip(), "enabled": body.get("enabled", True),
-    }
-    if not isinstance(source["enabled"], bool):
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id.strip()):
+        raise BadRequest(f"field 'account_id' must be the platform's id of the brand account, page or phone "
+                         f"number: 1 to {MAX_ACCOUNT_ID} letters, digits, '.', '_' or '-'")
+    account_id = account_id.strip()
+    enabled = body.get("enabled", True)
+    if not isinstance(enabled, bool):
         raise BadRequest("field 'enabled' must be true or false")
-    handle = body.get("handle", "")
-    if not isinstance(handle, str):
-        raise BadRequest("field 'handle' must be a string (the brand's @handle)")
-    source["handle"] = handle.lstrip("@")
+    source: Dict[str, Any] = {
+        "source_id": source_id_for(kind, account_id), "kind": kind, "platform": KINDS[kind][0],
+        "delivery": KINDS[kind][1], "account_id": account_id, "enabled": enabled,
+        "handle": _valid_handle(body.get("handle", ""), platform=KINDS[kind][0]),
+    }
     if kind == "x_search":
-        terms = body.get("terms")
-        if not isinstance(terms, list) or not terms or not all(isinstance(t, str) and t.strip() for t in terms):
-            raise BadRequest("field 'terms' must be a non-empty list of keywords or brand names to track")
-        if len(terms) > MAX_TERMS:
-            raise BadRequest(f"field 'terms' has {len(terms)} entries; at most {MAX_TERMS}")
+        source["terms"] = _valid_terms(body.get("terms"))
         if not source["handle"]:
             raise BadRequest("field 'handle' is required for x_search, to leave out the brand's own posts")
-        source["terms"] = [t.strip() for t in terms]
+        query = x_search_query(source["terms"], source["handle"], max_length=None)
+        if len(query) > X_MAX_QUERY_LENGTH:
+            raise BadRequest(f"the X search query these terms make is {len(query)} characters and X allows "
+                             f"{X_MAX_QUERY_LENGTH}; use fewer or shorter terms (query: {query[:80]}…)")
     return source
+
+
+def _valid_handle(handle: Any, *, platform: str) -> str:
+    if not isinstance(handle, str):
+        raise BadRequest("field 'handle' must be a string (the brand's @handle)")
+    handle = handle.strip().lstrip("@")
+    if platform == "x":
+        if handle and not X_HANDLE.fullmatch(handle):
+            raise BadRequest("field 'handle' must be the brand's X handle: 1 to 15 letters, digits or '_'")
+        return handle
+    problem = text_problem(handle, max_length=MAX_HANDLE)
+    if problem:
+        raise BadRequest(f"field 'handle' {problem}")
+    return handle
+
+
+def _valid_terms(terms: Any) -> List[str]:
+    if not isinstance(terms, list) or not terms:
+        raise BadRequest("field 'terms' must be a non-empty list of keywords or brand names to track")
+    if len(terms) > MAX_TERMS:
+        raise BadRequest(f"field 'terms' has {len(terms)} entries; at most {MAX_TERMS}")
+    cleaned = []
+    for index, term in enumerate(terms):
+        problem = text_problem(term, max_length=MAX_TERM_LENGTH)
+        if problem:
+            raise BadRequest(f"field 'terms' entry {index + 1} {problem}")
+        if not _search_phrase(term):
+            raise BadRequest(f"field 'terms' entry {index + 1} is empty; give a keyword or brand name")
+        cleaned.append(term.strip())
+    return cleaned
+
+
+def _search_phrase(term: str) -> str:
+    """A term as X searches it: an exact phrase, so without double quotes."""
+    return term.replace('"', "").strip()
+
+
+def x_search_query(terms: List[str], brand_handle: str, exclude_retweets: bool = True,
+                   max_length: Optional[int] = X_MAX_QUERY_LENGTH) -> str:
+    """``("a" OR "b") -from:brand -is:retweet``: the X recent-search query for a source's terms.
+
+    Terms are quoted so multi-word and Japanese phrases match exactly, and
+    repeated ones are dropped; the brand's own posts are excluded so its
+    replies never come back as mentions. With ``max_length``, trailing terms
+    are dropped until the query fits (a ValueError if even the first term
+    does not); with ``max_length=None`` every term is kept, which is how a
+    source is checked when it is saved.
+    """
+    quoted: List[str] = []
+    for term in terms:
+        cleaned = _search_phrase(term)
+        if cleaned and f'"{cleaned}"' not in quoted:
+            quoted.append(f'"{cleaned}"')
+    if not quoted:
+        raise ValueError("an X search query needs at least one non-empty term")
+    suffix = f" -from:{brand_handle.lstrip('@')}" if brand_handle.strip("@ ") else ""
+    if exclude_retweets:
+        suffix += " -is:retweet"
+    while quoted:
+        body = quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
+        if max_length is None or len(body + suffix) <= max_length:
+            return body + suffix
+        quoted.pop()
+    raise ValueError(f"the first search term alone makes the query longer than {max_length} characters")
 
 
 def status_view(source: Dict[str, Any]) -> Dict[str, Any]:

@@ -5,6 +5,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain import source as sources
+from chalicelib.domain.agent import validate_agent_id
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
 from chalicelib.services import inbox, rules
 
@@ -51,7 +52,7 @@ def list_sources():
 @api_errors
 def put_source():
     _supervisor()
-    source = sources.validate_source(json_body(admin_api.current_request))
+    source = sources.validate_source(json_body(admin_api.current_request))  # whole, before any read or write
     existing = deps().settings.get_source(source["source_id"]) or {}
     deps().settings.put_source({**existing, **source})
     return Response(body=sources.status_view({**existing, **source}), status_code=200 if existing else 201)
@@ -61,5 +62,6 @@ def put_source():
 @api_errors
 def put_agent(agent_id):
     _supervisor()
+    validate_agent_id(agent_id)
     agent, _created = inbox.save_agent(agent_id, json_body(admin_api.current_request), deps())
     return agent.public_view()

@@ -56,6 +56,14 @@ class JwksUnavailable(Exception):
     """The signing keys could not be fetched: our outage (HTTP 5xx), not the caller's fault."""
 
 
+class SignInMisconfigured(Exception):
+    """The pool or app client setting is missing or malformed: no token can be checked (HTTP 503).
+
+    Fail closed: without an app client id the audience check cannot run, and
+    skipping it would accept tokens minted for any other app of the pool.
+    """
+
+
 @dataclass(frozen=True)
 class Principal:
     username: str
@@ -234,7 +242,9 @@ class TokenVerifier:
         min_refetch_interval: float = DEFAULT_MIN_REFETCH_INTERVAL_SECONDS,
     ) -> None:
         if not jwks_url or not issuer:
-            raise ValueError("jwks_url and issuer are required")
+            raise SignInMisconfigured("jwks_url and issuer are required")
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise SignInMisconfigured("client_id is required: without it the token audience cannot be checked")
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.client_id = client_id
@@ -344,8 +354,8 @@ class TokenVerifier:
         return token_use
 
     def _check_client(self, claims: Dict[str, Any], token_use: str) -> None:
-        if not self.client_id:
-            return
+        if not self.client_id:  # refused in __init__; never let a cleared setting skip the check
+            raise SignInMisconfigured("no app client id configured; refusing every token")
         # ID tokens name the app client in aud, access tokens in client_id.
         if token_use == "id":
             audience = claims.get("aud")

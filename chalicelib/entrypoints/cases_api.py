@@ -22,7 +22,8 @@ def list_cases():
 @cases_api.route("/cases/{case_id}", methods=["GET"])
 @api_errors
 def get_case(case_id):
-    return inbox.case_detail(current_agent(cases_api.current_request), case_id, deps())
+    params: Mapping[str, str] = cases_api.current_request.query_params or {}
+    return inbox.case_detail(current_agent(cases_api.current_request), case_id, deps(), params)
 
 
 @cases_api.route("/cases/{case_id}", methods=["PATCH"])
@@ -38,4 +39,13 @@ def post_reply(case_id):
     agent = current_agent(cases_api.current_request)
     case = inbox.load_case(agent, case_id, deps())
     queued = reply.request_reply(case, json_body(cases_api.current_request), agent_id=agent.agent_id, deps=deps())
+    return Response(body=queued, status_code=202)
+
+
+@cases_api.route("/cases/{case_id}/replies/{reply_id}/retry", methods=["POST"])
+@api_errors
+def retry_reply(case_id, reply_id):
+    agent = current_agent(cases_api.current_request)
+    case = inbox.load_case(agent, case_id, deps())
+    queued = reply.retry_reply(case, reply_id, agent_id=agent.agent_id, deps=deps())
     return Response(body=queued, status_code=202)

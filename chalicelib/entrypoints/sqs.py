@@ -1,22 +1,36 @@
-"""SQS batches: each record handled on its own, bad input dead-lettered with its reason."""
+"""SQS batches: each record on its own; one bad record never punishes its batch-mates.
+
+- Bad input (``PermanentFailure``) goes to the dead-letter queue at once,
+  with its reason, and the record counts as done.
+- A record that may succeed later (``RetryLater``, or any other error) is
+  reported in ``batchItemFailures``: with ReportBatchItemFailures on the event
+  source mapping only it returns to the queue; ``RetryLater`` also sets when.
+- Where the mapping does not report item failures (Lambda would delete every
+  record of a batch that returns), any failure fails the whole batch instead,
+  which is safe because every stage is idempotent.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
-from chalicelib.domain.errors import PermanentFailure
+from chalicelib.domain.errors import PermanentFailure, RetryLater
 from chalicelib.observability import count, logger
 from chalicelib.ports import DeadLetterQueue
 
 
-class BatchRetry(Exception):
-    """Some records failed for a passing reason: SQS delivers the batch again.
+class RedeliveringQueue(Protocol):
+    def retry_later(self, receipt_handle: str, seconds: int) -> None: ...
 
-    Chalice does not configure ReportBatchItemFailures on its SQS event
-    sources, so a partial-failure answer would be ignored and the failed
-    records deleted. Failing the whole batch is safe because every stage is
-    idempotent (dedupe by mention id, deterministic case ids, conditional
-    reply claims).
-    """
+
+class BatchRetry(Exception):
+    """Some records failed for a passing reason and item failures are not reported: retry the batch."""
+
+
+class BatchResponse(Dict[str, Any]):
+    """What Lambda reads (``{"batchItemFailures": [...]}``); ``results`` holds each record's outcome for
+    logs and the local runner, and is not part of the JSON answer."""
+
+    results: List[Dict[str, Any]]
 
 
 def correlation_id(body: str) -> Optional[str]:
@@ -36,39 +50,66 @@ def correlation_id(body: str) -> Optional[str]:
     return data.get("case_id")
 
 
-def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str], Dict[str, Any]], *,
-                      dead_letter: DeadLetterQueue, origin: str, metric: str) -> List[Dict[str, Any]]:
-    """Run ``handle`` on each record's body.
-
-    A PermanentFailure (bad input) goes to the dead-letter queue with its
-    reason at once instead of blocking the batch five times; anything else
-    fails the batch so SQS retries it, and after maxReceiveCount the
-    redrive policy parks the record in the same dead-letter queue.
-    """
+def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Dict[str, Any]], *,
+                      dead_letter: DeadLetterQueue, queue: RedeliveringQueue, origin: str, metric: str,
+                      report_item_failures: bool) -> BatchResponse:
+    """Run ``handle(body, receive_count)`` on each record."""
     # Imported here: the batch utility is heavy and HTTP handlers never need it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    results: Dict[str, Dict[str, Any]] = {}
 
     def record_handler(record: Any) -> Dict[str, Any]:
         logger.append_keys(message_id=record.message_id)
         logger.set_correlation_id(correlation_id(record.body))
+        receive_count = _receive_count(record)
         try:
-            result = handle(record.body)
+            result = handle(record.body, receive_count)
         except PermanentFailure as err:
             logger.error("message dead-lettered", extra={"reason": str(err), "origin": origin})
             dead_letter.dead_letter(record.body, str(err), origin=origin)
             count("DeadLettered")
-            return {"outcome": "dead_lettered", "reason": str(err)}
+            result = {"outcome": "dead_lettered", "reason": str(err)}
+        except RetryLater as err:
+            results[record.message_id] = {"outcome": "retry_later", "reason": str(err),
+                                          "delay_seconds": err.delay_seconds}
+            _set_delay(queue, record.receipt_handle, err.delay_seconds)
+            raise
+        except Exception as err:
+            results[record.message_id] = {"outcome": "retry", "reason": f"{type(err).__name__}: {err}"[:500]}
+            raise
         logger.info(f"{metric} done", extra=result)
         count(metric)
+        results[record.message_id] = result
         return result
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    with processor(raw_event.get("Records", []), record_handler):
-        processed = processor.process()
-    failures = [(result, record) for status, result, record in processed if status == "fail"]
-    if failures:
-        for reason, record in failures:
-            logger.warning("record failed; batch will be retried",
-                           extra={"reason": str(reason), "about": correlation_id(record["body"])})
-        raise BatchRetry(f"{len(failures)} of {len(processed)} records failed: {failures[0][0]}")
-    return [result for _status, result, _record in processed]
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    records = raw_event.get("Records", [])
+    with processor(records, record_handler):
+        processor.process()
+    failures = [{"itemIdentifier": str(f["itemIdentifier"])} for f in processor.response().get("batchItemFailures", [])]
+    for failure in failures:
+        logger.warning("record will be delivered again", extra={**results.get(failure["itemIdentifier"], {}),
+                                                                 "failed_message_id": failure["itemIdentifier"]})
+    if failures and not report_item_failures:
+        raise BatchRetry(f"{len(failures)} of {len(records)} records failed; the batch will be delivered again")
+    response = BatchResponse(batchItemFailures=list(failures))
+    response.results = [results.get(r.get("messageId", ""), {}) for r in records]
+    return response
+
+
+def _receive_count(record: Any) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (TypeError, ValueError, AttributeError):
+        return 1
+
+
+def _set_delay(queue: RedeliveringQueue, receipt_handle: str, seconds: int) -> None:
+    """Best effort: if the visibility change fails, the record comes back after the queue's own timeout."""
+    if seconds <= 0:
+        return
+    try:
+        queue.retry_later(receipt_handle, seconds)
+    except Exception as err:  # noqa: BLE001 - never lose the record over a scheduling hint
+        logger.warning("could not delay the record's next delivery", extra={"reason": str(err)[:300]})

@@ -12,7 +12,6 @@ from chalicelib.domain.errors import PermanentFailure
 from chalicelib.domain.mention import InvalidMention, Mention
 from chalicelib.domain.routing import choose_agent, choose_team
 from chalicelib.ports import Deps
-from chalicelib.services.case_updates import modify_case
 
 
 def parse_triaged(body: str) -> Tuple[Mention, Dict[str, Any]]:
@@ -24,46 +23,59 @@ def parse_triaged(body: str) -> Tuple[Mention, Dict[str, Any]]:
 
 
 def assign_message(body: str, deps: Deps) -> Dict[str, Any]:
+    """Idempotent across crashes and redeliveries: each step is all-or-nothing and safe to repeat."""
     mention, triage = parse_triaged(body)
     now = deps.now()
-    own_case_id = case_rules.case_id_for(mention.id)
-    active = deps.cases.active_case_for_customer(mention.customer_key)
-    if active and active != own_case_id:
-        return _join_case(active, mention, triage, deps, now)
-    return _open_case(mention, triage, deps, now)
+    own = deps.cases.get(case_rules.case_id_for(mention.id))
+    if own is not None:  # a redelivery after this mention opened its case: finish the remaining steps
+        return _finish(mention, own, "duplicate", deps, now)
+    for _attempt in range(3):
+        active = deps.cases.active_case_for_customer(mention.customer_key)
+        if active:
+            joined = _join_case(active, mention, triage, deps, now)
+            if joined is not None:
+                return joined
+            continue  # the case stopped being active meanwhile: look again
+        opened = _open_case(mention, triage, deps, now)
+        if opened is not None:
+            return opened
+    raise RuntimeError(f"could not settle which case {mention.id} belongs to; the message will be retried")
 
 
-def _open_case(mention: Mention, triage: Dict[str, Any], deps: Deps, now: str) -> Dict[str, Any]:
+def _open_case(mention: Mention, triage: Dict[str, Any], deps: Deps, now: str) -> Optional[Dict[str, Any]]:
     team = choose_team(triage, known_teams=deps.settings.teams() or None)
     agent = choose_agent(deps.settings.team_agents(team))
     case = case_rules.new_case(mention, triage, team=team, assignee=agent.agent_id if agent else None, now=now)
-    created = deps.cases.create(case)
-    if created:
-        if agent and not deps.settings.adjust_open_cases(agent.agent_id, +1, at=now):
-            # Filled up between our read and now: leave the case in the team queue.
-            saved = modify_case(deps.cases, case.case_id, lambda c: replace(c, assignee=None))
-            case = saved or case
-        deps.cases.add_event(case.case_id, {
-            "event": "opened", "team": team, "assignee": case.assignee, "why": case.why,
-        }, at=now)
-    else:
-        case = deps.cases.get(case.case_id) or case
+    result = deps.cases.open_case(case, opened_event={"event": "opened", "team": team, "why": case.why})
+    if result.outcome == "customer_active":
+        return None  # another post of this customer opened a case a moment ago: join it
+    stored = deps.cases.get(case.case_id) or replace(case, assignee=result.assignee)
+    return _finish(mention, stored, "opened" if result.outcome == "opened" else "duplicate", deps, now)
+
+
+def _join_case(case_id: str, mention: Mention, triage: Dict[str, Any], deps: Deps,
+               now: str) -> Optional[Dict[str, Any]]:
+    priority = triage.get("priority") or "normal"
+    for _attempt in range(5):
+        case: Optional[Case] = deps.cases.get(case_id)
+        if case is None or not case.active:
+            return None
+        changed = case_rules.with_follow_up(case, mention, priority, now)
+        outcome = deps.cases.add_follow_up(changed, mention, at=now,
+                                           event={"event": "follow_up", "mention_id": mention.id})
+        if outcome == "stale":
+            continue
+        deps.mentions.update(mention.id, state="routed", case_id=case_id)
+        shown = changed if outcome == "added" else case
+        return _outcome(mention, shown, "joined" if outcome == "added" else "duplicate")
+    raise RuntimeError(f"case {case_id} kept changing while {mention.id} joined it; the message will be retried")
+
+
+def _finish(mention: Mention, case: Case, outcome: str, deps: Deps, now: str) -> Dict[str, Any]:
+    """Attach the post that opened the case and mark the mention routed (both repeatable)."""
     deps.cases.add_mention(case.case_id, mention, at=mention.created_at or now)
     deps.mentions.update(mention.id, state="routed", case_id=case.case_id)
-    return _outcome(mention, case, "opened" if created else "duplicate")
-
-
-def _join_case(case_id: str, mention: Mention, triage: Dict[str, Any], deps: Deps, now: str) -> Dict[str, Any]:
-    case: Optional[Case] = deps.cases.get(case_id)
-    if case is None:  # index lag after a delete: treat as no active case
-        return _open_case(mention, triage, deps, now)
-    added = deps.cases.add_mention(case_id, mention, at=mention.created_at or now)
-    if added:
-        priority = triage.get("priority") or "normal"
-        case = modify_case(deps.cases, case_id, lambda c: case_rules.with_follow_up(c, mention, priority, now)) or case
-        deps.cases.add_event(case_id, {"event": "follow_up", "mention_id": mention.id}, at=now)
-    deps.mentions.update(mention.id, state="routed", case_id=case_id)
-    return _outcome(mention, case, "joined" if added else "duplicate")
+    return _outcome(mention, case, outcome)
 
 
 def _outcome(mention: Mention, case: Case, outcome: str) -> Dict[str, Any]:

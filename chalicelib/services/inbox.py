@@ -17,6 +17,10 @@ from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.ports import Deps, InboxPage
 
 MAX_LIMIT = 100
+# History items per page of GET /cases/{id}: a post is at most 10,000 characters
+# (60 KB as escaped JSON), so 50 stay well inside Lambda's 6 MB answer.
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 50
 MAX_ID_LENGTH = 128
 
 
@@ -80,13 +84,13 @@ def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str,
     return {"cases": [c.public_view() for c in cases], "next_cursor": next_cursor}
 
 
-def _limit(raw: str) -> int:
+def _limit(raw: str, maximum: int = MAX_LIMIT) -> int:
     try:
         limit = int(raw) if len(raw) <= 4 else 0
     except ValueError:
         limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"query 'limit' must be a whole number from 1 to {MAX_LIMIT}")
+    if not 1 <= limit <= maximum:
+        raise BadRequest(f"query 'limit' must be a whole number from 1 to {maximum}")
     return limit
 
 
@@ -131,25 +135,28 @@ def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: s
     return page_cases, next_positions
 
 
-def case_detail(agent: Agent, case_id: str, deps: Deps) -> Dict[str, Any]:
+def case_detail(agent: Agent, case_id: str, deps: Deps, params: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """The case with a page of its history; ``next_cursor`` fetches the next page (``?cursor=``).
+
+    At most HISTORY_MAX_LIMIT items a page, each bounded in size, keeps the
+    answer far below Lambda's 6 MB response limit however long the case.
+    """
+    params = params or {}
     load_case(agent, case_id, deps)
-    history = deps.cases.history(case_id)
+    limit = _limit(params.get("limit", str(HISTORY_DEFAULT_LIMIT)), HISTORY_MAX_LIMIT)
+    history = deps.cases.history(case_id, limit=limit, after=params.get("cursor") or None)
     if history is None:
         raise NotFound(f"case '{case_id}' does not exist")
     case = history.case.public_view()
     return {
         "case": case,
         "customer": case["customer"],
-        "mentions": [_mention_view(m.to_dict()) for m in history.mentions],
+        "mentions": [m.to_dict() for m in history.mentions],
         "history": history.events,
         "replies": [r.public_view() for r in history.replies],
         "notes": [],
+        "next_cursor": history.next_position,
     }
-
-
-def _mention_view(mention: Dict[str, Any]) -> Dict[str, Any]:
-    mention.pop("raw", None)
-    return mention
 
 
 def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str, Any]:
@@ -167,12 +174,10 @@ def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str
         return case.public_view()
     now = deps.now()
     changed = case_rules.with_status(case, new_status, now)
-    if not deps.cases.save(changed):
+    # The case, the customer's active case and the assignee's load change together or not at all.
+    event = {"event": "status_changed", "from": case.status, "to": new_status, "agent_id": agent.agent_id}
+    if not deps.cases.change_status(case, changed, event=event):
         raise Conflict(f"case '{case_id}' changed while you were editing it; reload and try again")
-    if case.assignee and case.active != changed.active:
-        deps.settings.adjust_open_cases(case.assignee, -1 if case.active else +1, at=now)
-    deps.cases.add_event(case_id, {"event": "status_changed", "from": case.status, "to": new_status,
-                                   "agent_id": agent.agent_id}, at=now)
     return changed.public_view()
 
 

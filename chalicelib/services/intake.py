@@ -19,14 +19,16 @@ from chalicelib.services.rules import current_rules
 if TYPE_CHECKING:  # the triage engine is imported when the first mention is classified
     from chalicelib.triage import Model
 
+FORWARDED_OR_DONE = ("triaged", "routed", "no_case")
 
-def parse_mention(body: str) -> Mention:
+
+def parse_mention(body: str, now: Optional[str] = None) -> Mention:
     try:
         data = json.loads(body)
-    except ValueError as err:
-        raise PermanentFailure(f"message body is not JSON: {err}") from err
+    except (ValueError, RecursionError) as err:
+        raise PermanentFailure(f"message body is not JSON: {str(err)[:200]}") from err
     try:
-        return Mention.from_dict(data)
+        return Mention.from_dict(data, now=now)
     except InvalidMention as err:
         raise PermanentFailure(f"not a valid mention: {err}") from err
 
@@ -61,11 +63,11 @@ def _instagram_mention(mention: Mention, deps: Deps) -> Mention:
 def _with_profile(mention: Mention, deps: Deps) -> Mention:
     try:
         author = deps.platforms.graph().messaging_profile(mention.platform, mention.author.id)
-    except PlatformError as err:
+        return replace(mention, author=author).validate(deps.now())
+    except (PlatformError, InvalidMention) as err:
         logger.warning("sender profile unavailable; the DM goes on unnamed",
-                       extra={"mention_id": mention.id, "reason": str(err)})
+                       extra={"mention_id": mention.id, "reason": str(err)[:300]})
         return mention
-    return replace(mention, author=author)
 
 
 def current_model(deps: Deps) -> Optional["Model"]:
@@ -84,9 +86,16 @@ def current_model(deps: Deps) -> Optional["Model"]:
 def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
     from chalicelib.triage import classify
 
-    mention = complete(parse_mention(body), deps)
+    now = deps.now()
+    mention = complete(parse_mention(body, now), deps)
+    try:
+        mention.validate(now)  # what Graph filled in meets the same rules as what arrived
+    except InvalidMention as err:
+        raise PermanentFailure(f"not a valid mention after completing it from Graph: {err}") from err
     existing = deps.mentions.claim(mention, now_epoch=int(deps.epoch()))
-    if existing and existing.done:
+    if existing and existing.state in FORWARDED_OR_DONE:
+        # A redelivery: it was forwarded (or settled) already. A crash between forwarding and
+        # recording it leaves "received", and the assign stage drops the second copy.
         return {"mention_id": mention.id, "outcome": "duplicate"}
     decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
     if decision["case"]:

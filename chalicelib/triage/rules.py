@@ -10,8 +10,11 @@ Numbers may arrive as ``decimal.Decimal`` (DynamoDB); they are accepted.
 """
 from __future__ import annotations
 
+import collections
 import functools
+import importlib
 import json
+import math
 import os
 import re
 import threading
@@ -438,8 +441,9 @@ def _string_list(value: Any, path: str, problems: _Problems, single_ok: bool = F
         return []
     result = []
     for item in value:
-        if coerce_numbers and _number(item) is not None and _number(item) == int(_number(item)):
-            item = str(int(_number(item)))
+        number = _number(item) if coerce_numbers else None
+        if number is not None and number == int(number):
+            item = str(int(number))
         if not isinstance(item, str) or not item.strip():
             problems.add(path, f"must contain only non-empty strings, found {item!r}")
             continue
@@ -475,45 +479,51 @@ def _type_name(value: Any) -> str:
 
 # --- text_matches: patterns that cannot hang triage -----------------------------------
 #
-# Python's ``re`` is a backtracking engine: a pattern such as (a+)+$ takes exponential
-# time, and even one open-ended repeat in the middle of a pattern ('a.*b') is retried from
-# every position of a post, which is quadratic (~0.3 s on 5,000 characters). Rules run on
-# every mention, so a pattern is accepted only if an upper bound on the engine's work on a
-# post of REGEX_DESIGN_LENGTH characters fits REGEX_WORK_BUDGET. The bound comes from
-# Python's own parse of the pattern (re._parser), never from looking at the pattern text:
+# Python's ``re`` backtracks: (a+)+$ takes exponential time, and even a single repeat without
+# an upper limit in the middle of a pattern ('refund.*order', '\w+x' unanchored) is retried
+# from every position of a post: quadratic, 0.2-0.6 s on 5,000 characters. So a count of
+# "dangerous quantifiers" cannot be the test. A pattern is accepted only if an upper bound on
+# the engine's work for one post of REGEX_DESIGN_LENGTH characters fits REGEX_WORK_BUDGET
+# (and all enabled patterns together fit it too). The bound is worked out on Python's own
+# parse of the pattern (re._parser), never by reading the pattern text with another regex:
 #
 # * refused outright: back-references and conditional groups (their cost depends on what a
-#   group captured), repeats of groups that themselves contain a repeat or a '|' choice
-#   (nested and alternating quantifiers: exponential), and verbose mode;
-# * everything else is costed by walking the parse tree and tracking, at each point of the
-#   pattern, T = how many times the engine can arrive there over the whole search (all start
-#   positions, all backtracking paths) and P = how many of those arrivals can share one text
-#   position. A repeat that can end at c different places multiplies both; a literal word
-#   limits T to the places the word can occur; '^' limits T to P. A repeat of one character
-#   class C is "guarded" when the character before it cannot be in C ('#\d+', '\b\w+',
-#   '\s\w+'): then, whatever the start, a run of C is entered only at its first character,
-#   so its cost is linear instead of quadratic. Which characters a class can match is asked
-#   of ``re`` itself (with the pattern's flags), never guessed.
-# * a repeat of one character at the very start or end of the pattern is reduced to its
-#   minimum before compiling: search() looks everywhere, so '.*refund' finds exactly the
-#   posts 'refund' finds, and '\d+ items' the posts '\d items' finds (only whether a rule
-#   matches is used, never the matched text).
+#   group captured), a repeated group that contains a repeat or a '|' choice (nested and
+#   alternating quantifiers: exponential), verbose mode, more than MAX_REGEX_LENGTH chars;
+# * everything else is costed by walking the tree and tracking, at each point of the
+#   pattern, T = how many times the engine can arrive there over a whole search (every start
+#   position, every backtracking path) and P = how many of those can share one text position.
+#   A repeat that can end in c places multiplies them; optional parts and choices add up; a
+#   literal word limits T to the places the word can occur (words cannot overlap closer than
+#   their period); '^' limits T to P. A repeat of one character class C is "guarded" when
+#   the character before it cannot be in C ('#\d+', '\b\w+', '\s\w+'): a run of C is then
+#   entered only at its first character, whatever the start, so it costs linear, not
+#   quadratic, time. Which characters two classes share is asked of ``re`` itself, with the
+#   pattern's flags (case-insensitive included), never guessed.
+# * a repeat at the very start or end of the pattern is reduced to its minimum before
+#   compiling: search() looks everywhere, so '.*refund' finds exactly the posts 'refund'
+#   finds, and '\d+ items' the posts '\d items' finds (a match with more repeats contains one
+#   with fewer; rules only ask whether a pattern matches). Only one at each end: '.*.*x' and
+#   '\d+\d+x' are refused like any other pair of repeats.
 #
-# The work unit is one step of the engine (one character test or one backtrack); measured
-# at 5-30 ns on a 2020s server core. tests/triage/test_rule_safety.py checks the bound
-# against adversarial posts for a broad corpus of patterns.
+# A unit of work is one step of the engine (a character test, or a third of a backtrack into
+# the rest of the pattern). Against adversarial posts for thousands of generated patterns the
+# time per unit stayed under 18 ns (CPython 3.11, x86-64 server core), so the budget is at
+# most ~18 ms of regular expressions per 5,000-character post; classifying such a post takes
+# ~15 ms more. Work grows linearly with the post for every accepted pattern.
+# tests/triage/test_rule_safety.py checks refusals and times accepted patterns.
 
-try:  # Python 3.11+
-    from re import _compiler as _sre_compile
-    from re import _constants as _sre
-    from re import _parser as _sre_parse
-except ImportError:  # pragma: no cover - older Pythons
-    import sre_compile as _sre_compile  # type: ignore[no-redef]
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+try:  # Python's own regular-expression parser and compiler (re._parser since 3.11, sre_parse before)
+    _sre_parse: Any = importlib.import_module("re._parser")
+    _sre_compile: Any = importlib.import_module("re._compiler")
+    _sre: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - Python < 3.11
+    _sre_parse = importlib.import_module("sre_parse")
+    _sre_compile = importlib.import_module("sre_compile")
+    _sre = importlib.import_module("sre_constants")
 
 REGEX_DESIGN_LENGTH = 5000          # characters: the post length the budget is for
-REGEX_WORK_BUDGET = 150 * REGEX_DESIGN_LENGTH   # engine steps, for all text_matches rules together
+REGEX_WORK_BUDGET = 200 * REGEX_DESIGN_LENGTH   # engine steps, for all enabled text_matches rules together
 _UNBOUNDED = _sre.MAXREPEAT
 _REPEATS = tuple(op for op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None))
                  if op is not None)
@@ -544,32 +554,42 @@ def check_text_pattern(pattern: str) -> _RegexCheck:
         return _RegexCheck((f"invalid regular expression {pattern!r}: {err}",), 0.0, None)
     problems = _structure_problems(tree)
     if _repeated_alternation(pattern):
-        problems.append("a repeated group contains a '|' choice, as in (a|b)+ or (yes|no)*: repeating a choice "
-                        "can take exponential time on a long post. For single characters use a class such as "
-                        "[ab]+; for words, write the choice once without repeating it, or use 'text_contains'.")
+        problems.append(_REPEATED_CHOICE)
     if problems:
         return _RegexCheck(tuple(dict.fromkeys(problems)), 0.0, None)
-    tree = _sre_parse.SubPattern(tree.state, _trim(list(tree.data), True, True, tree.state))
-    cost = _Cost(REGEX_DESIGN_LENGTH)
-    cost.sequence(list(tree.data), _State(REGEX_DESIGN_LENGTH + 1.0, 1.0, ()), tree.state.flags | re.IGNORECASE)
-    work = cost.work + REGEX_DESIGN_LENGTH
-    compiled = _sre_compile.compile(tree, re.IGNORECASE)
+    try:
+        tree = _sre_parse.SubPattern(tree.state, _trim(list(tree.data), True, True, tree.state))
+        cost = _Cost(REGEX_DESIGN_LENGTH)
+        cost.sequence(list(tree.data), _start(REGEX_DESIGN_LENGTH), tree.state.flags | re.IGNORECASE)
+        compiled = _sre_compile.compile(tree, re.IGNORECASE)
+    except Exception:  # a construct this check does not know: refuse rather than guess
+        return _RegexCheck((f"uses a construct that cannot be checked for speed; simplify it. {_HOW_TO_FIX}",),
+                           0.0, None)
+    work = cost.work + REGEX_DESIGN_LENGTH   # search() tries every start position
     if work > REGEX_WORK_BUDGET:
         return _RegexCheck((_too_slow_message(work, cost.blame),), work, None)
     return _RegexCheck((), work, compiled)
 
 
 def _too_slow_message(work: float, blame: List[Tuple[float, str]]) -> str:
-    times = "far more than" if work > 100 * REGEX_WORK_BUDGET else f"about {work / REGEX_WORK_BUDGET:.0f}x"
-    message = (f"this pattern could take too long on a long post ({times} the work allowed for all "
-               f"text_matches patterns together on a {REGEX_DESIGN_LENGTH:,}-character post). ")
-    parts = [part for _, part in sorted(blame, key=lambda b: -b[0])[:2]]
+    ratio = work / REGEX_WORK_BUDGET
+    times = "far more than" if ratio > 100 else f"about {ratio:.1f} times" if ratio < 10 else f"about {ratio:.0f} times"
+    message = (f"it could take too long on a long post ({times} the work allowed for all text_matches patterns "
+               f"together on a {REGEX_DESIGN_LENGTH:,}-character post). ")
+    parts = list(dict.fromkeys(part for _, part in sorted(blame, key=lambda b: -b[0])))[:2]
     if parts:
         message += "The slow part: " + "; ".join(parts) + ". "
+    else:
+        message += ("It is tried at almost every position of a post, and its length, optional parts (?) and "
+                    "choices (|) multiply that work. ")
     return message + _HOW_TO_FIX
 
 
 # Structure: what is refused whatever the numbers.
+
+_REPEATED_CHOICE = ("a repeated group contains a '|' choice, as in (a|ab)+ or (yes|no)*: repeating a choice can take "
+                    "exponential time on a long post. For single characters use a class such as [ab]+; for words, "
+                    "write the choice once without repeating it, or use 'text_contains'.")
 
 def _structure_problems(tree) -> List[str]:
     problems: List[str] = []
@@ -599,10 +619,7 @@ def _walk_structure(items: List[Tuple[Any, Any]], repeated: Optional[Tuple[Any, 
             _walk_structure(list(body), (op, av) if high > 1 else None, problems)
         elif op is _sre.BRANCH:
             if repeated is not None:
-                problems.append(f"'{_render([repeated])}' repeats a choice ('|'), like (a|ab)+: repeating a choice "
-                                "can take exponential time on a long post. For single characters use a class such "
-                                "as [ab]+; for words, write the choice once without repeating it, or use "
-                                "'text_contains'.")
+                problems.append(_REPEATED_CHOICE)
                 continue
             for alternative in av[1]:
                 _walk_structure(list(alternative), repeated, problems)
@@ -673,20 +690,18 @@ def _repeats_more_than_once(pattern: str, i: int) -> bool:
 # Trimming: a repeat of one character at the very start or end only needs its minimum.
 
 def _trim(items: List[Tuple[Any, Any]], lead: bool, trail: bool, state) -> List[Tuple[Any, Any]]:
-    if not items:
-        return items
-    if lead:
-        items = _trim_node(items[0], True, trail and len(items) == 1, state) + items[1:]
-    if trail and items and not (lead and len(items) == 1):
-        items = items[:-1] + _trim_node(items[-1], False, True, state)
-    return items
+    if len(items) <= 1:
+        return _trim_node(items[0], lead, trail, state) if items else items
+    first = _trim_node(items[0], True, False, state) if lead else items[:1]
+    last = _trim_node(items[-1], False, True, state) if trail else items[-1:]
+    return first + items[1:-1] + last
 
 
 def _trim_node(node: Tuple[Any, Any], lead: bool, trail: bool, state) -> List[Tuple[Any, Any]]:
     op, av = node
-    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):   # not possessive: a++ x is not a x
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):   # not possessive: 'a++b' never matches, 'ab' can
         low, high, body = av
-        if high > low and _single_char(list(body), 0) is not None:
+        if high > low:
             return [] if low == 0 else [(op, (low, low, body))]
         return [node]
     if op is _sre.SUBPATTERN:
@@ -703,9 +718,16 @@ class _State(NamedTuple):
     arrivals: float   # T: arrivals at this point of the pattern, over all starts and paths
     peak: float       # P: most arrivals at any one text position
     before: tuple     # facts about the character just before this point (see _guarded)
+    spreads: tuple    # ((base, width), ...): arrivals come from `base` entries, each spread over
+    #                   `width` consecutive positions; so a set of positions d apart gets at
+    #                   most base * ceil(width / d) of them
 
 
 _WORD = (_sre.IN, [(_sre.CATEGORY, _sre.CATEGORY_WORD)])
+
+
+def _start(length: int) -> "_State":
+    return _State(length + 1.0, 1.0, (), ((length + 1.0, 1.0),))
 
 
 class _Cost:
@@ -715,53 +737,65 @@ class _Cost:
         self.blame: List[Tuple[float, str]] = []
 
     def sequence(self, items: List[Tuple[Any, Any]], state: _State, flags: int) -> _State:
-        i = 0
+        i, previous = 0, ""
         while i < len(items):
             words, end = _literal_run(items, i)
             if words is not None:
                 state = self.literal(words, state, flags)
-                i = end
+                previous, i = _render(items[i:end]), end
                 continue
-            state = self.node(items[i], state, flags, items[i - 1] if i else None)
-            i += 1
+            state = self.node(items[i], state, flags, previous)
+            previous, i = _render(items[i:i + 1]), i + 1
         return state
 
     def add(self, amount: float) -> None:
         self.work = min(_BIG, self.work + amount)
 
-    def literal(self, words: List[str], state: _State, flags: int) -> _State:
-        arrivals, peak, before = state
-        stats = _word_stats(tuple(words))
-        self.add(arrivals * stats.steps)
-        out = min(arrivals * stats.at_start, peak * stats.at_start * (self.n / stats.spacing + 1))
-        out_peak = min(peak * stats.at_end, out)
-        lasts = sorted({w[-1] for w in words if w})
-        fact = ((("in", (_sre.IN, [(_sre.LITERAL, ord(c)) for c in lasts]), flags),),) if lasts else ()
-        if "" in words:
-            fact = _union(before, fact) if fact else before
-        return _State(out, out_peak, fact)
+    def spaced(self, state: _State, spacing: float) -> float:
+        """Most arrivals at a set of positions at least `spacing` apart."""
+        bound = min(state.arrivals, state.peak * (self.n / spacing + 1))
+        for base, width in state.spreads:
+            bound = min(bound, base * math.ceil(width / spacing))
+        return bound
 
-    def node(self, node: Tuple[Any, Any], state: _State, flags: int, previous) -> _State:
+    def literal(self, words: List[str], state: _State, flags: int) -> _State:
+        arrivals, peak, before, _ = state
+        stats = _word_stats(tuple(words))
+        work = arrivals * len(words)     # every word's first character is tried
+        for share, spacing in stats.deeper:
+            work += share * self.spaced(state, spacing)
+        self.add(work)
+        out = min(arrivals * stats.at_start, stats.at_start * self.spaced(state, stats.spacing))
+        out_peak = min(peak * stats.at_end, out)
+        lasts = "".join(sorted({_set_chars.get(w[-1], w[-1]) for w in words if w}))
+        facts: tuple = ((("in", (_sre.IN, [(_sre.LITERAL, ord(c)) for c in lasts]), flags),),)
+        if _ANY_CASE in lasts or not lasts:   # a NUL or a private-use character: say nothing
+            facts = ()
+        if "" in words:
+            facts = _union(before, facts)
+        return _State(out, out_peak, facts, ((out, 1.0),))
+
+    def node(self, node: Tuple[Any, Any], state: _State, flags: int, previous: str) -> _State:
         op, av = node
-        arrivals, peak, before = state
+        arrivals, peak, before, spreads = state
         n = self.n
         if op in _CHAR_OPS:
             self.add(arrivals)
-            return _State(arrivals, peak, ((("in", node, flags),),))
+            return _State(arrivals, peak, ((("in", node, flags),),), spreads)
         if op is _sre.AT:
             self.add(arrivals)
             multiline = flags & re.MULTILINE
             if av is _sre.AT_BEGINNING_STRING or (av is _sre.AT_BEGINNING and not multiline):
-                return _State(min(arrivals, peak), peak, ((("start",),),))
+                return _State(min(arrivals, peak), peak, ((("start",),),), ((min(arrivals, peak), 1.0),))
             if av is _sre.AT_BEGINNING:
                 newline = ("in", (_sre.LITERAL, 10), flags)
-                return _State(arrivals, peak, before + (((newline, ("start",)),)))
+                return state._replace(before=before + ((newline, ("start",)),))
             if av is _sre.AT_END_STRING:
-                return _State(min(arrivals, peak), peak, before)
+                return state._replace(arrivals=min(arrivals, peak))
             if av is _sre.AT_END and not multiline:
-                return _State(min(arrivals, 2 * peak), peak, before)
+                return state._replace(arrivals=min(arrivals, 2 * peak))
             if av is _sre.AT_BOUNDARY:
-                return _State(arrivals, peak, before + ((("notin", _WORD, flags & ~re.IGNORECASE, True),),))
+                return state._replace(before=before + ((("notin", _WORD, flags & ~re.IGNORECASE, True),),))
             return state
         if op is _sre.SUBPATTERN:
             group, add, remove, body = av
@@ -769,77 +803,91 @@ class _Cost:
             return self.sequence(list(body), state, _combine_flags(flags, add, remove))
         if op is _sre.BRANCH:
             ends = [self.sequence(list(alt), state, flags) for alt in av[1]]
-            out_peak = sum(e.peak for e in ends)
-            out = min(sum(e.arrivals for e in ends), n * out_peak)
-            facts = ends[0].before
-            for e in ends[1:]:
-                facts = _union(facts, e.before)
-            return _State(out, out_peak, facts)
+            return _merge(ends, n)
         if op in _REPEATS:
             return self.repeat(node, state, flags, previous)
         if _ATOMIC is not None and op is _ATOMIC:
             end = self.sequence(list(av), state, flags)
             out = min(arrivals, end.arrivals)
-            return _State(out, min(end.peak, out), end.before)
+            return _State(out, min(end.peak, out), end.before, ((out, 1.0),))
         if op in (_sre.ASSERT, _sre.ASSERT_NOT):
             direction, body = av
             inner = _Cost(int(n))
-            end = inner.sequence(list(body), _State(1.0, 1.0, before if direction > 0 else ()), flags)
+            end = inner.sequence(list(body), _State(1.0, 1.0, before if direction > 0 else (), ((1.0, 1.0),)),
+                                 flags)
             self.add(arrivals * (inner.work + 1))
             for weight, part in inner.blame:
                 self.blame.append((weight * arrivals, part + " inside a look-ahead or look-behind"))
             if direction < 0 and op is _sre.ASSERT:
-                return _State(arrivals, peak, before + end.before)
+                return state._replace(before=before + end.before)
             single = _single_char(list(body), flags)
             if direction < 0 and single is not None:
-                return _State(arrivals, peak, before + ((("notin", single[0], single[1], False),),))
+                return state._replace(before=before + ((("notin", single[0], single[1], False),),))
             return state
         raise ValueError(f"unsupported regular expression construct {op}")
 
-    def repeat(self, node: Tuple[Any, Any], state: _State, flags: int, previous) -> _State:
+    def repeat(self, node: Tuple[Any, Any], state: _State, flags: int, previous: str) -> _State:
         op, (low, high, body) = node
-        arrivals, peak, before = state
+        arrivals, peak, before, spreads = state
         n = self.n
         body = list(body)
-        if high <= 1:   # optional: the body or nothing
+        if high <= 1:
+            if high == 0:
+                return state
             end = self.sequence(body, state, flags)
-            return _State(min(arrivals + end.arrivals, n * (peak + end.peak)), peak + end.peak,
-                          _union(before, end.before))
+            if low >= 1:
+                return end
+            return _merge([state, end], n)     # optional: the body or nothing
         single = _single_char(body, flags)
         if single is not None:
-            top = min(float(high), n) if high is not _UNBOUNDED else n
+            top = n if high is _UNBOUNDED else min(float(high), n)
             counts = max(1.0, top - low + 1)
             guarded = _guarded(single, low, before)
-            ends_per_position = (1.0 if low >= 1 else 2.0) if guarded else counts
-            step = 1.0
-            width = 1.0
+            # Guarded: a run of the class is entered only at its start, so an end has one start (two with
+            # zero repeats) and the runs scanned from different entries do not overlap.
+            ends_at_one_position = (1.0 if low >= 1 else 2.0) if guarded else counts
+            out_peak = min(peak * ends_at_one_position, arrivals)
+            scan = min(arrivals * (low + counts), n * peak * (ends_at_one_position if guarded else top + 1))
             end_facts = ((("in", single[0], single[1]),),)
+            # Python counts a run of a case-insensitive class with letters in it ([a-z]+) by its slow path.
+            node_op, node_av = single[0]
+            count_cost = 2.0 if node_op is _sre.IN and single[1] & re.IGNORECASE and any(
+                kind in (_sre.LITERAL, _sre.RANGE) for kind, _ in node_av) else 1.0
         else:
             inner = _Cost(int(n))
-            end = inner.sequence(body, _State(1.0, 1.0, ()), flags)
-            step = inner.work + 1
+            end = inner.sequence(body, _State(1.0, 1.0, (), ((1.0, 1.0),)), flags)
             width = float(_sre_parse.SubPattern(_sre_parse.State(), body).getwidth()[0])
-            top = min(float(high), n / width + 1 if width else n + 1) if high is not _UNBOUNDED else \
-                (n / width + 1 if width else n + 1)
+            most = n / width + 1 if width else n + 1
+            top = most if high is _UNBOUNDED else min(float(high), most)
             counts = max(1.0, top - low + 1)
             guarded = False
-            ends_per_position = counts
+            out_peak = min(peak * counts, arrivals * (1.0 if width else counts))
+            scan = arrivals * (low + counts) * (inner.work + 1)
             end_facts = end.before
-        out_peak = min(peak * ends_per_position, arrivals * (1.0 if width else counts))
+            count_cost = 1.0
         out = min(arrivals * counts, n * out_peak)
         if op is _POSSESSIVE:
             out = min(out, arrivals)
-        scanned_per_position = ends_per_position if guarded else min(top + 1, n + 1)
-        self.add(min(arrivals * (low + counts), n * peak * scanned_per_position) * step + out)
+        self.add(scan * count_cost + 3 * out)   # backtracking into the rest of the pattern costs ~3 steps
+        if guarded:
+            out_spreads = ((out, 1.0),)
+        else:
+            out_spreads = tuple((base, width_ + counts - 1) for base, width_ in spreads)[:2] + ((arrivals, counts),)
         if not guarded and counts > 1:
-            what = f"'{_render([node])}'"
-            if previous is not None:
-                what += f" after '{_render([previous])}'"
-            elif counts >= n:
-                what += " at the start"
-            self.blame.append((out * step, what + (" (open-ended repeat: it can be retried from almost every "
-                                                   "position)" if high is _UNBOUNDED or top >= n else "")))
-        return _State(out, out_peak, end_facts if low >= 1 else _union(before, end_facts))
+            what = f"'{_render([node])}'" + (f" after '{previous}'" if previous else "")
+            self.blame.append((out, what + (" (a repeat without an upper limit is retried from almost every "
+                                            "position)" if high is _UNBOUNDED or top >= n else "")))
+        return _State(out, out_peak, end_facts if low >= 1 else _union(before, end_facts), out_spreads)
+
+
+def _merge(ends: List[_State], n: float) -> _State:
+    """The state after one of several paths."""
+    out_peak = sum(e.peak for e in ends)
+    out = min(sum(e.arrivals for e in ends), n * out_peak)
+    facts = ends[0].before
+    for e in ends[1:]:
+        facts = _union(facts, e.before)
+    return _State(out, out_peak, facts, ((out, 1.0),))
 
 
 def _combine_flags(flags: int, add: int, remove: int) -> int:
@@ -867,7 +915,8 @@ def _union(a: tuple, b: tuple) -> tuple:
 # Literal words: where they can occur and how many can match at one position.
 
 class _WordStats(NamedTuple):
-    steps: float      # engine steps per arrival to try all the words
+    deeper: Tuple[Tuple[int, int], ...]   # for j = 1, 2, ...: (words sharing a j-character start, spacing of
+    #                                       the positions where j-character starts can occur)
     at_start: int     # words that can match at one position
     at_end: int       # words that can end at one position
     spacing: int      # smallest distance between two positions where words can start
@@ -881,41 +930,48 @@ def _literal_run(items: List[Tuple[Any, Any]], i: int) -> Tuple[Optional[List[st
         if more is None:
             break
         combined = [a + b for a in (words or [""]) for b in more]
-        if len(combined) > 64 or sum(map(len, combined)) > 4000:
+        if len(combined) > _MAX_WORDS or sum(map(len, combined)) > 4000:
             break
         words, j = combined, j + 1
     return words, j
 
 
 def _words(node: Tuple[Any, Any]) -> Optional[List[str]]:
+    """The strings a node of literal characters can match, one per path the engine can take (so
+    'a?a?' gives 'aa', 'a', 'a', '': the engine tries each path), or None."""
     op, av = node
     if op is _sre.LITERAL:
-        return [chr(av)]
-    if op is _sre.IN and av and all(kind is _sre.LITERAL for kind, _ in av) and len(av) <= 16:
-        return sorted({chr(code) for _, code in av})
+        return [chr(av) if av < _SET_FIRST else _ANY_CASE]
+    if op is _sre.IN and av and all(kind in (_sre.LITERAL, _sre.RANGE) for kind, _ in av):
+        size = sum(1 if kind is _sre.LITERAL else code[1] - code[0] + 1 for kind, code in av)
+        if size > 32:
+            return None
+        chars = "".join(chr(code) if kind is _sre.LITERAL else "".join(map(chr, range(code[0], code[1] + 1)))
+                        for kind, code in av)
+        return [_set_placeholder(chars)]    # one test, whichever character it is
     if op is _sre.SUBPATTERN:
         return _words_of(list(av[3]))
     if op is _sre.BRANCH:
         found: List[str] = []
         for alt in av[1]:
             more = _words_of(list(alt))
-            if more is None or len(found) + len(more) > 64:
+            if more is None or len(found) + len(more) > _MAX_WORDS:
                 return None
             found.extend(more)
-        return sorted(set(found))
+        return found
     if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[1] <= 3:
         inner = _words_of(list(av[2]))
         if inner is None:
             return None
-        found = set()
+        found = []
         for count in range(av[0], av[1] + 1):
             layer = [""]
             for _ in range(count):
                 layer = [a + b for a in layer for b in inner]
-                if len(layer) > 64:
+                if len(layer) > _MAX_WORDS:
                     return None
-            found.update(layer)
-        return sorted(found) if len(found) <= 64 else None
+            found.extend(layer)
+        return found if len(found) <= _MAX_WORDS else None
     return None
 
 
@@ -926,12 +982,37 @@ def _words_of(items: List[Tuple[Any, Any]]) -> Optional[List[str]]:
         if more is None:
             return None
         words = [a + b for a in words for b in more]
-        if len(words) > 64:
+        if len(words) > _MAX_WORDS:
             return None
-    return sorted(set(words))
+    return words
+
+
+_MAX_WORDS = 64
 
 
 _ANY_CASE = "\x00"   # stands for a character whose case variants are not worked out here
+# A class of a few characters ([ae], or (?:a|e) which Python turns into one) is one test: it stands in
+# a word as one placeholder character from a private-use plane (literal characters there become _ANY_CASE).
+_SET_FIRST = 0xF0000
+_set_placeholders: Dict[str, str] = {}
+_set_chars: Dict[str, str] = {}
+_set_keys: Dict[str, frozenset] = {}
+_set_lock = threading.Lock()
+
+
+def _set_placeholder(chars: str) -> str:
+    chars = "".join(sorted(set(chars)))
+    found = _set_placeholders.get(chars)
+    if found is None:
+        with _set_lock:
+            found = _set_placeholders.get(chars)
+            if found is None:
+                found = chr(_SET_FIRST + len(_set_placeholders)) if len(_set_placeholders) < 0xFFFF else _ANY_CASE
+                if found != _ANY_CASE:
+                    _set_chars[found] = chars
+                    _set_keys[found] = frozenset(_case_key(c) for c in chars)
+                    _set_placeholders[chars] = found
+    return found
 
 
 def _case_key(text: str) -> str:
@@ -940,45 +1021,66 @@ def _case_key(text: str) -> str:
     for c in text:
         if c.isascii():
             out.append(c.lower())
-        elif c.lower() == c and c.upper() == c and c.casefold() == c:
-            out.append(c)      # uncased (kana, kanji, digits...): matches only itself
+        elif c >= "\U000f0000" or (c.lower() == c and c.upper() == c and c.casefold() == c):
+            out.append(c)      # a placeholder, or uncased (kana, kanji, digits...): matches only itself
         else:
             out.append(_ANY_CASE)
     return "".join(out)
 
 
+def _special(key: str) -> bool:
+    return _ANY_CASE in key or (bool(key) and max(key) >= "\U000f0000")
+
+
+def _compatible(x: str, y: str) -> bool:
+    if x == y or _ANY_CASE in (x, y):
+        return True
+    keys_x, keys_y = _set_keys.get(x, frozenset(x)), _set_keys.get(y, frozenset(y))
+    return _ANY_CASE in keys_x or _ANY_CASE in keys_y or bool(keys_x & keys_y)
+
+
 def _same(a: str, b: str) -> bool:
+    """Whether one post text can match both (equal-length) keys."""
     if a == b:
         return True
-    if _ANY_CASE not in a and _ANY_CASE not in b:
+    if not _special(a) and not _special(b):
         return False
-    return all(x == y or _ANY_CASE in (x, y) for x, y in zip(a, b))
+    return all(_compatible(x, y) for x, y in zip(a, b))
 
 
 @functools.lru_cache(maxsize=512)
 def _word_stats(words: Tuple[str, ...]) -> _WordStats:
     keys = [_case_key(w) for w in words]
     longest = max(map(len, keys))
-    steps = float(len(keys))
-    for j in range(1, longest + 1):
-        prefixes = [k[:j] for k in keys if len(k) >= j]
-        steps += max(sum(1 for q in prefixes if _same(p, q)) for p in prefixes)
+    deeper = []
+    spacing = 1
+    for j in range(1, longest):
+        prefixes = [k[:j] for k in keys if len(k) > j]
+        plain = collections.Counter(p for p in prefixes if not _special(p))
+        share = max(plain.values(), default=0) + sum(1 for p in prefixes if _special(p))
+        if j & (j - 1) == 0:    # spacing only grows with j: work it out at 1, 2, 4, 8...
+            spacing = _spacing(sorted(set(prefixes)))
+        deeper.append((share, spacing))
     at_start = max(sum(1 for b in keys if _same(a[:len(b)], b[:len(a)])) for a in keys)
     at_end = max(sum(1 for b in keys if _same(a[len(a) - min(len(a), len(b)):], b[len(b) - min(len(a), len(b)):]))
                  for a in keys)
-    spacing = longest
-    if len(keys) * sum(map(len, keys)) > 20000 or "" in keys:
-        spacing = 1
-    else:
-        for a in keys:
-            for b in keys:
-                for shift in range(1, min(len(a), spacing)):
-                    overlap = min(len(a) - shift, len(b))
-                    if _same(a[shift:shift + overlap], b[:overlap]):
-                        spacing = shift
-                        break
-                spacing = min(spacing, len(a))
-    return _WordStats(steps, at_start, at_end, max(1, spacing))
+    return _WordStats(tuple(deeper), at_start, at_end, _spacing(sorted(set(keys))))
+
+
+def _spacing(keys: List[str]) -> int:
+    """Smallest distance between two positions of a text where (case keys of) words can start."""
+    if "" in keys or len(keys) * sum(map(len, keys)) > 20000:
+        return 1
+    spacing = max(map(len, keys))
+    for a in keys:
+        spacing = min(spacing, len(a))
+        for b in keys:
+            for shift in range(1, spacing):
+                overlap = min(len(a) - shift, len(b))
+                if _same(a[shift:shift + overlap], b[:overlap]):
+                    spacing = shift
+                    break
+    return max(1, spacing)
 
 
 # Guards: can the character before a repeat of class C be in C?
@@ -1092,8 +1194,6 @@ _CASED_LIMIT = 0x20000   # no character above this has case (tested)
 
 
 def _matcher(single: Tuple[Tuple[Any, Any], int]):
-    if single[0] == "nothing":
-        return lambda c: False
     return _compile_single(single).fullmatch
 
 

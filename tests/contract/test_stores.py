@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.case import new_case, with_status
-from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.case import new_case, with_follow_up, with_status
+from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.reply import new_reply
 from tests.fakes import FakeCaseStore, FakeMentionStore, FakeQueue, FakeSettingsStore, mention
 
@@ -17,13 +17,15 @@ from tests.fakes import FakeCaseStore, FakeMentionStore, FakeQueue, FakeSettings
 @pytest.fixture(params=["fake", "dynamo"])
 def stores(request):
     if request.param == "fake":
-        return {"cases": FakeCaseStore(), "mentions": FakeMentionStore(), "settings": FakeSettingsStore(),
+        settings = FakeSettingsStore()
+        return {"cases": FakeCaseStore(settings), "mentions": FakeMentionStore(), "settings": settings,
                 "queue": FakeQueue()}
     request.getfixturevalue("aws")
     from chalicelib.adapters.queues import SqsQueue
     from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
 
-    return {"cases": DynamoCaseStore("socialcare-test-cases"), "mentions": DynamoMentionStore("socialcare-test-mentions"),
+    return {"cases": DynamoCaseStore("socialcare-test-cases", "socialcare-test-settings"),
+            "mentions": DynamoMentionStore("socialcare-test-mentions"),
             "settings": DynamoSettingsStore("socialcare-test-settings"), "queue": SqsQueue("socialcare-test-mentions")}
 
 
@@ -56,13 +58,68 @@ def test_saving_over_a_stale_version_is_refused(stores):
     assert cases.get(case.case_id).version == 1
 
 
-def test_active_case_for_customer_follows_status(stores):
+def test_opening_claims_the_customer_and_the_agents_load_together(stores):
+    cases, settings = stores["cases"], stores["settings"]
+    settings.put_agent(Agent(agent_id="aiko", teams=["support"], capacity=1))
+    first = replace(a_case("1", author_id="7"), assignee="aiko")
+    assert cases.open_case(first, opened_event={"event": "opened"}).outcome == "opened"
+    assert cases.active_case_for_customer("x:7") == first.case_id
+    assert settings.get_agent("aiko").open_cases == 1
+    # A second post of the same customer, opened at the same moment, must join instead.
+    second = replace(a_case("2", author_id="7"), assignee="aiko")
+    result = cases.open_case(second, opened_event={"event": "opened"})
+    assert result.outcome == "customer_active" and result.active_case_id == first.case_id
+    assert cases.get(second.case_id) is None
+    # A repeated delivery changes nothing: no second count, no second opened event.
+    assert cases.open_case(first, opened_event={"event": "opened"}).outcome == "exists"
+    assert settings.get_agent("aiko").open_cases == 1
+    assert [e["event"] for e in cases.history(first.case_id).events] == ["opened"]
+
+
+def test_an_agent_at_capacity_leaves_the_new_case_in_the_team_queue(stores):
+    cases, settings = stores["cases"], stores["settings"]
+    settings.put_agent(Agent(agent_id="ken", teams=["support"], capacity=1))
+    settings.adjust_open_cases("ken", +1, at="t0")
+    case = replace(a_case("3", author_id="8"), assignee="ken")
+    result = cases.open_case(case, opened_event={"event": "opened"})
+    assert result.outcome == "opened" and result.assignee is None
+    assert cases.get(case.case_id).assignee is None and settings.get_agent("ken").open_cases == 1
+
+
+def test_status_changes_move_the_customer_and_the_load_with_the_case(stores):
+    cases, settings = stores["cases"], stores["settings"]
+    settings.put_agent(Agent(agent_id="aiko", teams=["support"], capacity=5))
+    case = replace(a_case("4", author_id="9"), assignee="aiko")
+    cases.open_case(case, opened_event={"event": "opened"})
+    before = cases.get(case.case_id)
+    resolved = with_status(before, "resolved", "2026-11-23T04:00:00.000000Z")
+    assert cases.change_status(before, resolved, event={"event": "status_changed"})
+    assert cases.active_case_for_customer("x:9") is None
+    assert settings.get_agent("aiko").open_cases == 0
+    assert not cases.change_status(before, resolved, event={"event": "status_changed"})  # stale version
+    # The customer writes again: a new case; reopening the old one now would give them two.
+    newer = a_case("5", author_id="9", created="2026-11-23T05:00:00.000000Z")
+    assert cases.open_case(newer, opened_event={"event": "opened"}).outcome == "opened"
+    old = cases.get(case.case_id)
+    with pytest.raises(Conflict):
+        cases.change_status(old, with_status(old, "open", "2026-11-23T06:00:00.000000Z"), event={"event": "x"})
+    assert cases.get(case.case_id).status == "resolved"
+
+
+def test_a_follow_up_is_attached_once(stores):
     cases = stores["cases"]
-    case = a_case(author_id="7")
-    cases.create(case)
-    assert cases.active_case_for_customer("x:7") == case.case_id
-    assert cases.save(with_status(cases.get(case.case_id), "resolved", "t1"))
-    assert cases.active_case_for_customer("x:7") is None
+    case = a_case("6", author_id="10")
+    cases.open_case(case, opened_event={"event": "opened"})
+    post = mention("7", author_id="10", text="any news?")
+    current = cases.get(case.case_id)
+    changed = with_follow_up(current, post, "high", "2026-11-23T03:05:00.000000Z")
+    assert cases.add_follow_up(changed, post, at="2026-11-23T03:05:00Z", event={"event": "follow_up"}) == "added"
+    again = with_follow_up(cases.get(case.case_id), post, "high", "2026-11-23T03:06:00.000000Z")
+    assert cases.add_follow_up(again, post, at="2026-11-23T03:06:00Z", event={"event": "follow_up"}) == "duplicate"
+    stale = with_follow_up(current, mention("8", author_id="10"), "low", "t")
+    assert cases.add_follow_up(stale, mention("8", author_id="10"), at="t", event={"event": "follow_up"}) == "stale"
+    stored = cases.get(case.case_id)
+    assert stored.mention_count == 2 and stored.priority == "high" and stored.reply_target.platform_id == "7"
 
 
 def test_inbox_pages_in_order_without_skipping_or_repeating(stores):
@@ -192,3 +249,39 @@ def test_every_rules_save_gets_its_own_version(stores):
 
 def test_queue_sends_batches_beyond_ten_messages(stores):
     assert stores["queue"].send_batch({"n": i} for i in range(23)) == 23
+
+
+def test_a_long_history_comes_in_pages_without_gaps(stores):
+    cases = stores["cases"]
+    case = a_case("9", author_id="11")
+    cases.create(case)
+    for i in range(23):
+        cases.add_mention(case.case_id, mention(f"9{i:02d}", author_id="11"), at=f"2026-11-23T04:{i:02d}:00Z")
+        cases.add_event(case.case_id, {"event": "follow_up"}, at=f"2026-11-23T04:{i:02d}:01Z")
+    seen_mentions, seen_events, after = [], 0, None
+    while True:
+        page = cases.history(case.case_id, limit=10, after=after)
+        assert len(page.mentions) + len(page.events) + len(page.replies) <= 10
+        seen_mentions += [m.platform_id for m in page.mentions]
+        seen_events += len(page.events)
+        after = page.next_position
+        if after is None:
+            break
+    assert seen_mentions == [f"9{i:02d}" for i in range(23)] and seen_events == 23
+    with pytest.raises(InvalidCursor):
+        cases.history(case.case_id, limit=10, after="bm9wZQ")
+
+
+def test_two_supervisors_saving_at_once_both_get_a_version(stores, monkeypatch):
+    """Both read "version 1 is the latest" before either saved: neither overwrites the other."""
+    store = stores["settings"]
+    store.add_rules_version({"rules": ["base"]}, author="boss", at="t0")
+    if hasattr(store, "_latest_rules_version"):  # the DynamoDB store: make the second reader stale
+        monkeypatch.setattr(store, "_latest_rules_version", lambda: 1)
+        monkeypatch.setattr(store, "current_rules_version", lambda: 1)
+    first = store.add_rules_version({"rules": ["from lead A"]}, author="lead-a", at="t1")
+    second = store.add_rules_version({"rules": ["from lead B"]}, author="lead-b", at="t2")
+    monkeypatch.undo()
+    assert {first, second} == {2, 3}
+    assert store.get_rules_version(2)["saved_by"] == "lead-a" and store.get_rules_version(3)["saved_by"] == "lead-b"
+    assert store.current_rules_version() == 3

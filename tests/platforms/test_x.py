@@ -10,6 +10,7 @@ from chalicelib.adapters.platforms.http import HttpClient
 from chalicelib.adapters.platforms.x import (
     MAX_QUERY_LENGTH,
     RateLimit,
+    XAmbiguous,
     XAuthError,
     XClient,
     XRateLimited,
@@ -187,7 +188,7 @@ def test_a_failed_send_is_not_retried_and_a_resend_is_flagged_duplicate(fake):
     text = "Sorry about that! Please fill in our lost & found form and we'll look for it."
     fake.fail_next("/2/tweets", 503, method="POST")
 
-    with pytest.raises(XTransientError):
+    with pytest.raises(XAmbiguous):  # a 5xx to a write: X may have posted it
         client.reply(target, text)
     client.reply(target, text)
     with pytest.raises(XRequestError) as raised:
@@ -195,6 +196,22 @@ def test_a_failed_send_is_not_retried_and_a_resend_is_flagged_duplicate(fake):
 
     assert [r["status"] for r in fake.requests if r["method"] == "POST"] == [503, 201, 403]
     assert raised.value.duplicate
+
+
+def test_a_reply_whose_answer_was_lost_is_found_on_the_brands_timeline(fake):
+    client = client_for(fake)
+    target = by_handle(all_mentions(client, fake)[0], "sam_w_reads").platform_id
+    text = "We are on it: your bag is on tomorrow's first flight."
+    since = "2020-01-01T00:00:00.000000Z"
+    assert client.find_reply(fake.brand_user_id, target, text, since) is None
+    fake.fail_next("/2/tweets", 500, method="POST", after_write=True)
+
+    with pytest.raises(XAmbiguous):
+        client.reply(target, text)
+
+    assert [r["method"] for r in fake.requests].count("POST") == 1  # never retried by the client
+    found = client.find_reply(fake.brand_user_id, target, text, since)
+    assert found and client.find_reply(fake.brand_user_id, target, "another text", since) is None
 
 
 def test_reply_to_an_untagged_post_is_refused_with_xs_message(fake):

@@ -7,9 +7,8 @@ import pytest
 
 from chalicelib.adapters.platforms.x import XRateLimited, XRequestError
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.errors import PermanentFailure
+from chalicelib.domain.errors import PermanentFailure, RetryLater
 from chalicelib.services import assign, inbox, intake, reply
-from chalicelib.services.reply import TransientDeliveryError
 from tests.fakes import Clock, fake_deps, mention
 
 
@@ -100,8 +99,9 @@ def test_a_rate_limited_send_is_retried_later_not_failed(deps):
     queued = reply.request_reply(case, {"text": "We are sorry."}, agent_id="boss", deps=deps)
     deps.platforms.x().errors.append(XRateLimited("slow down", reset_at=2_000_000_000, status=429))
     [message] = deps.outbound_queue.take()
-    with pytest.raises(TransientDeliveryError):
+    with pytest.raises(RetryLater) as retry:
         reply.deliver_reply(message, deps)
+    assert retry.value.delay_seconds > 0  # waits for X's reset time
     assert deps.cases.get_reply(case.case_id, queued["reply_id"]).delivery_status == "retrying"
     assert reply.deliver_reply(message, deps)["outcome"] == "sent"
     assert len(deps.platforms.x().posted) == 1

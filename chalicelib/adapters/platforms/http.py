@@ -3,9 +3,15 @@
 ``requests`` would add cold-start time to every Lambda for what urllib does
 here in a page: timeouts, retries with backoff and jitter on 5xx and network
 errors, and the response headers that carry rate-limit state.
+
+Only reads are retried. A write (POST) whose answer is lost may have been
+carried out: retrying it blindly would post a reply twice, so the caller gets
+the failure and decides (``TransportError.maybe_sent`` says whether the
+request could have reached the platform at all).
 """
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import socket
@@ -40,7 +46,15 @@ class HttpError(Exception):
 
 
 class TransportError(TransientFailure):
-    """No answer at all: connection refused, DNS, timeout (after retries)."""
+    """No answer at all: connection refused, DNS, timeout (after retries, for reads)."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = True):
+        super().__init__(message)
+        # False only when the request certainly never left (refused connection, unknown host).
+        self.maybe_sent = maybe_sent
+
+
+RETRIED_METHODS = ("GET", "HEAD")
 
 
 @dataclass
@@ -68,14 +82,15 @@ class HttpClient:
             data = urllib.parse.urlencode(form).encode("utf-8")
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         attempt = 0
+        retries = self.retries if method.upper() in RETRIED_METHODS else 0
         while True:
             try:
                 response = self._send(method, url, data, all_headers)
             except TransportError:
-                if attempt >= self.retries:
+                if attempt >= retries:
                     raise
             else:
-                if response.status < 500 or attempt >= self.retries:
+                if response.status < 500 or attempt >= retries:
                     if response.status >= 400:
                         raise HttpError(response)
                     return response
@@ -90,8 +105,13 @@ class HttpClient:
                 return _response(raw.status, raw.headers, raw.read())
         except urllib.error.HTTPError as err:
             return _response(err.code, err.headers, err.read())
-        except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as err:
-            raise TransportError(f"{url.split('?')[0]}: {err}") from err
+        except urllib.error.URLError as err:
+            # urlopen wraps failures to connect (refused, unknown host): nothing was sent.
+            reason = getattr(err, "reason", None)
+            never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            raise TransportError(f"{url.split('?')[0]}: {err}", maybe_sent=not never_sent) from err
+        except (socket.timeout, ConnectionError, TimeoutError, http.client.HTTPException) as err:
+            raise TransportError(f"{url.split('?')[0]}: {err}", maybe_sent=True) from err
 
 
 def _response(status: int, headers: Any, payload: bytes) -> Response:

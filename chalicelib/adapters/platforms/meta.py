@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 from chalicelib.adapters.platforms.meta_webhooks import epoch_seconds, facebook_permalink, guess_lang, iso_utc
-from chalicelib.domain.errors import AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
+from chalicelib.domain.errors import AmbiguousOutcome, AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
 from chalicelib.domain.mention import Author, Mention
 
 COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url"
@@ -133,6 +133,10 @@ class MetaRequestError(MetaError, Refused):
         # A closed window is not fixed by retrying: the customer must write
         # again, or the reply must go as a template / HUMAN_AGENT message.
         self.window_closed = window_closed
+
+
+class MetaAmbiguous(MetaError, AmbiguousOutcome):
+    """A comment or message whose outcome is unknown: Graph may have it. Look before writing again."""
 
 
 class GraphClient:
@@ -333,8 +337,14 @@ class GraphClient:
                                           headers=headers)
         except HttpError as err:
             self.last_usage = Usage.from_headers(err.response.headers)
-            raise error_from_response(err.response) from err
+            mapped = error_from_response(err.response)
+            if method != "GET" and isinstance(mapped, MetaTransientError):
+                raise MetaAmbiguous(f"Graph failed after a write was sent; it may have been carried out: {mapped}",
+                                    status=mapped.status, code=mapped.code, body=mapped.body) from err
+            raise mapped from err
         except TransportError as err:
+            if method != "GET" and err.maybe_sent:
+                raise MetaAmbiguous(f"no answer from Graph after sending: {err}") from err
             raise MetaTransientError(f"Graph API unreachable: {err}") from err
         self.last_usage = Usage.from_headers(response.headers)
         body = response.body if isinstance(response.body, dict) else {}
@@ -603,7 +613,8 @@ def _next_after(body: Any) -> Optional[str]:
 def _created_id(body: Dict[str, Any], key: str) -> str:
     created = body.get(key) if isinstance(body, dict) else None
     if not created:
-        raise MetaTransientError(f"Graph answered without '{key}': {str(body)[:200]}", body=body)
+        raise MetaAmbiguous(f"Graph answered without '{key}'; the write may have been carried out: {str(body)[:200]}",
+                            body=body)
     return str(created)
 
 

@@ -4,21 +4,26 @@ deliveries (Page feed, Messenger, Instagram, WhatsApp) turned into Mentions.
 Pure and standard library only: the webhook route runs this before it pays
 for any AWS client, so a forged or unsigned request costs almost nothing.
 
-One delivery batches many entries and changes. A malformed or uninteresting
-item is skipped with a reason and never sinks the rest: Meta retries a
-failed delivery for hours, and a retry of the same bad item would fail the
-same way.
+One delivery batches many entries and changes. A malformed, invalid,
+oversized or uninteresting item is skipped with a reason and never sinks the
+rest: Meta retries a failed delivery for hours, and a retry of the same bad
+item would fail the same way. Every field read is type-checked (no ``str()``
+of a number where text belongs) and every Mention built passes the same
+checks as a queued one (``Mention.validate``), so what this returns can be
+queued and triaged.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from chalicelib.domain.mention import UNKNOWN_AUTHOR_ID, Author, Mention
+from chalicelib.domain.mention import UNKNOWN_AUTHOR_ID, Author, InvalidMention, Mention
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Feed items a visitor publishes on the Page; likes, reactions and shares are
@@ -35,6 +40,13 @@ _COLONLESS_OFFSET = re.compile(r"([+-]\d\d)(\d\d)$")
 # Messenger and Instagram messaging timestamps are in milliseconds, the rest in
 # seconds; anything this large cannot be seconds (year 5138).
 _MILLISECONDS_FROM = 100_000_000_000
+_MAX_TIMESTAMP_CHARS = 64
+# Meta documents deliveries of up to 3 MB (WhatsApp Cloud API, "Webhooks");
+# anything bigger is not Meta's. Its payloads nest about 10 levels deep.
+MAX_DELIVERY_BYTES = 3 * 1024 * 1024
+MAX_DELIVERY_DEPTH = 32
+# A skip reason names the item and why, never the item's content at length.
+_MAX_REASON_CHARS = 300
 
 
 # ---- handshake and signature ----------------------------------------------------
@@ -68,6 +80,50 @@ def signature_is_valid(raw_body: bytes, header_value: Optional[str], app_secret:
 
 # ---- deliveries -> Mentions ------------------------------------------------------
 
+def parse_delivery(raw_body: Union[bytes, str]) -> Dict[str, Any]:
+    """The JSON object a signed delivery carries; ValueError (answer 400) when it is not one.
+
+    Refused: more than MAX_DELIVERY_BYTES, invalid UTF-8 or JSON (NaN and
+    Infinity included), nesting deeper than MAX_DELIVERY_DEPTH, anything but
+    an object at the top.
+    """
+    if isinstance(raw_body, str):
+        raw_body = raw_body.encode("utf-8", "surrogatepass")
+    if len(raw_body) > MAX_DELIVERY_BYTES:
+        raise ValueError(f"body is {len(raw_body)} bytes; a Meta delivery is at most {MAX_DELIVERY_BYTES}")
+    try:
+        payload = json.loads(raw_body, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nests deeper than {MAX_DELIVERY_DEPTH} levels") from None
+    except ValueError as err:  # includes UnicodeDecodeError
+        raise ValueError(f"body is not valid JSON: {err}") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {_json_type(payload)}")
+    if _nests_deeper_than(payload, MAX_DELIVERY_DEPTH):
+        raise ValueError(f"JSON nests deeper than {MAX_DELIVERY_DEPTH} levels")
+    return payload
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    stack: List[Tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 class _Skip(Exception):
     """An item deliberately left out; the message says why."""
 
@@ -76,43 +132,56 @@ class _Skip(Exception):
 class _Collected:
     mentions: List[Mention] = field(default_factory=list)
     skipped: List[str] = field(default_factory=list)
+    now: Any = None  # validation's "now" (None: the current time)
 
     def run(self, where: str, build: Callable[[], Mention]) -> None:
         try:
-            mention = build()
+            mention = build().validate(self.now)
         except _Skip as reason:
-            self.skipped.append(f"{where}: {reason}")
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            self.skipped.append(f"{where}: malformed ({type(err).__name__}: {err})")
+            self.note(where, str(reason))
+        except InvalidMention as err:
+            self.note(where, f"invalid ({err})")
+        except Exception as err:  # noqa: BLE001 - any bad content skips its item, never the delivery
+            self.malformed(where, err)
         else:
             self.mentions.append(mention)
 
+    def malformed(self, where: str, err: BaseException) -> None:
+        self.note(where, f"malformed ({type(err).__name__}: {err})")
+
     def note(self, where: str, reason: str) -> None:
-        self.skipped.append(f"{where}: {reason}")
+        text = f"{where}: {reason}"
+        self.skipped.append(text if len(text) <= _MAX_REASON_CHARS else text[:_MAX_REASON_CHARS - 1] + "…")
 
 
-def normalize_delivery(payload: Any, *, brand_ids: Iterable[str] = frozenset()
+def normalize_delivery(payload: Any, *, brand_ids: Iterable[str] = frozenset(), now: Any = None
                        ) -> Tuple[List[Mention], List[str]]:
     """Mentions in one webhook delivery, and a reason for every item left out.
 
     ``brand_ids`` are the brand's other accounts (pages, Instagram accounts)
-    whose comments are ours, not customers'. Raises ValueError only when the
-    payload is not a Meta delivery at all.
+    whose comments are ours, not customers'. Every mention returned passes
+    ``Mention.validate(now)`` (``now``: a datetime or ISO string, None for the
+    current time). Raises ValueError only when the payload is not a Meta
+    delivery at all.
     """
-    if not isinstance(payload, dict) or not payload.get("object") or not isinstance(payload.get("entry"), list):
+    if (not isinstance(payload, dict) or not isinstance(payload.get("object"), str) or not payload["object"]
+            or not isinstance(payload.get("entry"), list)):
         raise ValueError("not a Meta webhook delivery: expected a JSON object with 'object' and an 'entry' list")
     handle_entry = _ENTRY_HANDLERS.get(payload["object"])
-    collected = _Collected()
+    collected = _Collected(now=now)
     if handle_entry is None:
         collected.note("delivery", f"object '{payload['object']}' is not a channel socialcare listens to")
         return collected.mentions, collected.skipped
     brand = frozenset(str(brand_id) for brand_id in brand_ids)
     for index, entry in enumerate(payload["entry"]):
         where = f"entry[{index}]"
-        if not isinstance(entry, dict) or not entry.get("id"):
+        if not isinstance(entry, dict) or not _is_id(entry.get("id")):
             collected.note(where, "malformed (not an object with an id)")
             continue
-        handle_entry(entry, where, brand, collected)
+        try:
+            handle_entry(entry, where, brand, collected)
+        except Exception as err:  # noqa: BLE001 - a bad entry is skipped; the others go on
+            collected.malformed(where, err)
     return collected.mentions, collected.skipped
 
 
@@ -126,16 +195,16 @@ def failed_sends(payload: Any) -> List[Dict[str, Any]]:
     failures: List[Dict[str, Any]] = []
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         return failures
-    for entry in payload.get("entry") or []:
-        for change in (entry.get("changes") if isinstance(entry, dict) else None) or []:
+    for entry in _list(payload, "entry"):
+        for change in _list(entry, "changes"):
             value = change.get("value") if isinstance(change, dict) else None
-            for status in (value.get("statuses") if isinstance(value, dict) else None) or []:
-                if isinstance(status, dict) and status.get("status") == "failed":
+            for status in _list(value, "statuses"):
+                if isinstance(status, dict) and status.get("status") == "failed" and _is_id(status.get("id")):
                     failures.append({
                         "platform": "whatsapp",
-                        "message_id": str(status.get("id", "")),
-                        "recipient_id": str(status.get("recipient_id", "")),
-                        "errors": status.get("errors") or [],
+                        "message_id": str(status["id"]),
+                        "recipient_id": str(status["recipient_id"]) if _is_id(status.get("recipient_id")) else "",
+                        "errors": [error for error in _list(status, "errors") if isinstance(error, dict)],
                     })
     return failures
 
@@ -169,12 +238,16 @@ def _whatsapp_entry(entry: Dict[str, Any], where: str, brand: frozenset, collect
             continue
         value = change["value"]
         # Delivery receipts (value.statuses) are not customer messages; see failed_sends.
-        for error in value.get("errors") or []:
+        for error in _list(value, "errors"):
             collected.note(change_where, f"WhatsApp reported an error: {error}")
-        messages = value.get("messages") or []
+        if value.get("messages") is not None and not isinstance(value["messages"], list):
+            collected.note(change_where, "malformed (value.messages is not a list)")
+            continue
+        messages = _list(value, "messages")
         if messages:
-            phone_number_id = str((value.get("metadata") or {}).get("phone_number_id") or "")
-            names = _whatsapp_names(value.get("contacts") or [])
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+            phone_number_id = str(metadata["phone_number_id"]) if _is_id(metadata.get("phone_number_id")) else ""
+            names = _whatsapp_names(_list(value, "contacts"))
             for position, message in enumerate(messages):
                 collected.run(f"{change_where}.messages[{position}]",
                               lambda message=message, phone_number_id=phone_number_id, names=names: _whatsapp_message(
@@ -202,14 +275,14 @@ def _feed_change(change: Any, page_id: str, entry_time: Any, brand: frozenset) -
     author = _author(value.get("from"), name_key="name")
     if author.id == page_id or author.id in brand:
         raise _Skip(f"{item} by the brand itself")
-    post_id = str(value["post_id"])
-    created_at = iso_utc(value.get("created_time") or entry_time)
-    text = str(value.get("message") or "")
+    post_id = _id(value, "post_id")
+    created_at = _time(value.get("created_time") or entry_time, "created_time")
+    text = _text(value, "message")
     common = dict(platform="facebook", author=author, text=text, created_at=created_at, lang=guess_lang(text),
                   source_id=f"facebook:{page_id}", conversation_id=post_id, raw=change)
     if item in FEED_COMMENT_ITEMS:
-        comment_id = str(value["comment_id"])
-        parent_id = str(value.get("parent_id") or post_id)
+        comment_id = _id(value, "comment_id")
+        parent_id = _id(value, "parent_id", required=False) or post_id
         return Mention(kind="reply" if parent_id != post_id else "comment", platform_id=comment_id,
                        in_reply_to_id=parent_id, permalink=facebook_permalink(post_id, comment_id), **common)
     return Mention(kind="mention", platform_id=post_id, permalink=facebook_permalink(post_id), **common)
@@ -225,27 +298,30 @@ def _instagram_change(change: Any, ig_user_id: str, entry_time: Any, brand: froz
     author = _author(value.get("from"), name_key="name", handle_key="username")
     if author.id == ig_user_id or author.id in brand:
         raise _Skip("comment by the brand itself")
-    media_id = str(value["media"]["id"])
-    parent_id = str(value.get("parent_id") or "")
-    text = str(value.get("text") or "")
+    if not isinstance(value.get("media"), dict):
+        raise ValueError("'media' is missing or not an object")
+    media_id = _id(value["media"], "id", "media.id")
+    parent_id = _id(value, "parent_id", required=False)
+    text = _text(value, "text")
     return Mention(
-        platform="instagram", kind="reply" if parent_id else "comment", platform_id=str(value["id"]),
-        author=author, text=text, created_at=iso_utc(value.get("timestamp") or entry_time),
+        platform="instagram", kind="reply" if parent_id else "comment", platform_id=_id(value, "id"),
+        author=author, text=text, created_at=_time(value.get("timestamp") or entry_time, "timestamp"),
         source_id=source_id, lang=guess_lang(text), conversation_id=media_id,
         in_reply_to_id=parent_id or media_id, raw=change,
     )
 
 
 def _instagram_mention(change: Dict[str, Any], value: Dict[str, Any], entry_time: Any, source_id: str) -> Mention:
-    media_id = str(value["media_id"])
-    comment_id = str(value.get("comment_id") or "")
+    media_id = _id(value, "media_id")
+    comment_id = _id(value, "comment_id", required=False)
     sender = value.get("from") if isinstance(value.get("from"), dict) else {}
     author = (_author(sender, name_key="name", handle_key="username") if sender.get("id")
               else Author(id=UNKNOWN_AUTHOR_ID))
-    text = str(value.get("text") or value.get("caption") or "")
+    text = _text(value, "text") or _text(value, "caption")
     return Mention(
         platform="instagram", kind="mention", platform_id=comment_id or media_id, author=author, text=text,
-        created_at=iso_utc(value.get("timestamp") or entry_time), source_id=source_id, lang=guess_lang(text),
+        created_at=_time(value.get("timestamp") or entry_time, "timestamp"), source_id=source_id,
+        lang=guess_lang(text),
         conversation_id=media_id, in_reply_to_id=media_id if comment_id else "", raw=change,
     )
 
@@ -269,30 +345,37 @@ def _direct_message(event: Any, platform: str, account_id: str, brand: frozenset
         raise _Skip(f"{kinds[0] if kinds else 'non-message'} event, not a message")
     if message.get("is_echo"):
         raise _Skip("echo of a message the business sent")
-    sender_id = str(event["sender"]["id"])
+    if not isinstance(event.get("sender"), dict):
+        raise ValueError("'sender' is missing or not an object")
+    sender_id = _id(event["sender"], "id", "sender.id")
     if sender_id == account_id or sender_id in brand:
         raise _Skip("message sent by the brand itself")
     if message.get("is_deleted"):
         raise _Skip("message was deleted by its sender")
-    text = message.get("text")
+    text = _text(message, "text", "message.text")
     if not text:
-        kinds = [str(att.get("type")) for att in message.get("attachments") or [] if isinstance(att, dict)]
+        kinds = [str(att.get("type")) for att in _list(message, "attachments") if isinstance(att, dict)]
         raise _Skip("message has no text" + (f" (attachments: {', '.join(kinds)})" if kinds else ""))
     reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
     return Mention(
-        platform=platform, kind="dm", platform_id=str(message["mid"]), author=Author(id=sender_id),
-        text=str(text), created_at=iso_utc(event["timestamp"]), source_id=f"{platform}:{account_id}",
-        lang=guess_lang(str(text)),
+        platform=platform, kind="dm", platform_id=_id(message, "mid", "message.mid"), author=Author(id=sender_id),
+        text=text, created_at=_time(event.get("timestamp"), "timestamp"), source_id=f"{platform}:{account_id}",
+        lang=guess_lang(text),
         # One thread per customer: every message from this sender is the same conversation.
-        conversation_id=sender_id, in_reply_to_id=str(reply_to.get("mid") or ""), raw=event,
+        conversation_id=sender_id, in_reply_to_id=_id(reply_to, "mid", "reply_to.mid", required=False), raw=event,
     )
 
 
 # ---- WhatsApp ----------------------------------------------------------------------
 
 def _whatsapp_names(contacts: List[Any]) -> Dict[str, str]:
-    return {str(contact.get("wa_id")): str((contact.get("profile") or {}).get("name") or "")
-            for contact in contacts if isinstance(contact, dict) and contact.get("wa_id")}
+    """wa_id -> profile name; a malformed contact only costs its message the name."""
+    names: Dict[str, str] = {}
+    for contact in contacts:
+        if isinstance(contact, dict) and _is_id(contact.get("wa_id")):
+            profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+            names[str(contact["wa_id"])] = _display(profile.get("name"))
+    return names
 
 
 def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str], brand: frozenset) -> Mention:
@@ -303,36 +386,58 @@ def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str],
         raise ValueError("value.metadata.phone_number_id is missing")
     if message.get("type") != "text":
         raise _Skip(f"'{message.get('type')}' message, not text")
-    wa_id = str(message["from"])
+    wa_id = _id(message, "from")
     if wa_id in brand:
         raise _Skip("message sent by the brand itself")
-    text = str(message["text"]["body"])
+    if not isinstance(message.get("text"), dict):
+        raise ValueError("'text' is missing or not an object")
+    text = _text(message["text"], "body", "text.body")
+    if not text:
+        raise _Skip("message has no text")
     context = message.get("context") if isinstance(message.get("context"), dict) else {}
     return Mention(
-        platform="whatsapp", kind="dm", platform_id=str(message["id"]),
-        author=Author(id=wa_id, name=names.get(wa_id, "")), text=text, created_at=iso_utc(message["timestamp"]),
+        platform="whatsapp", kind="dm", platform_id=_id(message, "id"),
+        author=Author(id=wa_id, name=names.get(wa_id, "")), text=text,
+        created_at=_time(message.get("timestamp"), "timestamp"),
         source_id=f"whatsapp:{phone_number_id}", lang=guess_lang(text), conversation_id=wa_id,
-        in_reply_to_id=str(context.get("id") or ""), raw=message,
+        in_reply_to_id=_id(context, "id", "context.id", required=False), raw=message,
     )
 
 
 # ---- shared helpers (also used by the Graph client, chalicelib.adapters.platforms.meta) --------------------------
 
 def iso_utc(value: Any) -> str:
-    """Any Meta timestamp (Unix seconds or ms, "+0000" ISO strings) as "2026-11-23T09:00:00Z"."""
-    if isinstance(value, bool) or value is None or value == "":
-        raise ValueError(f"not a timestamp: {value!r}")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        seconds = float(value)
-        if seconds >= _MILLISECONDS_FROM:
-            seconds /= 1000
-        moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    else:
-        text = _COLONLESS_OFFSET.sub(r"\1:\2", str(value).strip().replace("Z", "+00:00"))
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Any Meta timestamp (Unix seconds or ms, "+0000" ISO strings) as "2026-11-23T09:00:00Z".
+
+    ValueError for anything else: other types, NaN, times before year 1000
+    or after 9999 (whether a time is plausible is ``Mention.from_dict``'s call).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value == "":
+        raise ValueError(f"not a timestamp: {_short(value)}")
+    if isinstance(value, str) and len(value) > _MAX_TIMESTAMP_CHARS:
+        raise ValueError(f"not a timestamp: a string of {len(value)} characters")
+    try:
+        if isinstance(value, (int, float)) or value.strip().isdecimal():
+            seconds = float(value)
+            if not math.isfinite(seconds):
+                raise ValueError(f"not a timestamp: {value!r}")
+            if seconds >= _MILLISECONDS_FROM:
+                seconds /= 1000
+            moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        else:
+            text = _COLONLESS_OFFSET.sub(r"\1:\2", value.strip().replace("Z", "+00:00"))
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"not a timestamp: {_short(value)}") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+    except (OverflowError, OSError) as err:  # out of the platform's or datetime's range
+        raise ValueError(f"not a timestamp: {_short(value)} ({err})") from None
+    if moment.year < 1000:
+        raise ValueError(f"not a timestamp: {_short(value)} (year {moment.year})")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def epoch_seconds(value: Any) -> int:
@@ -370,10 +475,54 @@ def _value(change: Any, *, expected_fields: Tuple[str, ...]) -> Dict[str, Any]:
 def _author(sender: Any, *, name_key: str, handle_key: str = "") -> Author:
     if not isinstance(sender, dict) or not sender.get("id"):
         raise ValueError("'from.id' is missing")
-    return Author(id=str(sender["id"]), name=str(sender.get(name_key) or ""),
-                  handle=str(sender.get(handle_key) or "") if handle_key else "")
+    return Author(id=_id(sender, "id", "from.id"), name=_display(sender.get(name_key)),
+                  handle=_display(sender.get(handle_key)) if handle_key else "")
 
 
-def _list(container: Dict[str, Any], key: str) -> List[Any]:
-    items = container.get(key)
+def _list(container: Any, key: str) -> List[Any]:
+    items = container.get(key) if isinstance(container, dict) else None
     return items if isinstance(items, list) else []
+
+
+def _is_id(value: Any) -> bool:
+    """Graph ids are strings; a few payloads send them as JSON numbers."""
+    return (isinstance(value, str) and value != "") or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _id(container: Any, key: str, label: str = "", *, required: bool = True) -> str:
+    """An id field as a string: TypeError for another type, ValueError when required and missing."""
+    value = container.get(key) if isinstance(container, dict) else None
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"'{label or key}' is missing")
+        return ""
+    if not _is_id(value):
+        raise TypeError(f"'{label or key}' must be a string id, not {type(value).__name__}")
+    return str(value)
+
+
+def _text(container: Dict[str, Any], key: str, label: str = "") -> str:
+    """A text field: "" when absent or null, TypeError for anything but a string (a number is not text)."""
+    value = container.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"'{label or key}' must be a string, not {type(value).__name__}")
+    return value
+
+
+def _display(value: Any) -> str:
+    """A display name or handle; one of another type is left out rather than losing the message."""
+    return value if isinstance(value, str) else ""
+
+
+def _time(value: Any, label: str) -> str:
+    try:
+        return iso_utc(value)
+    except ValueError as err:
+        raise ValueError(f"'{label}' is {err}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
-from chalicelib.domain.errors import AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
+from chalicelib.domain.errors import AmbiguousOutcome, AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
 from chalicelib.domain.mention import KINDS, Author, Mention
+from chalicelib.domain.source import X_MAX_QUERY_LENGTH, x_search_query
 from chalicelib.domain.text_limits import X_MAX_DM_LENGTH, X_MAX_POST_LENGTH, weighted_length
 
 TWEET_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities"
@@ -30,7 +31,7 @@ DM_PARAMS = {
 
 MAX_POST_LENGTH = X_MAX_POST_LENGTH
 MAX_DM_LENGTH = X_MAX_DM_LENGTH
-MAX_QUERY_LENGTH = 512
+MAX_QUERY_LENGTH = X_MAX_QUERY_LENGTH
 VERIFIED_TYPES = ("blue", "business", "government")
 # A usage cap (monthly post quota) carries no reset header; an hour is a
 # polite guess that keeps the poller from hammering a capped project.
@@ -118,6 +119,10 @@ class XRequestError(XError, Refused):
     def duplicate(self) -> bool:
         """X already has this exact post: after a lost response, our earlier attempt went through."""
         return "duplicate content" in str(self).lower()
+
+
+class XAmbiguous(XError, AmbiguousOutcome):
+    """A post or DM whose outcome is unknown: X may have it. Look before writing again."""
 
 
 class XClient:
@@ -218,36 +223,48 @@ class XClient:
                                     headers={"Authorization": f"Bearer {token}"})
         except HttpError as err:
             self.last_rate_limit = RateLimit.from_headers(err.response.headers)
-            raise _error_from(err.response, write=method != "GET") from err
+            write = method != "GET"
+            if write and err.response.status >= 500:
+                raise XAmbiguous(f"X answered {err.response.status} to a write; it may have been carried out",
+                                 status=err.response.status, body=err.response.body) from err
+            raise _error_from(err.response, write=write) from err
         except TransportError as err:
+            if method != "GET" and err.maybe_sent:
+                raise XAmbiguous(f"no answer from X after sending: {err}") from err
             raise XTransientError(f"X unreachable: {err}") from err
         self.last_rate_limit = RateLimit.from_headers(response.headers)
         body = response.body if isinstance(response.body, dict) else {}
         return body, self.last_rate_limit
 
+    # ---- did an earlier write go through? -------------------------------------------
+
+    def find_reply(self, brand_user_id: str, in_reply_to_tweet_id: str, text: str, since: str) -> Optional[str]:
+        """The id of the brand's reply with this text to that post, posted at or after ``since``; else None."""
+        body, _ = self._call("GET", f"/2/users/{brand_user_id}/tweets", self._app_token, params={
+            "start_time": _x_time(since), "max_results": 100, "tweet.fields": "created_at,referenced_tweets"})
+        for tweet in body.get("data") or []:
+            replied_to = {ref.get("id") for ref in tweet.get("referenced_tweets") or []
+                          if isinstance(ref, dict) and ref.get("type") == "replied_to"}
+            if str(in_reply_to_tweet_id) in replied_to and tweet.get("text") == text:
+                return str(tweet["id"])
+        return None
+
+    def find_dm(self, participant_id: str, text: str, since: str, brand_user_id: str) -> Optional[str]:
+        """The id of the brand's DM with this text to ``participant_id`` sent at or after ``since``; else None."""
+        body, _ = self._call("GET", "/2/dm_events", self._user_token, params={
+            "dm_event.fields": DM_EVENT_FIELDS, "event_types": "MessageCreate", "max_results": 100})
+        for event in body.get("data") or []:
+            if (event.get("sender_id") == brand_user_id and event.get("text") == text
+                    and str(participant_id) in str(event.get("dm_conversation_id", "")).split("-")
+                    and str(event.get("created_at", "")) >= _x_time(since)):
+                return str(event["id"])
+        return None
+
 
 def build_search_query(terms: List[str], brand_handle: str, exclude_retweets: bool = True) -> str:
-    """``("a" OR "b") -from:brand -is:retweet``, dropping trailing terms to stay within 512 chars.
-
-    Terms are quoted so multi-word and Japanese phrases match exactly; the
-    brand's own posts are excluded so our replies never come back as mentions.
-    """
-    quoted: List[str] = []
-    for term in terms:
-        cleaned = term.replace('"', "").strip()
-        if cleaned and f'"{cleaned}"' not in quoted:
-            quoted.append(f'"{cleaned}"')
-    if not quoted:
-        raise ValueError("build_search_query needs at least one non-empty term")
-    suffix = f" -from:{brand_handle.lstrip('@')}" if brand_handle.strip("@ ") else ""
-    if exclude_retweets:
-        suffix += " -is:retweet"
-    while quoted:
-        body = quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
-        if len(body + suffix) <= MAX_QUERY_LENGTH:
-            return body + suffix
-        quoted.pop()
-    raise ValueError(f"the first search term alone makes the query longer than {MAX_QUERY_LENGTH} characters")
+    """``("a" OR "b") -from:brand -is:retweet``; the rule lives in the domain (sources are checked
+    against it when saved), trailing terms dropped to stay within X's 512 characters."""
+    return x_search_query(terms, brand_handle, exclude_retweets, max_length=MAX_QUERY_LENGTH)
 
 
 def normalize_tweet(tweet: Dict[str, Any], users_by_id: Dict[str, Dict[str, Any]], *, brand_user_id: str,
@@ -348,8 +365,17 @@ def _addresses_brand(tweet: Dict[str, Any], brand_user_id: str, brand_handle: st
 def _created_id(body: Dict[str, Any], key: str) -> str:
     created = (body.get("data") or {}).get(key)
     if not created:
-        raise XTransientError(f"X answered without data.{key}: {str(body)[:200]}", body=body)
+        raise XAmbiguous(f"X answered without data.{key}; the write may have been carried out: {str(body)[:200]}",
+                         body=body)
     return str(created)
+
+
+def _x_time(iso: str) -> str:
+    """X's start_time format (seconds, Z), a second early so the attempt's own second is included."""
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) - timedelta(seconds=1)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_from(response: Response, *, write: bool) -> XError:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List
 
 from chalicelib.domain.errors import AuthFailed, RateLimited
-from chalicelib.domain.mention import Mention
+from chalicelib.domain.mention import MAX_QUEUED_BYTES, Mention, queued_size
+from chalicelib.observability import logger
 from chalicelib.ports import Deps, FetcherFactory
 from chalicelib.services.listen.cursor import CursorConflict, poll_source
 
@@ -29,7 +30,16 @@ def poll_all(deps: Deps, fetchers: Dict[str, FetcherFactory], *, log: Any = None
 
 
 def _enqueue(deps: Deps) -> Callable[[List[Mention]], Any]:
-    return lambda mentions: deps.mentions_queue.send_batch(m.to_dict() for m in mentions)
+    def enqueue(mentions: List[Mention]) -> Any:
+        # A post too large for a queue message is left out (and logged) rather than
+        # failing every run: the cursor must move past it.
+        fitting = [m for m in mentions if queued_size(m) <= MAX_QUEUED_BYTES]
+        for mention in mentions:
+            if mention not in fitting:
+                logger.warning("polled mention too large to queue; left out",
+                               extra={"mention_id": mention.id, "bytes": queued_size(mention)})
+        return deps.mentions_queue.send_batch(m.to_dict() for m in fitting)
+    return enqueue
 
 
 def _poll_one(source: Dict[str, Any], deps: Deps, fetcher_for: FetcherFactory, now_epoch: int,

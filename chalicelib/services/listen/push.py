@@ -5,15 +5,24 @@ delivery (``chalicelib.adapters.platforms.meta_webhooks``) before this runs.
 The heavy work (dedupe, triage, Graph look-ups) happens behind the queue, so
 the route answers well inside Meta's timeout. Meta repeats deliveries;
 dedupe by mention id in the triage stage makes a repeat harmless.
+
+One bad item never costs the others: a mention that is invalid or too big
+for the queue is left out with its reason, and the rest are enqueued. Meta
+retries any delivery not answered 2xx for hours, and a retry would carry the
+same bad item.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Set, Tuple
 
-from chalicelib.domain.mention import Mention
+from chalicelib.domain.mention import MAX_QUEUED_BYTES, InvalidMention, Mention, queued_size
 from chalicelib.domain.source import account_of
 from chalicelib.ports import Deps
 from chalicelib.services.reply import report_late_failure
+
+# The answer lists this many reasons at most (a delivery of thousands of bad
+# items must not make an answer bigger than Lambda may return).
+MAX_LISTED_SKIPS = 100
 
 
 def brand_accounts(deps: Deps) -> Set[str]:
@@ -26,11 +35,35 @@ def accept_delivery(mentions: List[Mention], skipped: List[str], failed_sends: L
     late_failures = sum(report_late_failure(f["platform"], f["message_id"], f["errors"], deps)
                         for f in failed_sends)
     switched_off = _disabled_accounts(deps)
-    accepted = [m for m in mentions if (m.platform, account_of(m.source_id)) not in switched_off]
+    now = deps.now()
+    accepted: List[Mention] = []
+    left_out = list(skipped)
+    for mention in mentions:
+        reason = _why_not_queued(mention, switched_off, now)
+        if reason:
+            left_out.append(f"{mention.id[:200]}: {reason}")
+        else:
+            accepted.append(mention)
     if accepted:
         deps.mentions_queue.send_batch(m.to_dict() for m in accepted)
-    return {"enqueued": len(accepted), "failed_replies": late_failures, "skipped": skipped + [
-        f"{m.id}: source switched off" for m in mentions if m not in accepted]}
+    listed = left_out[:MAX_LISTED_SKIPS]
+    if len(left_out) > MAX_LISTED_SKIPS:
+        listed.append(f"... and {len(left_out) - MAX_LISTED_SKIPS} more")
+    return {"enqueued": len(accepted), "failed_replies": late_failures, "skipped_count": len(left_out),
+            "skipped": listed}
+
+
+def _why_not_queued(mention: Mention, switched_off: Set[Tuple[str, str]], now: str) -> str:
+    if (mention.platform, account_of(mention.source_id)) in switched_off:
+        return "source switched off"
+    try:
+        mention.validate(now)
+    except InvalidMention as err:
+        return f"invalid ({err})"
+    size = queued_size(mention)
+    if size > MAX_QUEUED_BYTES:
+        return f"too large to queue ({size} bytes; at most {MAX_QUEUED_BYTES})"
+    return ""
 
 
 def _disabled_accounts(deps: Deps) -> Set[Tuple[str, str]]:
