@@ -193,6 +193,28 @@ def test_platform_refusal_marks_the_reply_failed_with_the_platforms_words(client
     assert reply["delivery_status"] == "failed" and "not allowed to reply" in reply["error"]
 
 
+def test_an_agent_sends_a_failed_reply_again_through_the_api(client, app_module, team):
+    from chalicelib.adapters.platforms.x import XRequestError
+
+    case_id = open_case(app_module, mention("118", "My refund never came"))[0]["case_id"]
+    headers = {**team["boss"], "Content-Type": "application/json"}
+    use_platforms(deps(), x=RecordingX(refuse_with=XRequestError("Service temporarily refused", status=403)))
+    reply_id = client.http.post(f"/cases/{case_id}/replies", headers=headers,
+                                body=json.dumps({"text": "Checking now."})).json_body["reply_id"]
+    send(app_module)
+    fake_x = RecordingX()
+    use_platforms(deps(), x=fake_x)
+
+    answer = client.http.post(f"/cases/{case_id}/replies/{reply_id}/retry", headers=headers)
+    assert answer.status_code == 202 and answer.json_body["delivery_status"] == "queued"
+    send(app_module)
+
+    reply = client.http.get(f"/cases/{case_id}", headers=team["boss"]).json_body["replies"][0]
+    assert reply["delivery_status"] == "sent" and fake_x.posted == [("reply", "118", "Checking now.")]
+    again = client.http.post(f"/cases/{case_id}/replies/{reply_id}/retry", headers=headers)
+    assert again.status_code == 409 and "sent" in again.json_body["error"]
+
+
 def test_bad_requests_say_what_is_wrong(client, app_module, team):
     case_id = open_case(app_module, mention("109", "Why was my flight cancelled?"))[0]["case_id"]
     headers = {**team["boss"], "Content-Type": "application/json"}

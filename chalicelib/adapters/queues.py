@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List
 
 from chalicelib.adapters.aws import client
 from chalicelib.domain.errors import MessageTooLarge

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from chalicelib.domain.errors import BadRequest
+from chalicelib.observability import count, logger
 from chalicelib.ports import Deps, RuleStore
 
 if TYPE_CHECKING:  # the triage engine loads on first use, not with every API handler
@@ -19,7 +20,7 @@ RULES_TTL_SECONDS = 60
 
 def current_rules(deps: Deps) -> "RuleSet":
     """The supervisors' current triage rules, re-read at most once a minute per container."""
-    from chalicelib.triage import RuleSet, load_default_rules
+    from chalicelib.triage import RuleError, RuleSet, load_default_rules
 
     cache = deps.caches.setdefault("rules", {})
     now_epoch = deps.epoch()
@@ -27,7 +28,15 @@ def current_rules(deps: Deps) -> "RuleSet":
         return cache["rules"]
     version = deps.settings.current_rules_version()
     stored = deps.settings.get_rules_version(version) if version else None
-    rules = RuleSet.from_dict(stored["document"]) if stored else load_default_rules()
+    try:
+        rules = RuleSet.from_dict(stored["document"]) if stored else load_default_rules()
+    except RuleError as err:
+        # Saved under older, looser checks (a pattern now refused): triage must go on.
+        # The built-in rules apply until a supervisor saves a version that passes.
+        logger.error("stored triage rules no longer pass validation; using the built-in rules",
+                     extra={"version": version, "reason": str(err)[:1000]})
+        count("TriageRulesRejected")
+        rules = load_default_rules()
     cache.update(rules=rules, loaded_at=now_epoch, version=version)
     return rules
 

@@ -12,8 +12,7 @@ import pytest
 
 from chalicelib.adapters import queues
 from chalicelib.adapters.queues import MAX_BATCH_ENTRIES, MAX_REQUEST_BYTES, SqsQueue
-from chalicelib.domain.errors import MessageTooLarge
-from chalicelib.domain.errors import PermanentFailure
+from chalicelib.domain.errors import MessageTooLarge, PermanentFailure
 from tests.fakes import FakeQueue
 
 KIB = 1024

@@ -65,7 +65,9 @@ def test_bad_regex_is_rejected_with_the_regex_error():
 
 def test_catastrophic_regex_is_rejected():
     err = error_for({"rules": [good_rule(when={"text_matches": "(a+)+$"})]})
+    assert err.field == "rules[0].when.text_matches"
     assert "repeats a repeated group" in str(err)
+    # More in test_rule_safety.py: what else is refused, and why accepted patterns stay fast.
 
 
 @pytest.mark.parametrize("rule, field, words", [
@@ -77,6 +79,9 @@ def test_catastrophic_regex_is_rejected():
     (good_rule(when={"platform": "myspace"}), "rules[0].when.platform", "unknown value 'myspace'"),
     (good_rule(when={"followers_at_least": -5}), "rules[0].when.followers_at_least", "whole number"),
     (good_rule(when={"text_contains": []}), "rules[0].when.text_contains", "must not be empty"),
+    (good_rule(when={"text_matches": "refund.*order"}), "rules[0].when.text_matches", "too long on a long post"),
+    (good_rule(when={"text_matches": r"(a*)\1b"}), "rules[0].when.text_matches", "back-references"),
+    (good_rule(when={"text_matches": "(yes|no)+"}), "rules[0].when.text_matches", "'|' choice"),
     (good_rule(then={"route_team": ""}), "rules[0].then.route_team", "non-empty string"),
     (good_rule(then={"add_tags": ["Has Space"]}), "rules[0].then.add_tags", "lower-case"),
     (good_rule(id=""), "rules[0].id", "needs an id"),
