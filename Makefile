@@ -26,17 +26,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## Build the deployment package (SAM) merged with infra/, as `chalice deploy` would ship it.
+## Build the deployment package (SAM) merged with infra/, as `chalice deploy` would ship it:
+## for review and cfn-lint, or for a CloudFormation pipeline that deploys it as stack
+## socialcare-$(STAGE)-pipeline after `python infra/deploy.py --stage $(STAGE) --check-pipeline`.
 package: $(STAMP)
 	rm -rf build/package
-	$(BIN)/python infra/merge.py build/merge-template.yaml
+	$(BIN)/python infra/merge.py build/merge-template.yaml --stage $(STAGE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template build/merge-template.yaml build/package
 
-## Deploy (or update) a stage with Chalice, then what Chalice cannot configure itself.
+## Deploy (or update) a stage in one command: infra/ stack, its outputs into .chalice/config.json,
+## policies, `chalice deploy`, then what Chalice cannot configure itself (infra/deploy.py).
+## Optional: REGION=eu-west-1 PROFILE=name PARAMS="Key=Value ..." (parameters of infra/template.yaml).
 deploy: $(STAMP)
-	$(BIN)/chalice deploy --stage $(STAGE)
-	$(BIN)/python infra/partial_batch.py --stage $(STAGE)
+	$(BIN)/python infra/deploy.py --stage $(STAGE) $(if $(REGION),--region $(REGION)) \
+		$(if $(PROFILE),--profile $(PROFILE)) $(foreach p,$(PARAMS),--parameter $(p))
 
 ## Benchmarks (figures go to bench/README.md); VADER is a bench-only comparison.
 bench: $(STAMP)

@@ -12,6 +12,7 @@ from chalicelib.bootstrap import deps, fetchers
 from chalicelib.config import settings
 from chalicelib.entrypoints.admin_api import admin_api
 from chalicelib.entrypoints.cases_api import cases_api
+from chalicelib.entrypoints.privacy_api import privacy_api
 from chalicelib.entrypoints.sqs import process_sqs_batch
 from chalicelib.entrypoints.webhooks_api import webhooks_api
 from chalicelib.observability import count, flush_metrics, logger, start_invocation
@@ -23,6 +24,7 @@ config = settings()
 app.register_blueprint(cases_api)      # GET /cases, GET/PATCH /cases/{id}, POST /cases/{id}/replies
 app.register_blueprint(admin_api)      # /admin/triage-rules, /sources, /admin/sources, /admin/agents/{id}
 app.register_blueprint(webhooks_api)   # GET/POST /webhooks/meta
+app.register_blueprint(privacy_api)    # GET /admin/customers/{key}/export, POST /admin/customers/{key}/erase
 
 
 @app.middleware("all")
@@ -50,7 +52,7 @@ def fetch_mentions(event):
 
 
 # ---- triage, assign, send (SQS) ---------------------------------------------------
-@app.on_sqs_message(queue=config.mentions_queue, batch_size=10, name="triage_mentions")
+@app.on_sqs_message(queue=config.mentions_queue, batch_size=10, name="triage_mentions", maximum_concurrency=5)
 def triage_mentions(event):
     return process_sqs_batch(event.to_dict(), lambda body, _count: intake.triage_message(body, deps()),
                              dead_letter=deps().dead_letters["mentions"], queue=deps().mentions_queue,
@@ -58,7 +60,7 @@ def triage_mentions(event):
                              report_item_failures=config.report_batch_item_failures)
 
 
-@app.on_sqs_message(queue=config.triaged_queue, batch_size=10, name="assign_cases")
+@app.on_sqs_message(queue=config.triaged_queue, batch_size=10, name="assign_cases", maximum_concurrency=2)
 def assign_cases(event):
     return process_sqs_batch(event.to_dict(), lambda body, _count: assign.assign_message(body, deps()),
                              dead_letter=deps().dead_letters["triaged"], queue=deps().triaged_queue,
@@ -66,10 +68,21 @@ def assign_cases(event):
                              report_item_failures=config.report_batch_item_failures)
 
 
-@app.on_sqs_message(queue=config.outbound_queue, batch_size=5, name="send_replies")
+@app.on_sqs_message(queue=config.outbound_queue, batch_size=5, name="send_replies", maximum_concurrency=2)
 def send_replies(event):
     return process_sqs_batch(event.to_dict(),
                              lambda body, count: reply.deliver_reply(body, deps(), receive_count=count),
                              dead_letter=deps().dead_letters["outbound"], queue=deps().outbound_queue,
                              origin=config.outbound_queue, metric="RepliesProcessed",
                              report_item_failures=config.report_batch_item_failures)
+
+
+# ---- credentials ------------------------------------------------------------
+@app.schedule(Rate(30, unit=Rate.MINUTES), name="refresh_x_token")
+def refresh_x_token(event):
+    """Refresh the X user token before it expires and store the rotated pair in the secret."""
+    from chalicelib.services import credentials
+
+    result = credentials.refresh_x_token(deps(), deps().credentials, deps().x_tokens, log=logger)
+    logger.info("x token run", extra={"result": result})
+    return result

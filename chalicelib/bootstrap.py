@@ -15,6 +15,7 @@ from chalicelib.ports import Deps
 def build_deps(config: Optional[Settings] = None) -> Deps:
     from chalicelib.adapters.models import S3ModelSource
     from chalicelib.adapters.platforms.clients import LazyPlatformClients
+    from chalicelib.adapters.platforms.x_oauth import XOAuthClient
     from chalicelib.adapters.queues import SqsQueue
     from chalicelib.adapters.secrets import PlatformSecrets
     from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
@@ -37,6 +38,8 @@ def build_deps(config: Optional[Settings] = None) -> Deps:
         secrets=secrets,
         platforms=LazyPlatformClients(config.x_api_base_url, config.graph_api_base_url, secrets),
         models=S3ModelSource(),
+        credentials=secrets,
+        x_tokens=XOAuthClient(config.x_api_base_url),
     )
 
 

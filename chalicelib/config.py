@@ -46,10 +46,18 @@ class Settings:
     jwks_url: str
     # Endpoint of the embedded AWS, set only for local runs (boto3 reads it too).
     aws_endpoint_url: str
+    # The scheduled fetch polls sources concurrently; the run stops waiting after its budget (below the
+    # fetch Lambda's timeout, 30 s) and each source after its own, so one hanging platform skips no other.
+    fetch_run_budget_seconds: float = 25.0
+    fetch_source_budget_seconds: float = 20.0
 
     # True where the deploy path turned on ReportBatchItemFailures on the SQS event
     # source mappings; elsewhere one failed record fails (and retries) its whole batch.
     report_batch_item_failures: bool = False
+    # Retention (DynamoDB TTL on expires_at; rules in chalicelib/domain/retention.py): mention records
+    # a fixed period after arrival; a case and all of its items that long after it was resolved or closed.
+    retention_mentions_days: int = 400
+    retention_cases_days: int = 730
 
     def sign_in_problem(self) -> Optional[str]:
         """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
@@ -74,6 +82,14 @@ class Settings:
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+def _days(name: str, default: int) -> int:
+    """A retention period in whole days, 1 to 36,500; a clear error at start-up otherwise."""
+    raw = _env(name).strip() or str(default)
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 36_500:
+        raise ValueError(f"{name} must be a whole number of days from 1 to 36500, not {raw!r}")
+    return int(raw)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,10 +120,14 @@ def settings() -> Settings:
         graph_api_base_url=_env("GRAPH_API_BASE_URL", "https://graph.facebook.com/v21.0"),
         x_brand_user_id=_env("X_BRAND_USER_ID"),
         fetch_max_pages=int(_env("FETCH_MAX_PAGES", "5")),
+        fetch_run_budget_seconds=float(_env("FETCH_RUN_BUDGET_SECONDS", "25")),
+        fetch_source_budget_seconds=float(_env("FETCH_SOURCE_BUDGET_SECONDS", "20")),
         triage_model_uri=_env("TRIAGE_MODEL_URI"),
         user_pool_id=user_pool_id,
         user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
         jwks_url=_env("COGNITO_JWKS_URL", default_jwks),
         aws_endpoint_url=endpoint,
         report_batch_item_failures=_env("SQS_REPORT_BATCH_ITEM_FAILURES", "false").lower() == "true",
+        retention_mentions_days=_days("RETENTION_MENTIONS_DAYS", 400),
+        retention_cases_days=_days("RETENTION_CASES_DAYS", 730),
     )

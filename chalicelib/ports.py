@@ -28,6 +28,8 @@ class CaseHistory:
     events: List[Dict[str, Any]] = field(default_factory=list)
     replies: List[Reply] = field(default_factory=list)
     next_position: Optional[str] = None  # more history follows: pass it back as ``after``
+    # When the case and all its items expire (epoch seconds); None while it is active (domain/retention.py).
+    expires_at: Optional[int] = None
 
 
 @dataclass
@@ -50,18 +52,103 @@ class OpenResult:
     active_case_id: Optional[str] = None
 
 
-class CaseStore(Protocol):
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One thing held about a customer identity: a ``case`` or a ``mention`` (by id)."""
+
+    kind: str
+    id: str
+
+
+@dataclass
+class LedgerPage:
+    """A customer's ledger in key order; ``positions[i]`` resumes the listing after ``entries[i]``."""
+
+    entries: List[LedgerEntry]
+    positions: List[str]
+    more: bool
+
+
+@dataclass
+class ErasedCase:
+    """What erasing one case removed (all zero when a previous attempt removed it already)."""
+
+    case_id: str
+    case_removed: bool = False        # the case itself was deleted by this call
+    items: int = 0                    # items of the case: the case, posts, events, replies
+    deliveries: int = 0               # receipts mapping a sent message back to its reply
+    released_agent: Optional[str] = None  # the assignee whose open-case count went down by one
+
+
+@dataclass
+class StoredMention:
+    """A mention record as the mentions table holds it: the post, its triage, where it went."""
+
+    mention_id: str
+    state: str
+    mention: Dict[str, Any]
+    triage: Optional[Dict[str, Any]] = None
+    case_id: Optional[str] = None
+    received_epoch: Optional[int] = None
+    expires_at: Optional[int] = None
+
+
+class CustomerLedger(Protocol):
+    """Everything held about a customer identity (``<platform>:<author id>``), found without a Scan:
+    each mention claimed and each case opened for them is noted under their key. Erasure audit
+    records (no personal data) live beside it."""
+
+    def note_customer_mention(self, customer_key: str, mention_id: str, *, expires_at: int) -> None:
+        """Note a mention of this customer (repeatable); the note expires with the mention record."""
+
+    def note_customer_case(self, customer_key: str, case_id: str) -> None:
+        """Note a case of this customer (repeatable). ``open_case`` notes the cases it opens itself."""
+
+    def customer_ledger(self, customer_key: str, *, limit: int, after: Optional[str] = None) -> LedgerPage:
+        """Up to ``limit`` entries (cases, then mentions) after the position ``after``
+        (raises InvalidCursor for a position this store did not issue for that customer)."""
+
+    def forget_customer_entry(self, customer_key: str, entry: LedgerEntry) -> None:
+        """Remove one entry from the ledger (repeatable)."""
+
+    def case_mention_ids(self, case_id: str) -> List[str]:
+        """The ids of the posts attached to a case, even when the case itself is already gone."""
+
+    def erase_case(self, case_id: str) -> ErasedCase:
+        """Delete a case and every item under it, the receipts of its sent replies and the customer's
+        active-case pointer to it; an active assigned case gives its agent one open case back (with the
+        case's deletion, all or nothing). Repeatable: finishes what an interrupted call left."""
+
+    def start_erasure(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        """Record that erasure ``record["erasure_id"]`` began; returns the one in progress when there is one."""
+
+    def pending_erasure(self, erasure_id: str) -> Optional[Dict[str, Any]]: ...
+
+    def add_erasure_counts(self, erasure_id: str, counts: Mapping[str, int]) -> None:
+        """Add to the running counts of an erasure in progress."""
+
+    def finish_erasure(self, erasure_id: str, *, finished_at: str) -> Optional[Dict[str, Any]]:
+        """All or nothing: the erasure in progress becomes a finished audit record (returned);
+        None when none was in progress (another request finished it)."""
+
+    def erasures(self, erasure_id: str) -> List[Dict[str, Any]]:
+        """The finished audit records of one erasure id, oldest first."""
+
+
+class CaseStore(CustomerLedger, Protocol):
     def create(self, case: Case) -> bool:
         """Store a new case as it is (no customer claim, no load change); False when it exists."""
 
     def open_case(self, case: Case, *, opened_event: Dict[str, Any]) -> OpenResult:
-        """All or nothing: the case, the customer's one active case, the ``opened`` event, and one
-        more open case for its assignee (without an assignee when the agent filled up meanwhile)."""
+        """All or nothing: the case, the customer's one active case, the ``opened`` event, the case in the
+        customer's ledger, and one more open case for its assignee (without an assignee when the agent
+        filled up meanwhile)."""
 
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         """All or nothing: the case (over ``before.version``), the customer's active case when the case
         becomes active or done, the assignee's load, and the event. False when the case changed
-        meanwhile; raises Conflict when reopening it would give the customer two active cases."""
+        meanwhile; raises Conflict when reopening it would give the customer two active cases.
+        Every item of the case then carries the expiry of its new status (domain/retention.py)."""
 
     def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
         """All or nothing: the customer's post under the case, the case as changed by it, and the
@@ -111,6 +198,12 @@ class MentionStore(Protocol):
                case_id: Optional[str] = None) -> None: ...
 
     def get(self, mention_id: str) -> Optional[MentionRecord]: ...
+
+    def stored(self, mention_id: str) -> Optional[StoredMention]:
+        """Everything the record holds, for a customer's export."""
+
+    def delete(self, mention_id: str) -> bool:
+        """Remove a mention record; False when there was none."""
 
 
 class SourceStore(Protocol):
@@ -216,6 +309,30 @@ class PlatformClients(Protocol):
     def graph(self) -> GraphApi: ...
 
 
+class CredentialStore(Protocol):
+    def read(self) -> Mapping[str, Any]:
+        """The credentials as stored now, never a cached copy."""
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into the stored credentials (other values untouched)."""
+
+
+class TokenGrant(Protocol):
+    @property
+    def access_token(self) -> str: ...
+
+    @property
+    def refresh_token(self) -> str: ...
+
+    @property
+    def expires_in(self) -> int: ...
+
+
+class TokenRefresher(Protocol):
+    def refresh(self, refresh_token: str, *, client_id: str, client_secret: str = "") -> TokenGrant:
+        """Raises AuthFailed when the platform refuses, TransientFailure when it could not answer."""
+
+
 class ModelSource(Protocol):
     def load(self, uri: str) -> bytes:
         """The bytes of a learned triage model (``s3://bucket/key``)."""
@@ -252,6 +369,8 @@ class Deps:
     secrets: Callable[[], Mapping[str, str]]
     platforms: PlatformClients
     models: ModelSource
+    credentials: Optional[CredentialStore] = None   # the platform secret, read fresh, for token refresh
+    x_tokens: Optional[TokenRefresher] = None        # X's OAuth 2.0 token endpoint
     now: Callable[[], str] = now_iso
     epoch: Callable[[], float] = time.time
     # Per-container caches of services (rules, learned model), kept with the ports they came from.

@@ -8,9 +8,20 @@ as Graph writes it. It enforces what trips real integrations: the token,
 the 24-hour messaging window (seven days with the HUMAN_AGENT tag), one
 private reply per comment within seven days, and text limits.
 
+Messenger and Instagram direct messages are kept in conversations served by
+the Conversations API (``GET /{page-id}/conversations?platform=messenger|
+instagram``, ``GET /{ig-user-id}/conversations``, ``GET /{conversation-id}
+[/messages]``), most recently updated first, messages newest first, Instagram
+with the details of its 20 newest messages only. Every DM is listed there:
+those added with ``add_customer_message`` or released from the seed, those in
+a delivery pushed with ``deliver``, and the brand's own answers. WhatsApp has
+no such endpoint, as in the Cloud API.
+
 It can also play Meta's webhook sender: ``deliver`` signs a payload with
 X-Hub-Signature-256 over the exact bytes it posts, and ``sample_deliveries``
-builds one realistic delivery per channel.
+builds one realistic delivery per channel. ``give_up_webhooks(n)`` makes it
+give up on the next n deliveries as Meta does once its retries fail: they are
+never posted, but what they carry stays listed for polling.
 
     python -m local.fake_graph --port 8082 --seed local/data/meta_stream.json \
         [--webhook-url http://127.0.0.1:8000/webhooks/meta --app-secret local-meta-app-secret]
@@ -19,7 +30,7 @@ Another process drives it through ``/_fake/...`` (see ``FakeGraphControl``):
 GET posted | requests | state; POST fail {path_prefix, status, times, body,
 method, regain_minutes} | add {type, ...add_* arguments} | usage {app, buc} |
 release {n} | webhook {url, app_secret} | deliver {payload or sample, to_url,
-app_secret} | reset.
+app_secret} | give_up {times} | reset.
 """
 from __future__ import annotations
 
@@ -57,6 +68,10 @@ PRIVATE_REPLY_WINDOW_SECONDS = 7 * 24 * 3600
 TEXT_LIMITS = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 4096}
 INSTAGRAM_DM_MAX_BYTES = 1000
 MAX_LIMIT = 100
+# Instagram's Conversations API details only a conversation's 20 newest messages.
+INSTAGRAM_CONVERSATION_MESSAGES = 20
+# What ``deliver`` answers for a delivery Meta gave up on (nothing was posted).
+GAVE_UP = 0
 APP_THROTTLE_CODES = (4, 17)
 OBJECT_THROTTLE_CODES = (32, 613, 80001, 80002, 80006, 80007)
 
@@ -148,7 +163,12 @@ class FakeGraph(FakeServer):
                                "estimated_time_to_regain_access": 0}}
         self._pending: deque = deque()
         self._seed_keys: Dict[str, str] = {}
-        self._webhook: Optional[Tuple[str, str]] = None
+        self._webhook: Optional[Tuple[str, str, Optional[WebhookTransport]]] = None
+        # Direct messages by conversation id; (platform, customer id) -> conversation id.
+        self._conversations: Dict[str, Dict[str, Any]] = {}
+        self._conversation_of: Dict[Tuple[str, str], str] = {}
+        self._give_up = 0
+        self._given_up: List[Dict[str, Any]] = []
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -256,10 +276,11 @@ class FakeGraph(FakeServer):
                              created_time: Any = None) -> Dict[str, Any]:
         """A customer's DM (messenger, instagram or whatsapp): opens the reply window.
 
-        Returns the webhook delivery Meta would send for it; DMs have no
-        polling endpoint here, they arrive by webhook. Messaging a business
-        consents to its profile look-up, so the sender's profile is served
-        from then on (``GET /{scoped-id}``).
+        Returns the webhook delivery Meta would send for it (``deliver`` pushes
+        it). A Messenger or Instagram DM is listed at once by the
+        Conversations API; WhatsApp has no endpoint listing received messages.
+        Messaging a business consents to its profile look-up, so the sender's
+        profile is served from then on (``GET /{scoped-id}``).
         """
         if platform not in ("messenger", "instagram", "whatsapp"):
             raise ValueError(f"unknown messaging platform {platform!r}")
@@ -277,8 +298,10 @@ class FakeGraph(FakeServer):
                                          wamid=self._wamid(str(user_id)), text=text, timestamp=created,
                                          display_phone_number=self.display_phone_number)
             account_id = self.page_id if platform == "messenger" else self.ig_user_id
+            mid = self._mid(platform)
+            self._record_dm(platform, str(user_id), mid, text, created, from_brand=False)
             return messaging_delivery("page" if platform == "messenger" else "instagram", account_id,
-                                      sender_id=str(user_id), mid=self._mid(platform), text=text,
+                                      sender_id=str(user_id), mid=mid, text=text,
                                       timestamp_ms=int(created * 1000))
 
     # ---- seed stream ---------------------------------------------------------------------
@@ -310,7 +333,10 @@ class FakeGraph(FakeServer):
             target = self._webhook
         for item in released:
             if target:
-                item["webhook_status"] = deliver(item["delivery"], target[0], target[1])
+                if self._gives_up(item["delivery"]):
+                    item["webhook_status"] = "given up"
+                else:
+                    item["webhook_status"] = _send(item["delivery"], target[0], target[1], target[2])
         return released
 
     @property
@@ -320,21 +346,53 @@ class FakeGraph(FakeServer):
 
     # ---- webhooks -------------------------------------------------------------------------
 
-    def set_webhook(self, url: Optional[str], app_secret: str = "") -> None:
-        """Where ``release`` (and ``deliver`` without a URL) send deliveries; None stops sending."""
+    def set_webhook(self, url: Optional[str], app_secret: str = "", *,
+                    transport: Optional[WebhookTransport] = None) -> None:
+        """Where ``release`` (and ``deliver`` without a URL) send deliveries; None stops sending.
+
+        ``transport(body, headers) -> status`` posts the signed bytes instead
+        of HTTP (a test's in-process client, e.g. Chalice's test client).
+        """
         with self._lock:
-            self._webhook = (url, app_secret) if url else None
+            self._webhook = (url, app_secret, transport) if url else None
 
     def deliver(self, payload: Dict[str, Any], to_url: Optional[str] = None,
                 app_secret: Optional[str] = None) -> int:
-        """Send a delivery like Meta; the customers' messages in it open their reply windows."""
+        """Send a delivery like Meta; the customers' messages in it open their reply windows.
+
+        Its Messenger and Instagram messages are listed by the Conversations
+        API whether or not the delivery arrives. GAVE_UP (0) when Meta gives
+        up on it (``give_up_webhooks``): nothing is posted.
+        """
         with self._lock:
             self._note_inbound(payload)
-            target = self._webhook or ("", "")
+            target = self._webhook or ("", "", None)
         url, secret = to_url or target[0], app_secret if app_secret is not None else target[1]
         if not url:
             raise ValueError("no webhook URL: pass to_url or call set_webhook first")
-        return deliver(payload, url, secret)
+        if self._gives_up(payload):
+            return GAVE_UP
+        return _send(payload, url, secret, target[2] if not to_url else None)
+
+    def give_up_webhooks(self, times: int = 1) -> None:
+        """Give up on the next ``times`` deliveries (``deliver`` and ``release``), as Meta does after its retries
+        fail: they are never posted, and what they carry is still served to polling. See ``given_up``."""
+        with self._lock:
+            self._give_up += int(times)
+
+    @property
+    def given_up(self) -> List[Dict[str, Any]]:
+        """The deliveries given up on, oldest first."""
+        with self._lock:
+            return [json.loads(json.dumps(payload)) for payload in self._given_up]
+
+    def _gives_up(self, payload: Dict[str, Any]) -> bool:
+        with self._lock:
+            if self._give_up <= 0:
+                return False
+            self._give_up -= 1
+            self._given_up.append(payload)
+            return True
 
     def sample_deliveries(self, now: Optional[float] = None) -> Dict[str, Dict[str, Any]]:
         return sample_deliveries(self.page_id, self.ig_user_id, self.phone_number_id,
@@ -368,6 +426,8 @@ class FakeGraph(FakeServer):
             super().reset()
             self._failures.clear()
             self._private_replied.clear()
+            self._give_up = 0
+            self._given_up.clear()
             self._usage["app"].update(call_count=1, total_cputime=1, total_time=1)
             self._usage["buc"].update(call_count=1, total_cputime=1, total_time=1, estimated_time_to_regain_access=0)
 
@@ -377,6 +437,7 @@ class FakeGraph(FakeServer):
                     "phone_number_id": self.phone_number_id, "waba_id": self.waba_id,
                     "posts": len(self._posts), "comments": len(self._fb_comments), "ig_media": len(self._media),
                     "ig_comments": len(self._ig_comments), "ig_tagged": len(self._tagged),
+                    "conversations": len(self._conversations), "given_up": len(self._given_up),
                     "pending": len(self._pending), "posted": len(self._posted), "usage": json.loads(
                         json.dumps(self._usage)), "webhook": self._webhook[0] if self._webhook else None}
 
@@ -430,6 +491,10 @@ class FakeGraph(FakeServer):
                 ("ig_comment", "replies"): self._serve_ig_replies, ("ig_user", ""): self._serve_ig_user,
                 ("page", ""): self._serve_page, ("phone", ""): self._serve_phone,
                 ("customer", ""): self._serve_profile,
+                ("page", "conversations"): self._serve_conversations,
+                ("ig_user", "conversations"): self._serve_conversations,
+                ("conversation", ""): self._serve_conversation,
+                ("conversation", "messages"): self._serve_conversation_messages,
             }
         elif method == "POST":
             table = {
@@ -457,6 +522,8 @@ class FakeGraph(FakeServer):
             return "media"
         if node in self._ig_comments:
             return "ig_comment"
+        if node in self._conversations:
+            return "conversation"
         if node in self._profiles:
             return "customer"
         return "unknown"
@@ -540,6 +607,34 @@ class FakeGraph(FakeServer):
         return {"id": self.phone_number_id, "display_phone_number": self.display_phone_number,
                 "verified_name": self.page_name}
 
+    # ---- GET: Conversations API (Messenger and Instagram direct messages) ------------------------
+
+    def _serve_conversations(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        """A Page's conversations (``platform`` messenger or instagram), or the Instagram account's."""
+        on_page = self._node_kind(node) == "page"
+        platform = (query.get("platform") or ("messenger" if on_page else "instagram")).lower()
+        if platform not in (("messenger", "instagram") if on_page else ("instagram",)):
+            raise GraphFault(100, "(#100) Param platform must be one of {MESSENGER, INSTAGRAM}"
+                             if on_page else "(#100) Param platform must be INSTAGRAM on an Instagram account")
+        conversations = [c for c in self._conversations.values() if c["platform"] == platform
+                         and (not query.get("user_id") or c["user_id"] == query["user_id"])]
+        conversations.sort(key=lambda c: (_conversation_updated(c), c["id"]), reverse=True)
+        spec = _edge_spec(query.get("fields", ""), "messages")
+        page, paging = self._paginate(conversations, query, scope=f"conversations:{platform}",
+                                      path=f"/{node}/conversations")
+        return _listing([self._conversation_json(c, query.get("fields", ""), spec) for c in page], paging)
+
+    def _serve_conversation(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        fields = query.get("fields") or "id,updated_time"
+        return self._conversation_json(self._conversations[node], fields, _edge_spec(fields, "messages"))
+
+    def _serve_conversation_messages(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        conversation = self._conversations[node]
+        messages = self._listed_messages(conversation)
+        page, paging = self._paginate(messages, query, scope=f"messages:{node}", path=f"/{node}/messages")
+        wanted = _field_list(query.get("fields") or "id,created_time")
+        return _listing([self._message_json(conversation, m, wanted) for m in page], paging)
+
     # ---- POST: public replies ---------------------------------------------------------------
 
     def _post_fb_reply(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
@@ -593,6 +688,7 @@ class FakeGraph(FakeServer):
                                   "UPDATE or MESSAGE_TAG")
         self._check_window(platform, recipient_id, human_agent=messaging_type == "MESSAGE_TAG" and tag == "HUMAN_AGENT")
         mid = self._mid(platform)
+        self._record_dm(platform, recipient_id, mid, text, self._clock(), from_brand=True)
         self._record("message", platform, recipient_id, text, mid, account_id=account_id,
                      messaging_type=messaging_type, tag=tag)
         return {"recipient_id": recipient_id, "message_id": mid}
@@ -748,6 +844,56 @@ class FakeGraph(FakeServer):
                 "timestamp": _graph_time(comment["created"]),
                 "media": {"id": comment["media"]["id"], "permalink": comment["media"]["permalink"]}}
 
+    def _conversation_json(self, conversation: Dict[str, Any], fields: str,
+                           message_spec: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        item: Dict[str, Any] = {"id": conversation["id"]}
+        if "updated_time" in _field_list(fields):
+            item["updated_time"] = _graph_time(_conversation_updated(conversation))
+        if message_spec is not None:
+            messages = self._listed_messages(conversation)
+            limit = int(message_spec.get("limit") or 25)
+            shown = messages[:limit]
+            if shown:
+                scope = f"messages:{conversation['id']}"
+                match = re.search(r"(?:^|,)messages(?:\.\w+\([^)]*\))*\{([^}]*)\}", fields)
+                wanted = _field_list(match.group(1) if match else "id,created_time")
+                edge: Dict[str, Any] = {"data": [self._message_json(conversation, m, wanted) for m in shown],
+                                        "paging": {"cursors": {"before": _cursor(scope, shown[0]["id"]),
+                                                               "after": _cursor(scope, shown[-1]["id"])}}}
+                if len(messages) > limit:
+                    edge["paging"]["next"] = self._next_url(f"/{conversation['id']}/messages", {"limit": limit},
+                                                            _cursor(scope, shown[-1]["id"]))
+                item["messages"] = edge
+        return item
+
+    def _listed_messages(self, conversation: Dict[str, Any]) -> List[Dict[str, Any]]:
+        messages = _newest_first(conversation["messages"])
+        if conversation["platform"] == "instagram":
+            return messages[:INSTAGRAM_CONVERSATION_MESSAGES]
+        return messages
+
+    def _message_json(self, conversation: Dict[str, Any], message: Dict[str, Any],
+                      wanted: List[str]) -> Dict[str, Any]:
+        customer = self._participant(conversation["platform"], conversation["user_id"])
+        brand = self._participant(conversation["platform"], None)
+        sender, recipient = (brand, customer) if message["from_brand"] else (customer, brand)
+        full = {"id": message["id"], "created_time": _graph_time(message["created"]), "from": sender,
+                "to": {"data": [recipient]}, "message": message["text"]}
+        return {key: value for key, value in full.items() if key == "id" or key in wanted}
+
+    def _participant(self, platform: str, user_id: Optional[str]) -> Dict[str, str]:
+        """How Graph names a participant: Messenger by name and e-mail, Instagram by username."""
+        if platform == "messenger":
+            if user_id is None:
+                return {"name": self.page_name, "email": f"{self.page_id}@facebook.com", "id": self.page_id}
+            profile = self._profiles.get(user_id) or {}
+            name = " ".join(str(profile[part]) for part in ("first_name", "last_name") if profile.get(part))
+            return {"name": name or "Facebook user", "email": f"{user_id}@facebook.com", "id": user_id}
+        if user_id is None:
+            return {"username": self.ig_username, "id": self.ig_user_id}
+        profile = self._profiles.get(user_id) or {}
+        return {"username": str(profile.get("username") or f"user{user_id[-6:]}"), "id": user_id}
+
     # ---- paging, auth, usage, failures ---------------------------------------------------------
 
     def _paginate(self, items: List[Dict[str, Any]], query: Dict[str, str], *, scope: str,
@@ -869,6 +1015,9 @@ class FakeGraph(FakeServer):
         if path == "/_fake/deliver":
             payload = request.get("payload") or self.sample_deliveries()[request["sample"]]
             return {"status": self.deliver(payload, request.get("to_url"), request.get("app_secret"))}
+        if path == "/_fake/give_up":
+            self.give_up_webhooks(int(request.get("times", 1)))
+            return {"ok": True}
         if path == "/_fake/reset":
             self.reset()
             return {"ok": True}
@@ -952,11 +1101,38 @@ class FakeGraph(FakeServer):
             platform = "messenger" if payload.get("object") == "page" else "instagram"
             for event in entry.get("messaging") or []:
                 message = event.get("message") or {}
+                sender, recipient = (event.get("sender") or {}).get("id"), (event.get("recipient") or {}).get("id")
+                if message.get("mid") and sender and recipient:
+                    # What a delivery carries is on the Conversations API too (the brand's echoes included).
+                    echo = bool(message.get("is_echo"))
+                    self._record_dm(platform, str(recipient if echo else sender), str(message["mid"]),
+                                    str(message.get("text") or ""), float(event["timestamp"]) / 1000, from_brand=echo)
                 if message and not message.get("is_echo") and (event.get("sender") or {}).get("id"):
                     self._last_inbound[(platform, str(event["sender"]["id"]))] = float(event["timestamp"]) / 1000
             for change in entry.get("changes") or []:
                 for message in (change.get("value") or {}).get("messages") or []:
                     self._last_inbound[("whatsapp", str(message["from"]))] = float(message["timestamp"])
+
+    def _record_dm(self, platform: str, customer_id: str, mid: str, text: str, created: float, *,
+                   from_brand: bool) -> None:
+        """Add a message to the customer's conversation (created on the first message); once per mid."""
+        with self._lock:
+            conversation_id = self._conversation_of.get((platform, customer_id))
+            if conversation_id is None:
+                number = self._next_number(0)
+                if platform == "messenger":
+                    conversation_id = f"t_{10_000_000_000_000_000 + number}"
+                else:
+                    raw = f"ig_conversation:{self.ig_user_id}:{customer_id}:{number}"
+                    conversation_id = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+                self._conversation_of[(platform, customer_id)] = conversation_id
+                self._conversations[conversation_id] = {"id": conversation_id, "platform": platform,
+                                                        "user_id": customer_id, "messages": []}
+            conversation = self._conversations[conversation_id]
+            if any(m["id"] == mid for m in conversation["messages"]):
+                return
+            conversation["messages"].append({"id": mid, "text": text, "created": float(created),
+                                             "from_brand": from_brand})
 
     def _newest_page_post_id(self) -> str:
         own = [post for post in self._posts.values() if post["from"]["id"] == self.page_id]
@@ -1009,6 +1185,17 @@ def encode_delivery(payload: Dict[str, Any], app_secret: str) -> Tuple[bytes, Di
         "X-Hub-Signature": "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
         "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
     }
+
+
+# How a delivery reaches the webhook other than over HTTP: (signed body, headers) -> HTTP status.
+WebhookTransport = Callable[[bytes, Dict[str, str]], int]
+
+
+def _send(payload: Dict[str, Any], url: str, app_secret: str, transport: Optional[WebhookTransport]) -> int:
+    if transport is None:
+        return deliver(payload, url, app_secret)
+    body, headers = encode_delivery(payload, app_secret)
+    return int(transport(body, headers))
 
 
 def deliver(payload: Dict[str, Any], to_url: str, app_secret: str, *, timeout: float = 5.0) -> int:
@@ -1201,6 +1388,27 @@ def _edge_spec(fields: str, edge: str) -> Optional[Dict[str, Any]]:
     return spec
 
 
+def _field_list(fields: str) -> List[str]:
+    """The top-level names in a ``fields`` parameter (nested braces and modifiers dropped)."""
+    depth, current, names = 0, "", []
+    for char in fields:
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.append(current)
+            current = ""
+        elif depth == 0:
+            current += char
+    names.append(current)
+    return [name.split(".")[0].strip() for name in names if name.strip()]
+
+
+def _conversation_updated(conversation: Dict[str, Any]) -> float:
+    return max((m["created"] for m in conversation["messages"]), default=0.0)
+
+
 def _newest_first(items: Any) -> List[Dict[str, Any]]:
     return sorted(items, key=lambda item: (item["created"], item["id"]), reverse=True)
 
@@ -1297,6 +1505,9 @@ class FakeGraphControl(FakeControl):
                 to_url: Optional[str] = None, app_secret: Optional[str] = None) -> int:
         return self._call("POST", "/_fake/deliver", {"payload": payload, "sample": sample, "to_url": to_url,
                                                      "app_secret": app_secret})["status"]
+
+    def give_up_webhooks(self, times: int = 1) -> None:
+        self._call("POST", "/_fake/give_up", {"times": times})
 
     def reset(self) -> None:
         self._call("POST", "/_fake/reset", {})

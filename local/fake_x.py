@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
 import json
 import re
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ SORA_AIR_ID = "1610469134802145281"
 SORA_AIR_HANDLE = "SoraAir"
 TWITTER_EPOCH_MS = 1288834974657
 WINDOW_SECONDS = 15 * 60
+TOKEN_PATH = "/2/oauth2/token"
+OAUTH_ACCESS_TOKEN_TTL = 7200  # X's user access tokens last two hours
 # Per 15-minute window, from the platform notes; DM reads are not listed
 # there, so that one is a generous guess.
 DEFAULT_LIMITS = {"mentions": 450, "user_tweets": 900, "search": 450, "dm_events": 300, "post": 100, "dm_send": 15}
@@ -112,8 +116,16 @@ class FakeX(FakeServer):
     def __init__(self, port: int = 0, bearer_token: str = "fake-bearer-token",
                  brand_user_id: str = SORA_AIR_ID, brand_handle: str = SORA_AIR_HANDLE, *,
                  user_token: Optional[str] = None, rate_limits: Optional[Dict[str, int]] = None,
-                 host: str = "127.0.0.1", clock: Callable[[], float] = time.time):
-        """``user_token``, when set, is also accepted, and is then required for DMs and posting."""
+                 host: str = "127.0.0.1", clock: Callable[[], float] = time.time,
+                 oauth_client_id: Optional[str] = None, oauth_client_secret: Optional[str] = None,
+                 access_token_ttl: int = OAUTH_ACCESS_TOKEN_TTL):
+        """``user_token``, when set, is also accepted, and is then required for DMs and posting.
+
+        ``oauth_client_id`` turns on the OAuth 2.0 token endpoint (``POST /2/oauth2/token``):
+        access tokens it issues act as the brand until ``access_token_ttl`` seconds pass, and
+        each refresh rotates the refresh token (a spent one is refused with ``invalid_grant``).
+        With ``oauth_client_secret`` the client is confidential and must use Basic auth.
+        """
         self.host = host
         self.port = port
         self.bearer_token = bearer_token
@@ -131,6 +143,12 @@ class FakeX(FakeServer):
         self._seed_ids: Dict[str, str] = {}
         self._failures: List[_Failure] = []
         self._windows: Dict[str, _Window] = {}
+        self.oauth_client_id = oauth_client_id
+        self.oauth_client_secret = oauth_client_secret
+        self.access_token_ttl = access_token_ttl
+        self._refresh_tokens: Dict[str, bool] = {}    # refresh token -> still usable
+        self._access_tokens: Dict[str, float] = {}    # access token -> expiry (clock seconds)
+        self._codes: Dict[str, Dict[str, str]] = {}   # authorization code -> redirect_uri, code_challenge
         self.add_user(brand_handle, id=brand_user_id, name=brand_handle, verified_type="business")
 
     # ---- data ------------------------------------------------------------
@@ -259,6 +277,8 @@ class FakeX(FakeServer):
         query = {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         if url.path.startswith("/_fake/"):
             return self._control(method, url.path, query, body)
+        if url.path == TOKEN_PATH:
+            return self._token_endpoint(method, headers, body)
         with self._lock:
             auth = self._auth_kind(headers.get("Authorization") or "")
             entry = {"method": method, "path": url.path, "query": query, "auth": auth}
@@ -288,7 +308,7 @@ class FakeX(FakeServer):
             return failure.status, self._limit_headers(endpoint, window), failure.body
         if auth in ("missing", "invalid"):
             return 401, self._limit_headers(endpoint, window), DEFAULT_FAILURE_BODIES[401]
-        if auth == "app" and self.user_token and endpoint in USER_CONTEXT_ENDPOINTS:
+        if auth == "app" and (self.user_token or self.oauth_client_id) and endpoint in USER_CONTEXT_ENDPOINTS:
             detail = ("Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint. "
                       "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].")
             return 403, self._limit_headers(endpoint, window), problem(
@@ -385,6 +405,69 @@ class FakeX(FakeServer):
                              "dm_conversation_id": event["dm_conversation_id"], "text": text,
                              "created_at": event["created_at"]})
         return 201, {"data": {"dm_conversation_id": event["dm_conversation_id"], "dm_event_id": event["id"]}}
+
+    # ---- OAuth 2.0 (POST /2/oauth2/token) ------------------------------------
+
+    def issue_refresh_token(self) -> str:
+        """A refresh token as if the brand had authorized the app with offline.access."""
+        with self._lock:
+            token = f"rt-{secrets.token_urlsafe(12)}"
+            self._refresh_tokens[token] = True
+            return token
+
+    def authorize(self, redirect_uri: str, code_challenge: str) -> str:
+        """The code X would hand to ``redirect_uri`` once the brand authorizes the app (PKCE, S256)."""
+        with self._lock:
+            code = f"code-{secrets.token_urlsafe(12)}"
+            self._codes[code] = {"redirect_uri": redirect_uri, "code_challenge": code_challenge}
+            return code
+
+    def _token_endpoint(self, method: str, headers: Any, body: bytes) -> Tuple[int, Dict[str, str], Any]:
+        form = {key: values[-1] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+        with self._lock:
+            entry = {"method": method, "path": TOKEN_PATH, "query": {}, "auth": "oauth",
+                     "grant_type": form.get("grant_type", "")}
+            self._requests.append(entry)
+            status, payload = self._token_answer(method, headers, form)
+            entry["status"] = status
+            return status, {"Cache-Control": "no-store"}, payload
+
+    def _token_answer(self, method: str, headers: Any, form: Dict[str, str]) -> Tuple[int, Any]:
+        def oauth_error(status: int, error: str, description: str) -> Tuple[int, Any]:
+            return status, {"error": error, "error_description": description}
+
+        if method != "POST" or not self.oauth_client_id:
+            return 404, problem(404, "Not Found Error", f"No route for {method} {TOKEN_PATH}")
+        failure = self._take_failure(method, TOKEN_PATH)
+        if failure is not None:
+            return failure.status, failure.body or DEFAULT_FAILURE_BODIES.get(failure.status, {})
+        if form.get("client_id") != self.oauth_client_id:
+            return oauth_error(400, "invalid_request", "Missing required parameter [client_id].")
+        if self.oauth_client_secret:
+            expected = base64.b64encode(f"{self.oauth_client_id}:{self.oauth_client_secret}".encode()).decode()
+            if (headers.get("Authorization") or "") != f"Basic {expected}":
+                return oauth_error(401, "unauthorized_client", "Missing valid authorization header")
+        grant_type = form.get("grant_type")
+        if grant_type == "refresh_token":
+            token = form.get("refresh_token", "")
+            if not self._refresh_tokens.get(token):
+                return oauth_error(400, "invalid_grant", "Value passed for the token was invalid.")
+            self._refresh_tokens[token] = False  # rotated: the old refresh token is spent
+        elif grant_type == "authorization_code":
+            grant = self._codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if grant is None or grant["redirect_uri"] != form.get("redirect_uri") or grant["code_challenge"] != challenge:
+                return oauth_error(400, "invalid_grant", "Value passed for the authorization code was invalid.")
+        else:
+            return oauth_error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        access_token = f"at-{secrets.token_urlsafe(16)}"
+        self._access_tokens[access_token] = self._clock() + self.access_token_ttl
+        refresh_token = f"rt-{secrets.token_urlsafe(12)}"
+        self._refresh_tokens[refresh_token] = True
+        return 200, {"token_type": "bearer", "expires_in": self.access_token_ttl, "access_token": access_token,
+                     "scope": "tweet.read tweet.write users.read dm.read dm.write offline.access",
+                     "refresh_token": refresh_token}
 
     # ---- HTTP control surface (/_fake/...) ---------------------------------
 
@@ -522,6 +605,8 @@ class FakeX(FakeServer):
         if token == self.bearer_token:
             return "app"
         if self.user_token and token == self.user_token:
+            return "user"
+        if self._access_tokens.get(token, 0) > self._clock():
             return "user"
         return "invalid"
 

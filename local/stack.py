@@ -53,7 +53,7 @@ DEMO_SOURCES = [
     {"kind": "instagram_comments", "account_id": SORA_IG_USER_ID, "handle": "soraair"},
     {"kind": "instagram_mentions", "account_id": SORA_IG_USER_ID, "handle": "soraair"},
     {"kind": "messenger", "account_id": SORA_PAGE_ID},
-    {"kind": "instagram_dm", "account_id": SORA_IG_USER_ID},
+    {"kind": "instagram_dm", "account_id": SORA_IG_USER_ID, "page_id": SORA_PAGE_ID},
     {"kind": "whatsapp", "account_id": SORA_PHONE_NUMBER_ID},
 ]
 

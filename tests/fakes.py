@@ -18,13 +18,35 @@ from chalicelib.domain.errors import Conflict, InvalidCursor, MessageTooLarge
 from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
-from chalicelib.ports import CaseHistory, DeliveryPolicy, Deps, InboxPage, OpenResult
+from chalicelib.domain.retention import case_expires_at, mention_expires_at
+from chalicelib.ports import (
+    CaseHistory,
+    DeliveryPolicy,
+    Deps,
+    ErasedCase,
+    InboxPage,
+    LedgerEntry,
+    LedgerPage,
+    OpenResult,
+    StoredMention,
+)
+
+
+def _configured_days(kind: str) -> int:
+    """The retention period (``RETENTION_CASES_DAYS``, ``RETENTION_MENTIONS_DAYS``) the adapters would use."""
+    return int(getattr(settings(), f"retention_{kind}_days"))
 
 
 class FakeCaseStore:
-    def __init__(self, settings: Optional["FakeSettingsStore"] = None) -> None:
+    def __init__(self, settings: Optional["FakeSettingsStore"] = None, retention_days: Optional[int] = None) -> None:
         self.settings = settings  # the agents whose load open_case and change_status move
+        self.retention_days = retention_days if retention_days is not None else _configured_days("cases")
         self.active_by_customer: Dict[str, str] = {}
+        # customer key -> {ledger sort key ("CASE#<id>", "MENTION#<id>"): expires_at or None}
+        self.ledger: Dict[str, Dict[str, Optional[int]]] = {}
+        self.pending_erasures: Dict[str, Dict[str, Any]] = {}
+        self.finished_erasures: Dict[str, Dict[str, Any]] = {}  # by "<erasure id>#<finished at>"
+        self.fail_erasing: List[str] = []  # case ids whose erasure raises (a crash half-way), once each
         self.cases: Dict[str, Case] = {}
         self.mentions: Dict[str, Dict[str, Mention]] = {}
         self.events: Dict[str, List[Dict[str, Any]]] = {}
@@ -61,6 +83,7 @@ class FakeCaseStore:
         stored.assignee = assignee
         self.cases[case.case_id] = stored
         self.active_by_customer[case.customer_key] = case.case_id
+        self.ledger.setdefault(case.customer_key, {})[f"CASE#{case.case_id}"] = None
         self.add_event(case.case_id, {**opened_event, "assignee": assignee}, at=case.created_at)
         return OpenResult("opened", case.case_id, assignee=assignee)
 
@@ -125,7 +148,7 @@ class FakeCaseStore:
                 raise InvalidCursor("query 'cursor' is not one this API issued for this case; start again without it")
             keyed = [entry for entry in keyed if entry[0] > state["sk"]]
         page, more = keyed[:limit], len(keyed) > limit
-        history = CaseHistory(case=case)
+        history = CaseHistory(case=case, expires_at=self.expiry_of(case))
         for _key, kind, item in page:
             if kind == "event":
                 history.events.append({k: v for k, v in item.items() if k != "_n"})
@@ -170,7 +193,8 @@ class FakeCaseStore:
         return True
 
     def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None:
-        self.deliveries[(platform, post_id)] = (case_id, reply_id)
+        if case_id in self.cases:  # not for a case erased meanwhile
+            self.deliveries[(platform, post_id)] = (case_id, reply_id)
 
     def find_delivery(self, platform: str, post_id: str) -> Optional[Tuple[str, str]]:
         return self.deliveries.get((platform, post_id))
@@ -181,6 +205,89 @@ class FakeCaseStore:
             return case_id
         self.active_by_customer.pop(customer_key, None)
         return None
+
+    def expiry_of(self, case: Case) -> Optional[int]:
+        """What DynamoDB stores on every item of the case (domain/retention.py)."""
+        return case_expires_at(case, self.retention_days, now_epoch=0)
+
+    # the customer's ledger
+    def note_customer_mention(self, customer_key: str, mention_id: str, *, expires_at: int) -> None:
+        self.ledger.setdefault(customer_key, {})[f"MENTION#{mention_id}"] = expires_at
+
+    def note_customer_case(self, customer_key: str, case_id: str) -> None:
+        case = self.cases.get(case_id)
+        self.ledger.setdefault(customer_key, {})[f"CASE#{case_id}"] = self.expiry_of(case) if case else None
+
+    def customer_ledger(self, customer_key: str, *, limit: int, after: Optional[str] = None) -> LedgerPage:
+        keys = sorted(self.ledger.get(customer_key, {}))
+        if after:
+            sk = decode_cursor(after).get("sk")
+            if not isinstance(sk, str) or sk.split("#", 1)[0] not in ("CASE", "MENTION"):
+                raise InvalidCursor("query 'cursor' is not one this API issued for this customer; start again without it")
+            keys = [key for key in keys if key > sk]
+        page = keys[:limit]
+        entries = [LedgerEntry(kind="case" if key.startswith("CASE#") else "mention", id=key.split("#", 1)[1])
+                   for key in page]
+        return LedgerPage(entries=entries, positions=[encode_cursor({"sk": key}) for key in page],
+                          more=len(keys) > limit)
+
+    def forget_customer_entry(self, customer_key: str, entry: LedgerEntry) -> None:
+        prefix = "CASE" if entry.kind == "case" else "MENTION"
+        self.ledger.get(customer_key, {}).pop(f"{prefix}#{entry.id}", None)
+
+    def case_mention_ids(self, case_id: str) -> List[str]:
+        return [m.id for _key, m in sorted(self.mentions.get(case_id, {}).items())]
+
+    def erase_case(self, case_id: str) -> ErasedCase:
+        if case_id in self.fail_erasing:
+            self.fail_erasing.remove(case_id)
+            raise ConnectionError(f"DynamoDB is unreachable while erasing {case_id}")
+        erased = ErasedCase(case_id=case_id)
+        case = self.cases.pop(case_id, None)
+        if case is not None:
+            erased.case_removed, erased.items = True, 1
+            if case.active and case.assignee and self._load_fits(case.assignee, -1) and self.settings:
+                self.settings.adjust_open_cases(case.assignee, -1, at=case.updated_at)
+                erased.released_agent = case.assignee
+            if self.active_by_customer.get(case.customer_key) == case_id:
+                del self.active_by_customer[case.customer_key]
+        erased.items += len(self.mentions.pop(case_id, {})) + len(self.events.pop(case_id, []))
+        for key in [key for key in self.replies if key[0] == case_id]:
+            reply = self.replies.pop(key)
+            erased.items += 1
+            if reply.platform_post_id and self.deliveries.pop((reply.target.platform, reply.platform_post_id), None):
+                erased.deliveries += 1
+        return erased
+
+    # erasure audit records
+    def start_erasure(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        erasure_id = record["erasure_id"]
+        if erasure_id not in self.pending_erasures:
+            self.pending_erasures[erasure_id] = {**copy.deepcopy(record), "counts": {}}
+        return copy.deepcopy(self.pending_erasures[erasure_id])
+
+    def pending_erasure(self, erasure_id: str) -> Optional[Dict[str, Any]]:
+        return copy.deepcopy(self.pending_erasures.get(erasure_id))
+
+    def add_erasure_counts(self, erasure_id: str, counts: Mapping[str, int]) -> None:
+        pending = self.pending_erasures.get(erasure_id)
+        if pending is None:
+            return
+        for name, value in counts.items():
+            if value:
+                pending["counts"][name] = pending["counts"].get(name, 0) + int(value)
+
+    def finish_erasure(self, erasure_id: str, *, finished_at: str) -> Optional[Dict[str, Any]]:
+        pending = self.pending_erasures.pop(erasure_id, None)
+        if pending is None:
+            return None
+        done = {**pending, "finished_at": finished_at}
+        self.finished_erasures[f"{erasure_id}#{finished_at}"] = done
+        return copy.deepcopy(done)
+
+    def erasures(self, erasure_id: str) -> List[Dict[str, Any]]:
+        return [copy.deepcopy(record) for key, record in sorted(self.finished_erasures.items())
+                if key.startswith(erasure_id + "#")]
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
         matching = [c for c in self.cases.values() if c.team == team and c.status == status]
@@ -203,13 +310,18 @@ class FakeCaseStore:
 
 
 class FakeMentionStore:
-    def __init__(self) -> None:
+    def __init__(self, retention_days: Optional[int] = None) -> None:
+        self.retention_days = retention_days if retention_days is not None else _configured_days("mentions")
         self.records: Dict[str, MentionRecord] = {}
+        self.bodies: Dict[str, Dict[str, Any]] = {}  # mention id -> the mention as stored
+        self.received: Dict[str, int] = {}  # mention id -> epoch it was claimed
 
     def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
         if mention.id in self.records:
             return copy.deepcopy(self.records[mention.id])
         self.records[mention.id] = MentionRecord(mention_id=mention.id)
+        self.bodies[mention.id] = mention.to_dict()
+        self.received[mention.id] = now_epoch
         return None
 
     def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
@@ -224,6 +336,20 @@ class FakeMentionStore:
     def get(self, mention_id: str) -> Optional[MentionRecord]:
         record = self.records.get(mention_id)
         return copy.deepcopy(record) if record else None
+
+    def stored(self, mention_id: str) -> Optional[StoredMention]:
+        record = self.records.get(mention_id)
+        if record is None:
+            return None
+        received = self.received.get(mention_id)
+        return StoredMention(mention_id=mention_id, state=record.state, mention=copy.deepcopy(self.bodies.get(mention_id, {})),
+                             triage=copy.deepcopy(record.triage), case_id=record.case_id, received_epoch=received,
+                             expires_at=mention_expires_at(received, self.retention_days) if received is not None else None)
+
+    def delete(self, mention_id: str) -> bool:
+        self.bodies.pop(mention_id, None)
+        self.received.pop(mention_id, None)
+        return self.records.pop(mention_id, None) is not None
 
 
 class FakeSettingsStore:

@@ -1,54 +1,286 @@
-"""`make package`: what `chalice deploy` would ship, merged with infra/, is valid."""
+"""`make package`: what `chalice deploy` would ship, merged with infra/, is valid and fit to run.
+
+Built once (infra/merge.py, then `chalice package --stage prod`), then checked
+by cfn-lint (no error, no warning) and asserted on: arm64, log retention,
+per-function roles with their own least-privilege policies, SQS mappings that
+report item failures and cap their concurrency, schedules, API throttling,
+alarms, and the project/stage/component tags on everything taggable.
+"""
+import json
 import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml  # shipped with cfn-lint
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+STAGE = "prod"
+sys.path.insert(0, str(ROOT / "infra"))
+import policies  # noqa: E402
+
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+# Resource types that cannot carry tags; every other type in the package must carry ours.
+UNTAGGABLE = {"AWS::Lambda::Permission", "AWS::Cognito::UserPoolClient", "AWS::SNS::Subscription"}
 
 
-def test_package_merged_with_infra_passes_cfn_lint(tmp_path):
+def chalice_config(stage, function):
+    from chalice.config import Config
+
+    return Config(chalice_stage=stage, function_name=function, config_from_disk=CONFIG)
+
+
+def app_event_sources():
+    from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+    import app
+
+    schedules = {s.name: s for s in app.app.event_sources if isinstance(s, ScheduledEventConfig)}
+    queues = {s.name: s for s in app.app.event_sources if isinstance(s, SQSEventConfig)}
+    return schedules, queues
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     env.pop("AWS_ENDPOINT_URL", None)
-    subprocess.run([sys.executable, "infra/merge.py", str(tmp_path / "merge.yaml")], cwd=ROOT, check=True)
-    subprocess.run([str(BIN / "chalice"), "package", "--stage", "prod", "--merge-template",
-                    str(tmp_path / "merge.yaml"), str(tmp_path)], cwd=ROOT, env=env, check=True, capture_output=True)
-    lint = subprocess.run([str(BIN / "cfn-lint"), str(tmp_path / "sam.yaml")], capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    subprocess.run([sys.executable, "infra/merge.py", str(out / "merge.yaml"), "--stage", STAGE], cwd=ROOT, check=True)
+    subprocess.run([str(BIN / "chalice"), "package", "--stage", STAGE, "--merge-template", str(out / "merge.yaml"),
+                    str(out)], cwd=ROOT, env=env, check=True, capture_output=True)
+    return out
 
-    template = yaml.load((tmp_path / "sam.yaml").read_text(), Loader=yaml.BaseLoader)
-    resources = template["Resources"]
-    # The pipeline's functions and the stateful resources are in one deployable template.
-    for name in ("FetchMentions", "TriageMentions", "AssignCases", "SendReplies", "CasesTable", "OutboundDeadLetterQueue"):
-        assert name in resources, f"{name} missing from the package"
-    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
-    assert variables["SOCIALCARE_STAGE"] == "prod"
-    # Every queue-fed function reports item failures, and knows it does.
-    for name, resource in resources.items():
-        events = resource.get("Properties", {}).get("Events", {}) if isinstance(resource, dict) else {}
-        for event in (e for e in events.values() if e.get("Type") == "SQS"):
-            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
-            assert resource["Properties"]["Environment"]["Variables"]["SQS_REPORT_BATCH_ITEM_FAILURES"] == "true"
-            assert resource["Properties"]["Environment"]["Variables"]["SOCIALCARE_STAGE"] == "prod"
 
-    shipped = {name.split("/")[0] for name in zipfile.ZipFile(tmp_path / "deployment.zip").namelist()}
+@pytest.fixture(scope="module")
+def resources(package):
+    return yaml.load((package / "sam.yaml").read_text(), Loader=yaml.SafeLoader)["Resources"]
+
+
+@pytest.fixture(scope="module")
+def functions(resources):
+    """Chalice function name -> its resource in the package."""
+    return {name: resources[resource_id] for name, resource_id in
+            ((f, "APIHandler" if f == "api_handler" else _cfn(f)) for f in policies.FUNCTIONS) if resource_id in resources}
+
+
+def _cfn(name):
+    from chalice.utils import to_cfn_resource_name
+
+    return to_cfn_resource_name(name)
+
+
+def test_package_merged_with_infra_passes_cfn_lint_without_warnings(package):
+    lint = subprocess.run([str(BIN / "cfn-lint"), str(package / "sam.yaml")], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr  # cfn-lint exits non-zero on warnings too
+
+    shipped = {name.split("/")[0] for name in zipfile.ZipFile(package / "deployment.zip").namelist()}
     # Runtime dependencies stay small: no test tools, and boto3 comes with the Lambda runtime.
     assert not shipped & {"moto", "pytest", "boto3", "botocore", "cfn_lint"}
+
+
+def test_every_function_of_the_app_is_packaged_arm64_sized_named_and_traced(resources, functions):
+    import app
+    from tests.test_policies import app_functions
+
+    assert sorted(functions) == sorted(app_functions(app.app))
+    for name in ("CasesTable", "OutboundDeadLetterQueue", "AlarmTopic"):
+        assert name in resources, f"{name} missing from the package"
+    for name, function in functions.items():
+        properties, settings = function["Properties"], chalice_config(STAGE, name)
+        assert properties["Architectures"] == ["arm64"], name
+        assert properties["FunctionName"] == policies.function_name(name, STAGE)
+        assert (properties["MemorySize"], properties["Timeout"]) == (settings.lambda_memory_size,
+                                                                     settings.lambda_timeout), name
+        assert properties["Tracing"] == "Active"
+        assert properties["Environment"]["Variables"]["SOCIALCARE_STAGE"] == STAGE
+
+
+def test_sizes_are_chosen_per_function_not_one_for_all():
+    for stage in ("dev", "prod"):
+        sizes = {f: (chalice_config(stage, f).lambda_memory_size, chalice_config(stage, f).lambda_timeout)
+                 for f in policies.FUNCTIONS}
+        assert all(memory and timeout for memory, timeout in sizes.values()), sizes
+        assert len(set(sizes.values())) > 1, sizes
+
+
+def test_timeouts_leave_room_for_the_time_budgets_the_code_keeps():
+    """Code that stops itself in time must be stopped by nothing else first."""
+    from chalicelib.config import Settings
+    from chalicelib.services.privacy import ERASE_SECONDS
+
+    for stage in ("dev", "prod"):
+        api = chalice_config(stage, "api_handler").lambda_timeout
+        # An erasure works for ERASE_SECONDS, then finishes the entry it is on and answers `in_progress`;
+        # all of it inside API Gateway's 29 s, or the client gets a 504 instead.
+        assert ERASE_SECONDS + 3 <= api < 29, stage
+        # The scheduled fetch stops waiting after its run budget, then writes the sources' status.
+        assert Settings.fetch_run_budget_seconds + 3 <= chalice_config(stage, "fetch_mentions").lambda_timeout <= 60
+
+
+def test_each_function_logs_to_its_own_group_with_retention_made_before_it_runs(resources, functions):
+    for name, function in functions.items():
+        group_id = _cfn(f"{name}-log-group")
+        group = resources[group_id]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{policies.function_name(name, STAGE)}"
+        assert group["Properties"]["RetentionInDays"] == chalice_config(STAGE, name).log_retention_in_days == 30
+        assert group_id in function["DependsOn"], name
+
+
+def test_each_function_has_its_own_role_with_its_own_least_privilege_policy(resources, functions):
+    roles = set()
+    for name, function in functions.items():
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        roles.add(role_id)
+        [policy] = resources[role_id]["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == policies.package_policy_for(name, STAGE), name
+        text = json.dumps(policy["PolicyDocument"])
+        assert "logs:*" not in text and "CreateLogGroup" not in text
+        for statement in policy["PolicyDocument"]["Statement"]:
+            for resource in statement["Resource"]:
+                if resource == "*":
+                    assert statement["Sid"] == "Tracing", name
+                elif isinstance(resource, dict) and "Fn::Sub" in resource:
+                    arn = resource["Fn::Sub"]
+                    assert arn.startswith("arn:${AWS::Partition}:"), arn
+                    assert "*" not in arn.replace(f"/aws/lambda/{policies.function_name(name, STAGE)}:*", ""), arn
+                    if ":s3:::" not in arn:
+                        assert ":${AWS::Region}:${AWS::AccountId}:" in arn, arn
+                else:
+                    assert resource == {"Ref": "PlatformSecret"}, resource
+    assert len(roles) == len(functions)
+
+
+def test_sqs_mappings_report_item_failures_and_cap_their_concurrency(resources, functions):
+    _schedules, queues = app_event_sources()
+    # Queue name suffix ("mentions", "triaged-dlq", ...) -> the template's queue.
+    template_queues = {r["Properties"]["QueueName"]["Fn::Sub"].replace("socialcare-${Stage}-", ""): name
+                       for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    mappings = {r["Properties"]["FunctionName"]["Ref"]: r["Properties"] for r in resources.values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    assert len(mappings) == len(queues)
+    for name, source in queues.items():
+        function = functions[name]
+        # SAM's own SQS event is replaced by the explicit, tagged mapping.
+        assert not function["Properties"].get("Events"), name
+        mapping = mappings[_cfn(name)]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert function["Properties"]["Environment"]["Variables"]["SQS_REPORT_BATCH_ITEM_FAILURES"] == "true"
+        suffix = max((s for s in template_queues if source.queue.endswith("-" + s)), key=len)
+        assert mapping["EventSourceArn"] == {"Fn::GetAtt": [template_queues[suffix], "Arn"]}
+        assert mapping["BatchSize"] == source.batch_size
+        assert mapping["MaximumBatchingWindowInSeconds"] == source.maximum_batching_window_in_seconds
+        concurrency = mapping["ScalingConfig"]["MaximumConcurrency"]
+        assert 2 <= concurrency <= 10, name
+        if source.maximum_concurrency:  # `chalice deploy` gets it from the decorator: the same value both ways
+            assert source.maximum_concurrency == concurrency, name
+
+
+def test_schedules_are_explicit_tagged_rules(resources, functions):
+    schedules, _queues = app_event_sources()
+    for name, source in schedules.items():
+        assert not functions[name]["Properties"].get("Events"), name
+        rule = resources[f"{_cfn(name)}Schedule"]["Properties"]
+        assert rule["ScheduleExpression"] == source.schedule_expression.to_string()
+        assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [_cfn(name), "Arn"]}
+        permission = resources[f"{_cfn(name)}SchedulePermission"]["Properties"]
+        assert permission["SourceArn"] == {"Fn::GetAtt": [f"{_cfn(name)}Schedule", "Arn"]}
+
+
+def test_the_api_is_throttled_at_its_stage_and_named_as_its_alarm_says(resources):
+    api = resources["RestAPI"]["Properties"]
+    [setting] = api["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert 0 < setting["ThrottlingRateLimit"] <= setting["ThrottlingBurstLimit"]
+    [dimension] = resources["Api5xxAlarm"]["Properties"]["Dimensions"]
+    assert dimension == {"Name": "ApiName", "Value": api["Name"]} and api["Name"] == "socialcare"
+
+
+def test_every_function_has_error_and_throttle_alarms_by_its_packaged_name(resources, functions):
+    alarmed = {}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Properties"]["Namespace"] == "AWS/Lambda":
+            [dimension] = resource["Properties"]["Dimensions"]
+            name = dimension["Value"]["Fn::Sub"].replace("${Stage}", STAGE)
+            alarmed.setdefault(name, set()).add(resource["Properties"]["MetricName"])
+    for name, function in functions.items():
+        assert alarmed.get(function["Properties"]["FunctionName"]) == {"Errors", "Throttles"}, name
+
+
+def test_the_stage_parameter_is_pinned_to_the_packaged_stage(package):
+    template = yaml.load((package / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    assert template["Parameters"]["Stage"]["Default"] == STAGE
+    assert template["Parameters"]["Stage"]["AllowedValues"] == [STAGE]
+
+
+def test_everything_taggable_carries_project_stage_and_component(resources):
+    def tags_of(resource):
+        properties = resource.get("Properties", {})
+        tags = properties.get("UserPoolTags") if resource["Type"] == "AWS::Cognito::UserPool" else properties.get("Tags")
+        if isinstance(tags, list):
+            return {t["Key"]: t["Value"] for t in tags}
+        return tags
+
+    for name, resource in resources.items():
+        if resource["Type"] in UNTAGGABLE:
+            continue
+        tags = tags_of(resource)
+        assert tags, f"{name} ({resource['Type']}) has no tags"
+        assert tags["project"] == "socialcare", name
+        assert tags["stage"] in (STAGE, {"Ref": "Stage"}), name  # the Stage parameter is pinned to it
+        assert tags["component"], name
+    # SAM passes the API's tags on to the REST API and its stage.
+    assert resources["RestAPI"]["Properties"]["PropagateTags"] is True
 
 
 def test_the_stale_sending_window_fits_between_the_sender_timeout_and_the_queue_visibility():
     """The sender derives its stale window from the outbound queue (2/3 of its visibility timeout):
     longer than the send_replies function can run, shorter than SQS waits before redelivering."""
-    import json
-
     template = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=yaml.BaseLoader)
     visibility = int(template["Resources"]["OutboundQueue"]["Properties"]["VisibilityTimeout"])
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    for stage, settings in config["stages"].items():
-        function = settings.get("lambda_functions", {}).get("send_replies", {})
-        timeout = int(function.get("lambda_timeout", settings.get("lambda_timeout", config.get("lambda_timeout", 60))))
+    for stage in CONFIG["stages"]:
+        timeout = chalice_config(stage, "send_replies").lambda_timeout or 60
         assert timeout < visibility * 2 // 3 < visibility, stage
+
+
+def test_queue_visibility_is_at_least_six_times_the_timeout_of_the_function_it_feeds():
+    """AWS's advice for SQS event sources: a batch whose function timed out is retried, not run twice at once."""
+    template = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=yaml.BaseLoader)
+    feeds = {"MentionsQueue": "triage_mentions", "TriagedQueue": "assign_cases", "OutboundQueue": "send_replies"}
+    for queue, function in feeds.items():
+        visibility = int(template["Resources"][queue]["Properties"]["VisibilityTimeout"])
+        for stage in CONFIG["stages"]:
+            assert 6 * (chalice_config(stage, function).lambda_timeout or 60) <= visibility, (queue, stage)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_chalice_deploy_builds_the_same_functions_with_their_own_roles_and_policy_files(stage):
+    """What `chalice deploy` would create, from Chalice's own application graph (no AWS needed)."""
+    from chalice.config import Config
+    from chalice.deploy import models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+
+    import app
+
+    config = Config(chalice_stage=stage, user_provided_params={"chalice_app": app.app, "project_dir": str(ROOT)},
+                    config_from_disk=CONFIG)
+    graph = ApplicationGraphBuilder().build(config, stage)
+    functions = [r for r in DependencyBuilder().build_dependencies(graph) if isinstance(r, models.LambdaFunction)]
+    assert sorted(f.function_name for f in functions) == sorted(
+        policies.function_name(f, stage) for f in policies.FUNCTIONS if f in CONFIG["stages"][stage]["lambda_functions"])
+    for function in functions:
+        name = next(f for f in policies.FUNCTIONS if policies.function_name(f, stage) == function.function_name)
+        settings = chalice_config(stage, name)
+        assert function.architecture == "arm64"
+        assert (function.memory_size, function.timeout) == (settings.lambda_memory_size, settings.lambda_timeout)
+        assert function.role.role_name == f"socialcare-{stage}-{name}"
+        assert function.role.policy.filename == str(ROOT / ".chalice" / f"policy-{stage}-{name}.json")
+        assert function.log_group.retention_in_days == 30
+        assert function.tags["component"] == policies.FUNCTIONS[name].component
+        assert function.tags["stage"] == stage and function.tags["project"] == "socialcare"
+        if name != "api_handler":  # Chalice names the API's group before renaming the function: see infra/README.md
+            assert function.log_group.log_group_name == policies.log_group_name(name, stage)

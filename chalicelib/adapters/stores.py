@@ -5,18 +5,26 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
 - cases:    pk CASE#<id>; sk META (the case), MENTION#<time>#<id>, EVENT#<time>#<n>, REPLY#<id>;
             pk POSTED#<platform>:<post id> maps a platform message to its reply;
             pk CUSTOMER#<customer key>, sk ACTIVE names the customer's one active case
-            (claimed with a condition, so two posts arriving together make one case).
+            (claimed with a condition, so two posts arriving together make one case);
+            its other items are the customer's ledger: CASE#<case id> for each case opened for them,
+            MENTION#<mention id> for each mention claimed (how an export or erasure finds them: no Scan);
+            pk AUDIT#ERASURE: PENDING#<erasure id> while an erasure runs, ERASED#<erasure id>#<time> after
+            (counts and keyed HMAC hashes of the identities only, no personal data).
+            expires_at (TTL, epoch seconds; domain/retention.py): none while a case is active; once it is
+            resolved or closed, every item of the case, the POSTED# receipts of its replies and its
+            ledger entry carry the same one. Ledger mention entries expire with their mention record.
             Index attributes on META: inbox_pk (team#status) with inbox_time_sk
             and inbox_priority_sk.
-- mentions: mention_id -> dedupe state, the mention, the triage decision.
+- mentions: mention_id -> dedupe state, the mention, the triage decision; expires_at (TTL).
 - settings: SOURCES/<source id>, CURSOR#<source id>/CURSOR, AGENT#<id>/PROFILE,
             TEAM#<team>/AGENT#<id>, TEAMS/ALL, RULES/CURRENT and RULES/V#<n>.
 """
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import replace
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.dynamo import (
     ddb,
@@ -27,13 +35,15 @@ from chalicelib.adapters.dynamo import (
     query_page,
     unmarshal,
 )
+from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.mention import Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
-from chalicelib.ports import CaseHistory, InboxPage, OpenResult
+from chalicelib.domain.retention import case_expires_at, mention_expires_at
+from chalicelib.ports import CaseHistory, ErasedCase, InboxPage, LedgerEntry, LedgerPage, OpenResult, StoredMention
 
 _event_counter = itertools.count()
 _HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
@@ -96,18 +106,48 @@ _CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "cus
 # customer_pk/customer_sk: read from cases written before the CUSTOMER# pointer replaced the by-customer index.
 
 
-def _case_item(case: Case) -> Dict[str, Any]:
-    """The META item of a case: the case and the attributes its indexes read."""
+def _case_item(case: Case, expires_at: Optional[int] = None) -> Dict[str, Any]:
+    """The META item of a case: the case, the attributes its indexes read, and its expiry (TTL)."""
     return {
         "pk": f"CASE#{case.case_id}", "sk": "META", **case.to_dict(),
         "inbox_pk": f"{case.team}#{case.status}",
         "inbox_time_sk": f"{case.created_at}#{case.case_id}",
         "inbox_priority_sk": f"{case.priority_rank}#{case.created_at}#{case.case_id}",
+        "expires_at": expires_at,  # None (left out): an active case never expires
     }
 
 
 def _case_from(item: Dict[str, Any]) -> Case:
-    return Case.from_dict(_strip(item, *_CASE_INDEX_ATTRIBUTES))
+    return Case.from_dict(_strip(item, *_CASE_INDEX_ATTRIBUTES, "expires_at"))
+
+
+def _expiring(item: Dict[str, Any], expires_at: Optional[int]) -> Dict[str, Any]:
+    return {**item, "expires_at": expires_at} if expires_at is not None else item
+
+
+_LEDGER_KINDS = {"CASE": "case", "MENTION": "mention"}
+_AUDIT_PK = "AUDIT#ERASURE"
+_COUNT_PREFIX = "count_"
+
+
+def _delete_keys(table: str, keys: List[Dict[str, Any]]) -> None:
+    """Delete items by key, 25 a request, until DynamoDB has processed every one."""
+    for start in range(0, len(keys), 25):
+        request: Dict[str, Any] = {table: [{"DeleteRequest": {"Key": marshal(key)}} for key in keys[start:start + 25]]}
+        for attempt in range(10):
+            request = ddb().batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))  # throttled: back off, then send the rest again
+        else:
+            raise RuntimeError(f"DynamoDB left {len(request.get(table, []))} deletions unprocessed; try again")
+
+
+def _audit_view(item: Dict[str, Any]) -> Dict[str, Any]:
+    counts = {k[len(_COUNT_PREFIX):]: int(v) for k, v in item.items() if k.startswith(_COUNT_PREFIX)}
+    view = {k: v for k, v in _strip(item).items() if not k.startswith(_COUNT_PREFIX)}
+    view["counts"] = counts
+    return view
 
 
 def _cancellation_codes(err: Exception) -> List[str]:
@@ -129,12 +169,16 @@ class DynamoCaseStore:
     """Cases, their history and replies; with the settings table for the assignee's load, so that
     a case and the load it puts on an agent change together or not at all."""
 
-    def __init__(self, table: str, settings_table: str = ""):
+    def __init__(self, table: str, settings_table: str = "", retention_days: Optional[int] = None):
         self.table = table
         self.settings_table = settings_table
+        self.retention_days = retention_days if retention_days is not None else settings().retention_cases_days
+
+    def _expires(self, case: Case) -> Optional[int]:
+        return case_expires_at(case, self.retention_days, now_epoch=time.time())
 
     def create(self, case: Case) -> bool:
-        return put_if_absent(self.table, _case_item(case), "pk")
+        return put_if_absent(self.table, _case_item(case, self._expires(case)), "pk")
 
     # ---- changes that must happen together (TransactWriteItems) -------------------------
     def _pointer(self, customer_key: str) -> Dict[str, Any]:
@@ -172,6 +216,7 @@ class DynamoCaseStore:
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 {"Put": {"TableName": self.table, "Item": marshal(self._event_item(
                     case.case_id, case.created_at, {**opened_event, "assignee": assignee}, "opened"))}},
+                {"Put": {"TableName": self.table, "Item": marshal(self._ledger_case_item(case.customer_key, case.case_id))}},
             ]
             if assignee:
                 items.append(self._load_change(assignee, +1, case.created_at))
@@ -185,21 +230,41 @@ class DynamoCaseStore:
                 return OpenResult("exists", case.case_id, assignee=existing.assignee if existing else None)
             if codes[1] == "ConditionalCheckFailed":
                 return OpenResult("customer_active", case.case_id, active_case_id=self._pointer_case(case.customer_key))
-            if not (assignee and codes[3] == "ConditionalCheckFailed"):
+            if not (assignee and codes[4] == "ConditionalCheckFailed"):
                 raise RuntimeError(f"opening case {case.case_id} was cancelled: {codes[:len(items)]}")
             # The agent filled up since routing read their load: the case waits in the team queue.
         raise RuntimeError(f"opening case {case.case_id} failed")  # pragma: no cover - the loop returns
 
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         saved = replace(after, version=before.version + 1)
+        expires_at = self._expires(saved)
+        if expires_at is not None:
+            # Stamped before the change commits: a crash after the commit leaves no item of a done case
+            # without its expiry (a failed change puts back what the stored case says, below).
+            self._stamp(after.case_id, after.customer_key, expires_at)
+        try:
+            changed = self._change_status(before, after, saved, expires_at, event)
+        except Exception:
+            if expires_at is not None:
+                self._settle_expiry(after.case_id)
+            raise
+        if changed and (expires_at is not None or not before.active):
+            # Items written while the change was under way; for a reopened case, the expiry comes off.
+            self._stamp(after.case_id, after.customer_key, expires_at)
+        elif expires_at is not None:
+            self._settle_expiry(after.case_id)
+        return changed
+
+    def _change_status(self, before: Case, after: Case, saved: Case, expires_at: Optional[int],
+                       event: Dict[str, Any]) -> bool:
         version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
                              if before.version == 0 else "attribute_exists(pk) AND #version = :expected")
         items: List[Dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": marshal(_case_item(saved)),
+            {"Put": {"TableName": self.table, "Item": marshal(_case_item(saved, expires_at)),
                      "ConditionExpression": version_condition, "ExpressionAttributeNames": {"#version": "version"},
                      "ExpressionAttributeValues": marshal_values({":expected": before.version})}},
-            {"Put": {"TableName": self.table, "Item": marshal(self._event_item(
-                after.case_id, after.updated_at, event, f"status:{before.version + 1}"))}},
+            {"Put": {"TableName": self.table, "Item": marshal(_expiring(self._event_item(
+                after.case_id, after.updated_at, event, f"status:{before.version + 1}"), expires_at))}},
         ]
         pointer_index = load_index = None
         me = marshal_values({":me": after.case_id})
@@ -263,6 +328,53 @@ class DynamoCaseStore:
         after.version = saved.version
         return "added"
 
+    # ---- retention: every item of a case carries the case's expiry ---------------------------
+    def _expiry_of(self, case_id: str) -> Optional[int]:
+        """The expiry the case's items carry now: None while it is active (or when there is no such case)."""
+        return self._case_expiry(case_id)[1]
+
+    def _case_expiry(self, case_id: str) -> Tuple[bool, Optional[int]]:
+        """(whether the case exists, the expiry its items carry)."""
+        item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
+                              ProjectionExpression="pk, expires_at", ConsistentRead=True).get("Item")
+        return bool(item), (int(unmarshal(item)["expires_at"]) if item and "expires_at" in item else None)
+
+    def _settle_expiry(self, case_id: str) -> None:
+        """Give every item the expiry the stored case has (after a status change that did not happen)."""
+        item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
+                              ConsistentRead=True).get("Item")
+        if item:
+            data = unmarshal(item)
+            self._stamp(case_id, data["customer_key"], data.get("expires_at"))
+
+    def _stamp(self, case_id: str, customer_key: str, expires_at: Optional[int]) -> None:
+        """Set (or, for None, remove) ``expires_at`` on every item of the case but META, on the receipts
+        of its sent replies and on its ledger entry. Items deleted meanwhile are not brought back."""
+        outside: List[Dict[str, Any]] = [{"pk": f"CUSTOMER#{customer_key}", "sk": f"CASE#{case_id}"}]
+        for item in query_all(TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+                              ProjectionExpression="pk, sk, expires_at, platform_post_id, #target",
+                              ExpressionAttributeNames={"#target": "target"},
+                              ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}"})):
+            if item["sk"].startswith("REPLY#") and item.get("platform_post_id"):
+                platform = (item.get("target") or {}).get("platform", "")
+                outside.append({"pk": f"POSTED#{platform}:{item['platform_post_id']}", "sk": "REPLY"})
+            if item["sk"] != "META" and item.get("expires_at") != expires_at:
+                self._set_expiry({"pk": item["pk"], "sk": item["sk"]}, expires_at)
+        for key in outside:
+            self._set_expiry(key, expires_at)
+
+    def _set_expiry(self, key: Dict[str, Any], expires_at: Optional[int]) -> None:
+        kwargs: Dict[str, Any] = {"UpdateExpression": "REMOVE expires_at"}
+        if expires_at is not None:
+            kwargs = {"UpdateExpression": "SET expires_at = :e",
+                      "ExpressionAttributeValues": marshal_values({":e": expires_at})}
+        try:
+            ddb().update_item(TableName=self.table, Key=marshal(key), ConditionExpression="attribute_exists(pk)",
+                              **kwargs)
+        except Exception as err:
+            if not is_conditional_failure(err):
+                raise
+
     def _pointer_case(self, customer_key: str) -> Optional[str]:
         item = ddb().get_item(TableName=self.table, Key=marshal(self._pointer(customer_key)),
                               ConsistentRead=True).get("Item")
@@ -278,15 +390,19 @@ class DynamoCaseStore:
         saved = Case.from_dict({**case.to_dict(), "version": expected + 1})
         condition = "attribute_exists(pk) AND "
         condition += "(#version = :expected OR attribute_not_exists(#version))" if expected == 0 else "#version = :expected"
-        if put_if(self.table, _case_item(saved), condition, {"#version": "version"}, {":expected": expected}):
+        if put_if(self.table, _case_item(saved, self._expires(saved)), condition, {"#version": "version"},
+                  {":expected": expected}):
             case.version = expected + 1
             return True
         return False
 
     def history(self, case_id: str, *, limit: int = 50, after: Optional[str] = None) -> Optional[CaseHistory]:
-        case = self.get(case_id)
-        if case is None:
+        meta = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
+                              ConsistentRead=True).get("Item")
+        if not meta:
             return None
+        meta_item = unmarshal(meta)
+        case = _case_from(meta_item)
         start_key = None
         if after:
             state = decode_cursor(after)
@@ -299,15 +415,15 @@ class DynamoCaseStore:
             FilterExpression="sk <> :meta", ConsistentRead=True,
             ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}", ":meta": "META"}),
         )
-        history = CaseHistory(case=case)
+        history = CaseHistory(case=case, expires_at=meta_item.get("expires_at"))
         for item in items:
             kind = item["sk"].split("#", 1)[0]
             if kind == "MENTION":
-                history.mentions.append(Mention.from_dict(_strip(item, "id")))
+                history.mentions.append(Mention.from_dict(_strip(item, "id", "expires_at")))
             elif kind == "EVENT":
-                history.events.append(_strip(item))
+                history.events.append(_strip(item, "expires_at"))
             elif kind == "REPLY":
-                history.replies.append(Reply.from_dict(_strip(item)))
+                history.replies.append(Reply.from_dict(_strip(item, "expires_at")))
         history.replies.sort(key=lambda reply: reply.created_at)
         if last is not None and items:
             history.next_position = encode_cursor({"sk": items[-1]["sk"]})
@@ -316,21 +432,21 @@ class DynamoCaseStore:
     def add_mention(self, case_id: str, mention: Mention, *, at: str) -> bool:
         # The key holds the post's own time and id, so a re-delivery lands on the same item.
         item = {"pk": f"CASE#{case_id}", "sk": f"MENTION#{at}#{mention.id}", "type": "mention", **mention.to_dict()}
-        return put_if_absent(self.table, item, "sk")
+        return put_if_absent(self.table, _expiring(item, self._expiry_of(case_id)), "sk")
 
     def add_event(self, case_id: str, event: Dict[str, Any], *, at: str) -> None:
         sk = f"EVENT#{at}#{next(_event_counter):06d}"
         item = {"pk": f"CASE#{case_id}", "sk": sk, "type": "event", "at": at, **event}
-        ddb().put_item(TableName=self.table, Item=marshal(item))
+        ddb().put_item(TableName=self.table, Item=marshal(_expiring(item, self._expiry_of(case_id))))
 
     def put_reply(self, reply: Reply) -> bool:
         item = {"pk": f"CASE#{reply.case_id}", "sk": f"REPLY#{reply.reply_id}", "type": "reply", **reply.to_dict()}
-        return put_if_absent(self.table, item, "sk")
+        return put_if_absent(self.table, _expiring(item, self._expiry_of(reply.case_id)), "sk")
 
     def get_reply(self, case_id: str, reply_id: str) -> Optional[Reply]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": f"REPLY#{reply_id}"}),
                               ConsistentRead=True).get("Item")
-        return Reply.from_dict(_strip(unmarshal(item))) if item else None
+        return Reply.from_dict(_strip(unmarshal(item), "expires_at")) if item else None
 
     def update_reply(self, case_id: str, reply_id: str, fields: Dict[str, Any], *, expect_status: Iterable[str]) -> bool:
         """Conditional on the current delivery status: how a reply is never sent twice."""
@@ -340,9 +456,13 @@ class DynamoCaseStore:
                          f"#delivery IN ({', '.join(values)})", {"#delivery": "delivery_status"}, values)
 
     def record_delivery(self, platform: str, post_id: str, case_id: str, reply_id: str) -> None:
-        """Remember which reply a platform message id belongs to, for receipts that arrive later."""
-        ddb().put_item(TableName=self.table, Item=marshal({
-            "pk": f"POSTED#{platform}:{post_id}", "sk": "REPLY", "case_id": case_id, "reply_id": reply_id}))
+        """Remember which reply a platform message id belongs to, for receipts that arrive later
+        (not for a case erased meanwhile: nothing would ever delete the receipt)."""
+        exists, expires_at = self._case_expiry(case_id)
+        if exists:
+            ddb().put_item(TableName=self.table, Item=marshal(_expiring({
+                "pk": f"POSTED#{platform}:{post_id}", "sk": "REPLY", "case_id": case_id, "reply_id": reply_id},
+                expires_at)))
 
     def find_delivery(self, platform: str, post_id: str) -> Optional[Tuple[str, str]]:
         item = ddb().get_item(TableName=self.table,
@@ -392,17 +512,172 @@ class DynamoCaseStore:
         return marshal({"pk": f"CASE#{case_id}", "sk": "META", "inbox_pk": inbox_pk, sort_attribute: sort_value})
 
 
+    # ---- the customer's ledger ------------------------------------------------------------
+    @staticmethod
+    def _ledger_case_item(customer_key: str, case_id: str) -> Dict[str, Any]:
+        return {"pk": f"CUSTOMER#{customer_key}", "sk": f"CASE#{case_id}", "case_id": case_id}
+
+    def note_customer_mention(self, customer_key: str, mention_id: str, *, expires_at: int) -> None:
+        ddb().put_item(TableName=self.table, Item=marshal({
+            "pk": f"CUSTOMER#{customer_key}", "sk": f"MENTION#{mention_id}", "mention_id": mention_id,
+            "expires_at": expires_at}))
+
+    def note_customer_case(self, customer_key: str, case_id: str) -> None:
+        item = _expiring(self._ledger_case_item(customer_key, case_id), self._expiry_of(case_id))
+        ddb().put_item(TableName=self.table, Item=marshal(item))
+
+    def customer_ledger(self, customer_key: str, *, limit: int, after: Optional[str] = None) -> LedgerPage:
+        pk = f"CUSTOMER#{customer_key}"
+        start_key = None
+        if after:
+            sk = decode_cursor(after).get("sk")
+            if not isinstance(sk, str) or len(sk) > 300 or sk.split("#", 1)[0] not in _LEDGER_KINDS:
+                raise InvalidCursor("query 'cursor' is not one this API issued for this customer; start again without it")
+            start_key = marshal({"pk": pk, "sk": sk})
+        # Between "CASE#" and "MENTION$": the cases and mentions, not the ACTIVE pointer.
+        items, last = query_page(
+            limit, start_key, TableName=self.table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues=marshal_values({":pk": pk, ":first": "CASE#", ":last": "MENTION$"}),
+        )
+        entries = []
+        for item in items:
+            kind, _, entry_id = item["sk"].partition("#")
+            entries.append(LedgerEntry(kind=_LEDGER_KINDS[kind], id=entry_id))
+        positions = [encode_cursor({"sk": item["sk"]}) for item in items]
+        return LedgerPage(entries=entries, positions=positions, more=last is not None)
+
+    def forget_customer_entry(self, customer_key: str, entry: LedgerEntry) -> None:
+        prefix = "CASE" if entry.kind == "case" else "MENTION"
+        ddb().delete_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}",
+                                                             "sk": f"{prefix}#{entry.id}"}))
+
+    def case_mention_ids(self, case_id: str) -> List[str]:
+        items = query_all(TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+                          ConsistentRead=True, ProjectionExpression="sk, #id", ExpressionAttributeNames={"#id": "id"},
+                          ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}", ":m": "MENTION#"}))
+        return [item.get("id") or item["sk"].split("#", 2)[2] for item in items]
+
+    # ---- erasure --------------------------------------------------------------------------
+    def erase_case(self, case_id: str) -> ErasedCase:
+        erased = ErasedCase(case_id=case_id)
+        meta_key = {"pk": f"CASE#{case_id}", "sk": "META"}
+        customer_key: Optional[str] = None
+        release_load = True
+        for _attempt in range(5):
+            item = ddb().get_item(TableName=self.table, Key=marshal(meta_key), ConsistentRead=True).get("Item")
+            if not item:
+                break
+            case = _case_from(unmarshal(item))
+            customer_key = case.customer_key
+            version = ("attribute_exists(pk) AND (#version = :v OR attribute_not_exists(#version))"
+                       if case.version == 0 else "attribute_exists(pk) AND #version = :v")
+            items: List[Dict[str, Any]] = [{"Delete": {
+                "TableName": self.table, "Key": marshal(meta_key), "ConditionExpression": version,
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": marshal_values({":v": case.version})}}]
+            releasing = bool(release_load and case.active and case.assignee and self.settings_table)
+            if releasing and case.assignee:
+                items.append(self._load_change(case.assignee, -1, case.updated_at))
+            try:
+                ddb().transact_write_items(TransactItems=items)
+            except Exception as err:
+                codes = _cancellation_codes(err) + ["None"] * len(items)
+                if codes[0] == "ConditionalCheckFailed":
+                    continue  # the case changed meanwhile: read it again
+                if releasing and codes[1] == "ConditionalCheckFailed":
+                    release_load = False  # the agent's count is 0 already (or the agent is gone)
+                    continue
+                raise
+            erased.case_removed = True
+            erased.released_agent = case.assignee if releasing else None
+            break
+        else:
+            raise RuntimeError(f"case {case_id} kept changing while it was being erased; try again")
+        if customer_key:
+            self._clear_pointer(customer_key, case_id)
+        rest = list(query_all(TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+                              ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}"})))
+        for item in rest:  # the receipts first: they are found through the replies
+            if item["sk"].startswith("REPLY#") and item.get("platform_post_id"):
+                platform = (item.get("target") or {}).get("platform", "")
+                answer = ddb().delete_item(TableName=self.table, ReturnValues="ALL_OLD", Key=marshal(
+                    {"pk": f"POSTED#{platform}:{item['platform_post_id']}", "sk": "REPLY"}))
+                erased.deliveries += 1 if answer.get("Attributes") else 0
+        _delete_keys(self.table, [{"pk": item["pk"], "sk": item["sk"]} for item in rest])
+        erased.items = len(rest) + (1 if erased.case_removed else 0)
+        return erased
+
+    def _clear_pointer(self, customer_key: str, case_id: str) -> None:
+        try:
+            ddb().delete_item(TableName=self.table, Key=marshal(self._pointer(customer_key)),
+                              ConditionExpression="case_id = :me", ExpressionAttributeValues=marshal_values({":me": case_id}))
+        except Exception as err:
+            if not is_conditional_failure(err):
+                raise
+
+    def start_erasure(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        erasure_id = record["erasure_id"]
+        item = {**{k: v for k, v in record.items() if k != "counts"}, "pk": _AUDIT_PK, "sk": f"PENDING#{erasure_id}"}
+        if put_if_absent(self.table, item, "pk"):
+            return _audit_view(item)
+        return self.pending_erasure(erasure_id) or _audit_view(item)
+
+    def pending_erasure(self, erasure_id: str) -> Optional[Dict[str, Any]]:
+        item = ddb().get_item(TableName=self.table, Key=marshal({"pk": _AUDIT_PK, "sk": f"PENDING#{erasure_id}"}),
+                              ConsistentRead=True).get("Item")
+        return _audit_view(unmarshal(item)) if item else None
+
+    def add_erasure_counts(self, erasure_id: str, counts: Mapping[str, int]) -> None:
+        counts = {name: int(n) for name, n in counts.items() if n}
+        if not counts:
+            return
+        names = {f"#c{i}": _COUNT_PREFIX + name for i, name in enumerate(counts)}
+        values = {f":c{i}": n for i, n in enumerate(counts.values())}
+        try:
+            ddb().update_item(TableName=self.table, Key=marshal({"pk": _AUDIT_PK, "sk": f"PENDING#{erasure_id}"}),
+                              UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))),
+                              ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames=names,
+                              ExpressionAttributeValues=marshal_values(values))
+        except Exception as err:
+            if not is_conditional_failure(err):
+                raise
+
+    def finish_erasure(self, erasure_id: str, *, finished_at: str) -> Optional[Dict[str, Any]]:
+        pending_key = {"pk": _AUDIT_PK, "sk": f"PENDING#{erasure_id}"}
+        item = ddb().get_item(TableName=self.table, Key=marshal(pending_key), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        done = {**unmarshal(item), "sk": f"ERASED#{erasure_id}#{finished_at}", "finished_at": finished_at}
+        try:
+            ddb().transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": marshal(done), "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Delete": {"TableName": self.table, "Key": marshal(pending_key), "ConditionExpression": "attribute_exists(pk)"}},
+            ])
+        except Exception as err:
+            if "ConditionalCheckFailed" in _cancellation_codes(err):  # another request finished it first
+                return None
+            raise
+        return _audit_view(done)
+
+    def erasures(self, erasure_id: str) -> List[Dict[str, Any]]:
+        items = query_all(TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :id)",
+                          ConsistentRead=True,
+                          ExpressionAttributeValues=marshal_values({":pk": _AUDIT_PK, ":id": f"ERASED#{erasure_id}#"}))
+        return [_audit_view(item) for item in items]
+
+
 class DynamoMentionStore:
     """Dedupe by platform id: the first writer of a mention id owns it."""
 
-    def __init__(self, table: str, retention_days: int = 400):
+    def __init__(self, table: str, retention_days: Optional[int] = None):
         self.table = table
-        self.retention_seconds = retention_days * 86400
+        self.retention_days = retention_days if retention_days is not None else settings().retention_mentions_days
 
     def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
         item = {
             "mention_id": mention.id, "state": "received", "mention": mention.to_dict(),
-            "received_at_epoch": now_epoch, "expires_at": now_epoch + self.retention_seconds,
+            "received_at_epoch": now_epoch, "expires_at": mention_expires_at(now_epoch, self.retention_days),
         }
         if put_if_absent(self.table, item, "mention_id"):
             return None
@@ -429,6 +704,20 @@ class DynamoMentionStore:
         data = unmarshal(item)
         return MentionRecord(mention_id=data["mention_id"], state=data.get("state", "received"),
                              triage=data.get("triage"), case_id=data.get("case_id"))
+
+    def stored(self, mention_id: str) -> Optional[StoredMention]:
+        item = ddb().get_item(TableName=self.table, Key=marshal({"mention_id": mention_id}),
+                              ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        data = unmarshal(item)
+        return StoredMention(mention_id=data["mention_id"], state=data.get("state", "received"),
+                             mention=data.get("mention") or {}, triage=data.get("triage"), case_id=data.get("case_id"),
+                             received_epoch=data.get("received_at_epoch"), expires_at=data.get("expires_at"))
+
+    def delete(self, mention_id: str) -> bool:
+        answer = ddb().delete_item(TableName=self.table, Key=marshal({"mention_id": mention_id}), ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
 
 
 class DynamoSettingsStore:

@@ -1,8 +1,8 @@
 """Sources: which accounts, pages, phone numbers and keywords a brand listens to.
 
 Supervisors configure them through the admin API; they are data in the
-settings table, validated here. Polled kinds have a cursor each; webhook-only
-channels (Messenger, WhatsApp) are listed so they can be switched off.
+settings table, validated here. Polled kinds have a cursor each; the
+webhook-only channel (WhatsApp) is listed so it can be switched off.
 """
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from typing import Any, Dict, List, Optional
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.limits import text_problem
 
-# kind -> (platform, how it arrives)
+# kind -> (platform, how it arrives). "poll+push": Meta's webhook brings it at
+# once, and polling picks up what a delivery Meta gave up on did not bring
+# (Messenger and Instagram DMs: the Graph Conversations API). WhatsApp is
+# "push" only: the Cloud API has no endpoint that lists received messages, so
+# a message is lost if Meta stops retrying its webhook delivery (it retries
+# for up to 7 days): keep the webhook answering, and watch its failures.
 KINDS = {
     "x_mentions": ("x", "poll"),
     "x_search": ("x", "poll"),
@@ -20,8 +25,8 @@ KINDS = {
     "facebook_feed": ("facebook", "poll+push"),
     "instagram_comments": ("instagram", "poll+push"),
     "instagram_mentions": ("instagram", "poll+push"),
-    "messenger": ("messenger", "push"),
-    "instagram_dm": ("instagram", "push"),
+    "messenger": ("messenger", "poll+push"),
+    "instagram_dm": ("instagram", "poll+push"),
     "whatsapp": ("whatsapp", "push"),
 }
 MAX_TERMS = 25
@@ -70,6 +75,14 @@ def validate_source(body: Any) -> Dict[str, Any]:
         "delivery": KINDS[kind][1], "account_id": account_id, "enabled": enabled,
         "handle": _valid_handle(body.get("handle", ""), platform=KINDS[kind][0]),
     }
+    if kind == "instagram_dm" and body.get("page_id") not in (None, ""):
+        # The Facebook Page linked to the Instagram account: Meta lists Instagram
+        # conversations on it for a Page token. Without it, the account is asked.
+        page_id = body["page_id"]
+        if not isinstance(page_id, str) or not _ACCOUNT_ID.fullmatch(page_id.strip()):
+            raise BadRequest(f"field 'page_id' must be the id of the Facebook Page linked to the Instagram "
+                             f"account: 1 to {MAX_ACCOUNT_ID} letters, digits, '.', '_' or '-'")
+        source["page_id"] = page_id.strip()
     if kind == "x_search":
         source["terms"] = _valid_terms(body.get("terms"))
         if not source["handle"]:
@@ -146,6 +159,10 @@ def x_search_query(terms: List[str], brand_handle: str, exclude_retweets: bool =
 
 
 def status_view(source: Dict[str, Any]) -> Dict[str, Any]:
-    keys = ("source_id", "kind", "platform", "delivery", "account_id", "handle", "terms", "enabled", "state",
-            "last_success_at", "last_fetched", "last_error", "last_error_at", "paused_until", "paused_reason")
-    return {k: source[k] for k in keys if k in source}
+    keys = ("source_id", "kind", "platform", "delivery", "account_id", "page_id", "handle", "terms", "enabled",
+            "state", "last_success_at", "last_fetched", "last_error", "last_error_at", "paused_until",
+            "paused_reason")
+    view = {k: source[k] for k in keys if k in source}
+    if source.get("kind") in KINDS:  # how the kind arrives now, not when the source was saved
+        view["delivery"] = KINDS[source["kind"]][1]
+    return view

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
+from chalicelib.domain import retention
 from chalicelib.domain.errors import PermanentFailure, PlatformError, Refused
 from chalicelib.domain.mention import InvalidMention, Mention, needs_lookup, needs_profile
 from chalicelib.domain.source import account_of
@@ -92,7 +93,11 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
         mention.validate(now)  # what Graph filled in meets the same rules as what arrived
     except InvalidMention as err:
         raise PermanentFailure(f"not a valid mention after completing it from Graph: {err}") from err
-    existing = deps.mentions.claim(mention, now_epoch=int(deps.epoch()))
+    now_epoch = int(deps.epoch())
+    existing = deps.mentions.claim(mention, now_epoch=now_epoch)
+    # In the customer's ledger, so that an export or erasure finds it (also for a redelivery: repeatable).
+    deps.cases.note_customer_mention(mention.customer_key, mention.id, expires_at=retention.mention_expires_at(
+        now_epoch, deps.config.retention_mentions_days))
     if existing and existing.state in FORWARDED_OR_DONE:
         # A redelivery: it was forwarded (or settled) already. A crash between forwarding and
         # recording it leaves "received", and the assign stage drops the second copy.

@@ -43,7 +43,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.reply import Reply, new_reply, validate_reply_request
 from chalicelib.domain.source import account_of
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
 from chalicelib.services.case_updates import modify_case
 
@@ -211,6 +211,7 @@ def _resolve_unclear(reply: Reply, why: str, deps: Deps, now: str) -> Dict[str, 
                                                             "failed_at": now}, expect_status=("sending",))
     deps.cases.add_event(reply.case_id, {"event": "reply_unknown", "reply_id": reply.reply_id,
                                          "error": message[:MAX_ERROR]}, at=now)
+    count("RepliesFailed")  # an alarm watches it: a person must check this reply
     return {"reply_id": reply.reply_id, "outcome": "unknown", "error": message}
 
 
@@ -219,6 +220,7 @@ def _fail(deps: Deps, case_id: str, reply_id: str, error: str, now: str, *, expe
                             {"delivery_status": "failed", "error": error[:MAX_ERROR], "failed_at": now},
                             expect_status=expect)
     deps.cases.add_event(case_id, {"event": "reply_failed", "reply_id": reply_id, "error": error[:MAX_ERROR]}, at=now)
+    count("RepliesFailed")
 
 
 def _client_for(target: ReplyTarget, deps: Deps) -> Any:

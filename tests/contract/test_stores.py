@@ -1,6 +1,6 @@
 """One contract, two implementations: the in-memory fakes and the DynamoDB/SQS
 adapters on moto (tables made from infra/template.yaml). A fake that drifts
-from the real store fails here, not in production."""
+from the real store fails here, not in production. (The ``stores`` fixture is in conftest.py.)"""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,22 +11,7 @@ from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import new_case, with_follow_up, with_status
 from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.reply import new_reply
-from tests.fakes import FakeCaseStore, FakeMentionStore, FakeQueue, FakeSettingsStore, mention
-
-
-@pytest.fixture(params=["fake", "dynamo"])
-def stores(request):
-    if request.param == "fake":
-        settings = FakeSettingsStore()
-        return {"cases": FakeCaseStore(settings), "mentions": FakeMentionStore(), "settings": settings,
-                "queue": FakeQueue()}
-    request.getfixturevalue("aws")
-    from chalicelib.adapters.queues import SqsQueue
-    from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
-
-    return {"cases": DynamoCaseStore("socialcare-test-cases", "socialcare-test-settings"),
-            "mentions": DynamoMentionStore("socialcare-test-mentions"),
-            "settings": DynamoSettingsStore("socialcare-test-settings"), "queue": SqsQueue("socialcare-test-mentions")}
+from tests.fakes import mention
 
 
 def a_case(platform_id="100", *, team="support", priority="normal", created="2026-11-23T03:00:00.000000Z",

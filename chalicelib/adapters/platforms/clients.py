@@ -1,7 +1,19 @@
-"""The platform clients of one container, built on first use from the secret."""
+"""The platform clients of one container, built on first use from the secret.
+
+A client is rebuilt when the secret values it was built from change: the X
+user token is refreshed every two hours or so (``refresh_x_token``), and a
+person may replace a Meta token. ``PlatformSecrets`` caches the secret for
+five minutes, so a rotated token reaches every container within that time,
+without a deploy.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping
+import threading
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+# The secret values each client is built from.
+X_KEYS = ("x_bearer_token", "x_user_token")
+GRAPH_KEYS = ("meta_access_token",)
 
 
 class LazyPlatformClients:
@@ -9,20 +21,30 @@ class LazyPlatformClients:
         self.x_api_base_url = x_api_base_url
         self.graph_api_base_url = graph_api_base_url
         self.secrets = secrets
-        self._clients: Dict[str, Any] = {}
+        self._clients: Dict[str, Tuple[Tuple[str, ...], Any]] = {}
+        self._lock = threading.Lock()
+
+    def _current(self, name: str, keys: Tuple[str, ...], build: Callable[[Mapping[str, str]], Any]) -> Any:
+        creds = self.secrets()
+        values = tuple(str(creds.get(key) or "") for key in keys)
+        with self._lock:  # the scheduled fetch polls sources from several threads
+            cached = self._clients.get(name)
+            if cached is None or cached[0] != values:
+                self._clients[name] = (values, build(creds))
+            return self._clients[name][1]
 
     def x(self) -> Any:
-        if "x" not in self._clients:
+        def build(creds: Mapping[str, str]) -> Any:
             from chalicelib.adapters.platforms.x import XClient
 
-            creds = self.secrets()
-            self._clients["x"] = XClient(self.x_api_base_url, creds.get("x_bearer_token", ""),
-                                         creds.get("x_user_token") or None)
-        return self._clients["x"]
+            return XClient(self.x_api_base_url, creds.get("x_bearer_token", ""), creds.get("x_user_token") or None)
+
+        return self._current("x", X_KEYS, build)
 
     def graph(self) -> Any:
-        if "graph" not in self._clients:
+        def build(creds: Mapping[str, str]) -> Any:
             from chalicelib.adapters.platforms.meta import GraphClient
 
-            self._clients["graph"] = GraphClient(self.graph_api_base_url, self.secrets().get("meta_access_token", ""))
-        return self._clients["graph"]
+            return GraphClient(self.graph_api_base_url, creds.get("meta_access_token", ""))
+
+        return self._current("graph", GRAPH_KEYS, build)

@@ -1,8 +1,16 @@
 """Graph API adapter for Facebook Pages, Messenger, Instagram and WhatsApp.
 
 Reads (polling) back up the webhooks: a delivery Meta gave up on, or a
-channel whose webhook is not set up yet, is still fetched. Writes answer
-comments publicly or privately and send direct messages.
+channel whose webhook is not set up yet, is still fetched. That covers the
+Page feed, Instagram comments and tags, and Messenger and Instagram direct
+messages (the Conversations API). WhatsApp cannot be backed up this way: the
+Cloud API has no endpoint that lists received messages, so WhatsApp arrives
+by webhook only. Writes answer comments publicly or privately and send
+direct messages.
+
+One client serves several sources polled at once from threads: the usage a
+call reports is kept per thread (``last_usage``), so one source's page is
+never paced by another's call.
 
 Everything Graph-shaped stops here: callers get platform-neutral Mentions,
 a ``Usage`` to pace the next call, and one of four errors whose type says
@@ -12,6 +20,7 @@ this one request).
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -29,12 +38,32 @@ IG_COMMENT_FIELDS = "id,text,username,timestamp,from"
 IG_MEDIA_FIELDS = ("id,caption,permalink,timestamp,username,"
                    f"comments.limit(50){{{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}}}")
 IG_TAG_FIELDS = "id,caption,username,timestamp,permalink"
+# Conversations API (Messenger and Instagram direct messages): a Page's
+# conversations, most recently updated first (the edge has no time-based
+# paging), each with its newest messages, newest first. Instagram gives the
+# details of a conversation's 20 newest messages only.
+MESSAGE_FIELDS = "id,message,from,created_time"
+CONVERSATION_MESSAGES = 20
+CONVERSATION_FIELDS = f"id,updated_time,messages.limit({CONVERSATION_MESSAGES}){{{MESSAGE_FIELDS}}}"
+CONVERSATION_PLATFORMS = ("messenger", "instagram")
+MAX_MESSAGE_PAGES = 5
+# Direct messages older than this are not polled: Meta retries a failed
+# webhook delivery for hours, for 7 days at the very most, and an answer later
+# than 7 days after the customer's message is refused even with the
+# HUMAN_AGENT tag. It also keeps a new source from opening cases for its whole
+# message history on its first run.
+DM_LOOKBACK_SECONDS = 7 * 24 * 3600
 # User Profile API: a DM webhook names its sender only by a page- or Instagram-scoped id.
 MESSENGER_PROFILE_FIELDS = "first_name,last_name"
 INSTAGRAM_PROFILE_FIELDS = "name,username,is_verified_user,follower_count"
 PROFILE_CACHE_LIMIT = 10_000
 
 GRAPH_MAX_LIMIT = 100  # Graph refuses limit > 100 on feed and media edges
+# Per attempt of a read. Reads are retried twice (HttpClient), so a Graph that
+# stops answering costs at most 3 x 5 s plus about 3 s of backoff: inside a
+# polled source's time budget (FETCH_SOURCE_BUDGET_SECONDS, 20 s by default).
+# Writes keep the longer default: a timed-out write has an unknown outcome.
+READ_TIMEOUT_SECONDS = 5.0
 MAX_TEXT = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 4096}
 # Instagram direct messages are limited in UTF-8 bytes, not characters:
 # about 330 characters of Japanese.
@@ -150,8 +179,19 @@ class GraphClient:
         self.base_url = base_url
         self._token = access_token
         self._http = http if http is not None else HttpClient(base_url=base_url)
-        self.last_usage = Usage()
+        self._read_http = http if http is not None else HttpClient(base_url=base_url, timeout=READ_TIMEOUT_SECONDS)
+        self._local = threading.local()
         self._profiles: Dict[Tuple[str, str], Author] = {}
+
+    @property
+    def last_usage(self) -> Usage:
+        """The usage Graph reported to this thread's last call."""
+        usage = getattr(self._local, "usage", None)
+        return usage if isinstance(usage, Usage) else Usage()
+
+    @last_usage.setter
+    def last_usage(self, usage: Usage) -> None:
+        self._local.usage = usage
 
     # ---- polling ---------------------------------------------------------------
 
@@ -201,6 +241,48 @@ class GraphClient:
                           lambda media=media: _tagged_media_mention(media, source_id), media.get("timestamp"))
         page = self._page(body, collected)
         if collected.reached_threshold:
+            page.next_after = None
+        return page
+
+    def conversations_page(self, node_id: str, *, platform: str, brand_id: str = "", since: Any = None,
+                           after: Optional[str] = None, limit: int = 25, not_before: Optional[int] = None,
+                           source_id: str = "") -> Page:
+        """Customers' direct messages newer than ``since``, from the Conversations API.
+
+        ``node_id`` is the Page (``platform="messenger"``, or ``"instagram"``
+        for the Instagram account linked to it) or the Instagram account;
+        ``brand_id`` is who the brand's own messages come from (the Page, or
+        the Instagram account), left out like webhook echoes; default
+        ``node_id``. Each message becomes the Mention the webhook makes of it
+        (same id, sender and thread), so one that arrives both ways is one
+        mention once deduped. ``since`` is exclusive, as for the feed;
+        ``not_before`` (Unix seconds) bounds how far back a first sweep reads.
+        Conversations come most recently updated first, so paging stops at
+        the first one not updated since the threshold. That order changes as
+        customers write: a sweep continued over several runs can pass over a
+        conversation that moved up meanwhile, and its older new messages are
+        then left to their webhook.
+        """
+        if platform not in CONVERSATION_PLATFORMS:
+            raise ValueError(f"no conversations to poll on {platform!r}")
+        threshold = _threshold(since)
+        if not_before is not None:
+            threshold = not_before if threshold is None else max(threshold, int(not_before))
+        params = {"platform": platform, "fields": CONVERSATION_FIELDS, "limit": _clamp(limit), "after": after}
+        body = self._call("GET", f"/{node_id}/conversations", params=params)
+        brand_id = str(brand_id or node_id)
+        source_id = source_id or f"{platform}:{brand_id}"
+        collected = _Collected(threshold)
+        reached_older = False
+        for conversation in _data(body):
+            updated = _epoch_or_none(conversation.get("updated_time"))
+            if threshold is not None and updated is not None and updated <= threshold:
+                reached_older = True  # and so is every conversation after it
+                break
+            for message in self._conversation_messages(conversation, platform, threshold):
+                self._collect_message(message, platform, brand_id, source_id, collected)
+        page = self._page(body, collected)
+        if reached_older:
             page.next_after = None
         return page
 
@@ -332,9 +414,9 @@ class GraphClient:
               json_body: Any = None, form: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         # The header keeps the token out of URLs, and so out of access logs.
         headers = {"Authorization": f"Bearer {self._token}"}
+        http = self._read_http if method == "GET" else self._http
         try:
-            response = self._http.request(method, path, params=params, json_body=json_body, form=form,
-                                          headers=headers)
+            response = http.request(method, path, params=params, json_body=json_body, form=form, headers=headers)
         except HttpError as err:
             self.last_usage = Usage.from_headers(err.response.headers)
             mapped = error_from_response(err.response)
@@ -405,6 +487,36 @@ class GraphClient:
                     continue
                 collected.add(where, lambda item=item, parent_id=parent_id: _ig_comment_mention(
                     item, media_id, parent_id, permalink, source_id), item.get("timestamp"))
+
+    def _conversation_messages(self, conversation: Dict[str, Any], platform: str,
+                               threshold: Optional[int]) -> List[Dict[str, Any]]:
+        """A conversation's messages newer than the threshold can reach, newest first."""
+        edge = conversation.get("messages") if isinstance(conversation.get("messages"), dict) else {}
+        messages = _data(edge)
+        pages = 1
+        conversation_id = str(conversation.get("id") or "")
+        # Instagram has no details for older messages; Messenger pages on, newest first.
+        while (platform == "messenger" and conversation_id and _next_after(edge) and pages < MAX_MESSAGE_PAGES
+               and not _ends_before(messages, threshold)):
+            edge = self._call("GET", f"/{conversation_id}/messages", params={
+                "fields": MESSAGE_FIELDS, "limit": GRAPH_MAX_LIMIT, "after": _next_after(edge)})
+            messages.extend(_data(edge))
+            pages += 1
+        return messages
+
+    def _collect_message(self, message: Dict[str, Any], platform: str, brand_id: str, source_id: str,
+                         collected: "_Collected") -> None:
+        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        where = f"{platform} message {message.get('id')}"
+        created = message.get("created_time")
+        if not sender.get("id"):
+            collected.skip(where, "has no 'from'", created)
+        elif str(sender["id"]) == brand_id:
+            collected.skip(where, None, created)  # the brand's own message (a webhook echo)
+        elif not message.get("message"):
+            collected.skip(where, None, created)  # a sticker, image or reaction: no text to triage
+        else:
+            collected.add(where, lambda: _direct_message_mention(message, platform, source_id), created)
 
     def _ig_comments(self, media: Dict[str, Any], media_id: str) -> List[Dict[str, Any]]:
         edge = media.get("comments") if isinstance(media.get("comments"), dict) else {}
@@ -506,6 +618,22 @@ def _ig_mention(item: Dict[str, Any], text: str, source_id: str, *, media_id: st
     )
 
 
+def _direct_message_mention(message: Dict[str, Any], platform: str, source_id: str) -> Mention:
+    """A polled direct message as the webhook makes it (meta_webhooks._direct_message): the same id,
+    sender, time and thread. The sender is named by id only, as in a webhook, so the triage stage
+    completes both alike from the User Profile API (an Instagram sender's followers and badge too)."""
+    sender_id = str(message["from"]["id"])
+    text = message["message"]
+    if not isinstance(text, str):
+        raise TypeError(f"'message' must be a string, not {type(text).__name__}")
+    return Mention(
+        platform=platform, kind="dm", platform_id=str(message["id"]), author=Author(id=sender_id), text=text,
+        created_at=iso_utc(message["created_time"]), source_id=source_id, lang=guess_lang(text),
+        # One thread per customer: every message from this sender is the same conversation.
+        conversation_id=sender_id, raw=message,
+    )
+
+
 def _graph_author(sender: Any) -> Author:
     if not isinstance(sender, dict) or not sender.get("id"):
         raise ValueError("'from.id' is missing")
@@ -577,6 +705,13 @@ def _threshold(since: Any) -> Optional[int]:
     if since is None or since == "":
         return None
     return epoch_seconds(since)
+
+
+def _epoch_or_none(value: Any) -> Optional[int]:
+    try:
+        return epoch_seconds(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _post_window_start(threshold: Optional[int]) -> Optional[int]:

@@ -141,8 +141,9 @@ class XClient:
         self.base_url = base_url
         self._app_token = bearer_token
         self._user_token = user_token or bearer_token
-        self._http = http if http is not None else HttpClient(base_url=base_url)
-        self._write_http = (dataclasses.replace(self._http, retries=0)
+        # 5 s reads: three attempts with backoff stay inside a source's fetch budget (20 s).
+        self._http = http if http is not None else HttpClient(base_url=base_url, timeout=5.0)
+        self._write_http = (dataclasses.replace(self._http, retries=0, timeout=max(self._http.timeout, 10.0))
                             if isinstance(self._http, HttpClient) else self._http)
         self.last_rate_limit = RateLimit()
 
@@ -232,9 +233,11 @@ class XClient:
             if method != "GET" and err.maybe_sent:
                 raise XAmbiguous(f"no answer from X after sending: {err}") from err
             raise XTransientError(f"X unreachable: {err}") from err
-        self.last_rate_limit = RateLimit.from_headers(response.headers)
+        # Sources share one client across threads: return this call's own rate limit.
+        rate_limit = RateLimit.from_headers(response.headers)
+        self.last_rate_limit = rate_limit
         body = response.body if isinstance(response.body, dict) else {}
-        return body, self.last_rate_limit
+        return body, rate_limit
 
     # ---- did an earlier write go through? -------------------------------------------
 

@@ -1,0 +1,21 @@
+"""``stores``: every contract test runs once on the in-memory fakes and once on the moto-backed adapters."""
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes import FakeCaseStore, FakeMentionStore, FakeQueue, FakeSettingsStore
+
+
+@pytest.fixture(params=["fake", "dynamo"])
+def stores(request):
+    if request.param == "fake":
+        settings = FakeSettingsStore()
+        return {"cases": FakeCaseStore(settings), "mentions": FakeMentionStore(), "settings": settings,
+                "queue": FakeQueue()}
+    request.getfixturevalue("aws")
+    from chalicelib.adapters.queues import SqsQueue
+    from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
+
+    return {"cases": DynamoCaseStore("socialcare-test-cases", "socialcare-test-settings"),
+            "mentions": DynamoMentionStore("socialcare-test-mentions"),
+            "settings": DynamoSettingsStore("socialcare-test-settings"), "queue": SqsQueue("socialcare-test-mentions")}
