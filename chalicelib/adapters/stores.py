@@ -696,21 +696,22 @@ class DynamoMentionStore:
             ExpressionAttributeNames=names, ExpressionAttributeValues=marshal_values(values),
         )
 
-    def get(self, mention_id: str) -> Optional[MentionRecord]:
+    def _item(self, mention_id: str) -> Optional[Dict[str, Any]]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"mention_id": mention_id}),
                               ConsistentRead=True).get("Item")
-        if not item:
+        return unmarshal(item) if item else None
+
+    def get(self, mention_id: str) -> Optional[MentionRecord]:
+        data = self._item(mention_id)
+        if data is None:
             return None
-        data = unmarshal(item)
         return MentionRecord(mention_id=data["mention_id"], state=data.get("state", "received"),
                              triage=data.get("triage"), case_id=data.get("case_id"))
 
     def stored(self, mention_id: str) -> Optional[StoredMention]:
-        item = ddb().get_item(TableName=self.table, Key=marshal({"mention_id": mention_id}),
-                              ConsistentRead=True).get("Item")
-        if not item:
+        data = self._item(mention_id)
+        if data is None:
             return None
-        data = unmarshal(item)
         return StoredMention(mention_id=data["mention_id"], state=data.get("state", "received"),
                              mention=data.get("mention") or {}, triage=data.get("triage"), case_id=data.get("case_id"),
                              received_epoch=data.get("received_at_epoch"), expires_at=data.get("expires_at"))
