@@ -481,12 +481,7 @@ class DynamoCaseStore:
         if case is not None and case.active:
             return case_id
         # A pointer left behind (the case is gone or done): clear it, so the next post opens a case.
-        try:
-            ddb().delete_item(TableName=self.table, Key=marshal(self._pointer(customer_key)),
-                              ConditionExpression="case_id = :me", ExpressionAttributeValues=marshal_values({":me": case_id}))
-        except Exception as err:
-            if not is_conditional_failure(err):
-                raise
+        self._clear_pointer(customer_key, case_id)
         return None
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
