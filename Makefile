@@ -5,7 +5,7 @@ STAGE ?= prod
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test package deploy lint bench clean
+.PHONY: demo test package deploy lint bench bench-cost clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/triage.py
+
+## What a mention and a case cost: drives the pipeline on moto, counts every AWS request and unit,
+## prices them (chalicelib/domain/prices.py) and writes the usage profile `estimate` reads (bench/COST.md).
+bench-cost: $(STAMP)
+	$(BIN)/python bench/cost.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

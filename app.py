@@ -13,10 +13,11 @@ from chalicelib.config import settings
 from chalicelib.entrypoints.admin_api import admin_api
 from chalicelib.entrypoints.cases_api import cases_api
 from chalicelib.entrypoints.privacy_api import privacy_api
+from chalicelib.entrypoints.service_levels_api import service_levels_api
 from chalicelib.entrypoints.sqs import process_sqs_batch
 from chalicelib.entrypoints.webhooks_api import webhooks_api
 from chalicelib.observability import count, flush_metrics, logger, start_invocation
-from chalicelib.services import assign, intake, reply
+from chalicelib.services import assign, intake, reply, sla
 from chalicelib.services.listen import poll
 
 app = Chalice(app_name="socialcare")
@@ -25,6 +26,8 @@ app.register_blueprint(cases_api)      # GET /cases, GET/PATCH /cases/{id}, POST
 app.register_blueprint(admin_api)      # /admin/triage-rules, /sources, /admin/sources, /admin/agents/{id}
 app.register_blueprint(webhooks_api)   # GET/POST /webhooks/meta
 app.register_blueprint(privacy_api)    # GET /admin/customers/{key}/export, POST /admin/customers/{key}/erase
+app.register_blueprint(service_levels_api)  # /admin/teams/{team}/hours|away, /admin/sla, /notifications, /me,
+                                            # /me/presence, /teams/{team}/waiting
 
 
 @app.middleware("all")
@@ -75,6 +78,15 @@ def send_replies(event):
                              dead_letter=deps().dead_letters["outbound"], queue=deps().outbound_queue,
                              origin=config.outbound_queue, metric="RepliesProcessed",
                              report_item_failures=config.report_batch_item_failures)
+
+
+# ---- service levels ---------------------------------------------------------
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="sla_tick")
+def sla_tick(event):
+    """Fire the SLA warnings and breaches that came due, end shifts that ended, hand out waiting cases."""
+    result = sla.run_tick(deps(), log=logger)
+    logger.info("sla tick", extra={"result": result})
+    return result
 
 
 # ---- credentials ------------------------------------------------------------

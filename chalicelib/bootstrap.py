@@ -14,6 +14,7 @@ from chalicelib.ports import Deps
 
 def build_deps(config: Optional[Settings] = None) -> Deps:
     from chalicelib.adapters.models import S3ModelSource
+    from chalicelib.adapters.notifications import DynamoNotificationStore, LogOnlyNotifier, SnsNotifier
     from chalicelib.adapters.platforms.clients import LazyPlatformClients
     from chalicelib.adapters.platforms.x_oauth import XOAuthClient
     from chalicelib.adapters.queues import SqsQueue
@@ -38,6 +39,8 @@ def build_deps(config: Optional[Settings] = None) -> Deps:
         secrets=secrets,
         platforms=LazyPlatformClients(config.x_api_base_url, config.graph_api_base_url, secrets),
         models=S3ModelSource(),
+        notifications=DynamoNotificationStore(config.cases_table),
+        notifier=SnsNotifier(config.notifications_topic_arn) if config.notifications_topic_arn else LogOnlyNotifier(),
         credentials=secrets,
         x_tokens=XOAuthClient(config.x_api_base_url),
     )

@@ -46,6 +46,8 @@ class Settings:
     jwks_url: str
     # Endpoint of the embedded AWS, set only for local runs (boto3 reads it too).
     aws_endpoint_url: str
+    # The SNS topic notifications go to (stack output NotificationsTopicArn); empty: logged only.
+    notifications_topic_arn: str = ""
     # The scheduled fetch polls sources concurrently; the run stops waiting after its budget (below the
     # fetch Lambda's timeout, 30 s) and each source after its own, so one hanging platform skips no other.
     fetch_run_budget_seconds: float = 25.0
@@ -92,6 +94,11 @@ def _days(name: str, default: int) -> int:
     return int(raw)
 
 
+def _unless_placeholder(value: str) -> str:
+    """A stack output not filled in yet (a stage's config before its first deploy) is not set."""
+    return "" if value.startswith(_PLACEHOLDER) else value
+
+
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
     stage = _env("SOCIALCARE_STAGE", "dev")
@@ -127,6 +134,7 @@ def settings() -> Settings:
         user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
         jwks_url=_env("COGNITO_JWKS_URL", default_jwks),
         aws_endpoint_url=endpoint,
+        notifications_topic_arn=_unless_placeholder(_env("NOTIFICATIONS_TOPIC_ARN")),
         report_batch_item_failures=_env("SQS_REPORT_BATCH_ITEM_FAILURES", "false").lower() == "true",
         retention_mentions_days=_days("RETENTION_MENTIONS_DAYS", 400),
         retention_cases_days=_days("RETENTION_CASES_DAYS", 730),

@@ -13,10 +13,14 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Proto
 
 from chalicelib.config import Settings
 from chalicelib.domain.agent import Agent
+from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import Case
 from chalicelib.domain.clock import now_iso
+from chalicelib.domain.hours import Calendar
 from chalicelib.domain.mention import Author, Mention, MentionRecord
+from chalicelib.domain.notification import Notification
 from chalicelib.domain.reply import Reply
+from chalicelib.domain.sla import SlaPolicy
 
 
 @dataclass
@@ -39,6 +43,23 @@ class InboxPage:
     cases: List[Case]
     positions: List[str]
     more: bool
+
+
+@dataclass
+class CasePage:
+    """Case ids in some order; ``positions[i]`` resumes the listing after ``case_ids[i]``."""
+
+    case_ids: List[str]
+    positions: List[str]
+    more: bool
+
+
+@dataclass
+class NotificationPage:
+    """A person's notifications, newest first; ``next_position`` when more follow."""
+
+    notifications: List[Notification]
+    next_position: Optional[str]
 
 
 @dataclass
@@ -185,9 +206,53 @@ class CaseStore(CustomerLedger, Protocol):
 
     def active_case_for_customer(self, customer_key: str) -> Optional[str]: ...
 
-    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
+    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
+                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
         """Up to ``limit`` cases of a team in one status, after the position ``after``
-        (raises InvalidCursor for a position this store did not issue for that query)."""
+        (raises InvalidCursor for a position this store did not issue for that query).
+
+        ``order``: ``newest``, ``priority``, or ``due`` (earliest ``sla_due_at`` first; cases without one
+        last, oldest first). ``sla``: only cases whose clocks are ``breached`` (``sla_due_at`` <= ``now``)
+        or in ``warning`` (``sla_warning_at`` <= ``now`` < ``sla_due_at``), as of ``now``. A page holds
+        ``limit`` cases unless the listing ends (no short page with more to come)."""
+
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+        """All or nothing: the case (over ``before.version``) with its new assignee and team, one open case
+        less for ``before.assignee`` and one more for ``after.assignee`` (below their capacity) while the
+        case is active, and the event. ``assigned``; ``stale`` (the case changed: re-read it); ``full``
+        (the new assignee has no room)."""
+
+    def waiting_page(self, team: str, limit: int, after: Optional[str]) -> InboxPage:
+        """A team's open cases with no assignee, most urgent first: earliest ``sla_due_at`` (none last),
+        then priority, then oldest. The queue an agent with room takes from."""
+
+    def due_for_check(self, now: str, limit: int, after: Optional[str] = None) -> CasePage:
+        """Ids of cases whose ``sla_next_at`` is at or before ``now``, earliest first (no Scan)."""
+
+    def claim_away_message(self, customer_key: str, *, case_id: str, at: str, not_since: str) -> bool:
+        """Record that the customer gets an away message for ``case_id`` at ``at``, unless they got one at or
+        after ``not_since`` for another case (then False). Atomic: two posts at once make one message; the
+        same case may claim again (a retry after a crash between the claim and storing the reply)."""
+
+    def forget_away_message(self, customer_key: str) -> None:
+        """Remove the record of the customer's latest away message (erasure; repeatable)."""
+
+
+class NotificationStore(Protocol):
+    def add_notification(self, recipient: str, notification: Notification) -> bool:
+        """Put it in ``recipient``'s feed; False when it is there already (same ``notification_id``)."""
+
+    def notifications_page(self, recipient: str, *, limit: int, after: Optional[str] = None,
+                           unread_only: bool = False) -> NotificationPage:
+        """Newest first; raises InvalidCursor for a position this store did not issue for that person."""
+
+    def mark_read(self, recipient: str, notification_ids: Iterable[str], *, at: str) -> List[str]:
+        """Mark them read (those not read yet); returns the ids that exist in the feed."""
+
+
+class Notifier(Protocol):
+    def publish(self, notification: Notification, recipients: List[str]) -> None:
+        """Send it on for e-mail or chat integrations (an SNS topic); at least once."""
 
 
 class MentionStore(Protocol):
@@ -234,6 +299,45 @@ class AgentStore(Protocol):
     def adjust_open_cases(self, agent_id: str, delta: int, *, at: str) -> bool:
         """Atomic counter; an increment only succeeds below the agent's capacity."""
 
+    def set_presence(self, agent_id: str, presence: str, *, at: str) -> Optional[Agent]:
+        """Change only the agent's presence (not their profile or load); None when there is no such agent."""
+
+    def supervisors(self) -> List[Agent]: ...
+
+
+class TeamSettingsStore(Protocol):
+    """Per team: its calendar and away message; for everyone: the SLA policy; and small running facts."""
+
+    def get_team_calendar(self, team: str) -> Optional[Calendar]: ...
+
+    def put_team_calendar(self, team: str, calendar: Calendar, *, author: str, at: str) -> None: ...
+
+    def delete_team_calendar(self, team: str) -> bool:
+        """False when the team had none (it was open around the clock already)."""
+
+    def team_calendars(self) -> Dict[str, Calendar]:
+        """Every team's calendar (teams without one are open around the clock)."""
+
+    def get_away_settings(self, team: str) -> Optional[AwaySettings]: ...
+
+    def put_away_settings(self, team: str, away: AwaySettings, *, author: str, at: str) -> None: ...
+
+    def get_sla_policy(self) -> Optional[SlaPolicy]:
+        """The policy in force; None when none was set (no clocks)."""
+
+    def put_sla_policy(self, policy: SlaPolicy, *, author: str, at: str) -> None: ...
+
+    def record_first_response(self, team: str, seconds: int, *, at: str) -> None:
+        """Keep the team's recent first-response times (the latest 50) for the typical reply time."""
+
+    def recent_first_responses(self, team: str) -> List[int]:
+        """Seconds, newest first."""
+
+    def last_run(self, name: str) -> Optional[str]:
+        """When a scheduled job named ``name`` last finished (for work that depends on the time since)."""
+
+    def record_run(self, name: str, at: str) -> None: ...
+
 
 class RuleStore(Protocol):
     def current_rules_version(self) -> int:
@@ -248,7 +352,7 @@ class RuleStore(Protocol):
     def list_rules_versions(self) -> List[Dict[str, Any]]: ...
 
 
-class SettingsStore(SourceStore, AgentStore, RuleStore, Protocol):
+class SettingsStore(SourceStore, AgentStore, RuleStore, TeamSettingsStore, Protocol):
     """Everything a supervisor configures, kept in one table."""
 
 
@@ -369,6 +473,8 @@ class Deps:
     secrets: Callable[[], Mapping[str, str]]
     platforms: PlatformClients
     models: ModelSource
+    notifications: Optional[NotificationStore] = None  # per-person in-app feeds
+    notifier: Optional[Notifier] = None                # the notifications topic (SNS)
     credentials: Optional[CredentialStore] = None   # the platform secret, read fresh, for token refresh
     x_tokens: Optional[TokenRefresher] = None        # X's OAuth 2.0 token endpoint
     now: Callable[[], str] = now_iso

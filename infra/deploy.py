@@ -10,10 +10,15 @@ In order, each step safe to repeat (an update runs the same steps):
    ``socialcare-<stage>-pipeline``, or `chalice package` output deployed as the
    infra stack): both would own the same named tables, queues and functions.
 2. infra: creates or updates the stack ``socialcare-<stage>`` from
-   infra/template.yaml and waits for it.
+   infra/template.yaml and waits for it. CloudFormation creates at most one
+   new global secondary index per table in one update ("Cannot perform more
+   than one GSI creation or deletion in a single update"), so when the
+   template adds several to an existing table, the stack is first updated
+   with the template holding one more of them at a time.
 3. config: reads the stack's outputs and writes the ones the functions need
    (``UserPoolId`` -> ``USER_POOL_ID``, ``UserPoolClientId`` ->
-   ``USER_POOL_CLIENT_ID``) into the stage's ``environment_variables`` in
+   ``USER_POOL_CLIENT_ID``, ``NotificationsTopicArn`` ->
+   ``NOTIFICATIONS_TOPIC_ARN``) into the stage's ``environment_variables`` in
    .chalice/config.json. Then no placeholder may be left anywhere in the stage.
 4. policies: infra/policies.py writes each function's least-privilege policy
    for this account and region (``.chalice/policy-<stage>-<function>.json``).
@@ -53,7 +58,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = "socialcare"
 PLACEHOLDER = "REPLACE_WITH"
 # Stack output -> the environment variable of the functions that carries it.
-OUTPUT_ENV = {"UserPoolId": "USER_POOL_ID", "UserPoolClientId": "USER_POOL_CLIENT_ID"}
+OUTPUT_ENV = {"UserPoolId": "USER_POOL_ID", "UserPoolClientId": "USER_POOL_CLIENT_ID",
+              "NotificationsTopicArn": "NOTIFICATIONS_TOPIC_ARN"}
 # The secret's keys, and what stays off while one is empty.
 SECRET_USES = {
     "x_bearer_token": "X mentions and search polling",
@@ -229,6 +235,14 @@ class Deployment:
         elif status.endswith("_IN_PROGRESS"):
             raise DeployError(f"stack {name} is busy ({status}); run the deploy again when it has finished")
         else:
+            for index, step_body in index_steps(body, self._existing_indexes(cloudformation, name)):
+                self.out(f"updating stack {name} with index {index} first (CloudFormation creates one "
+                         f"global secondary index per table in an update) ...")
+                try:
+                    cloudformation.update_stack(**{**arguments, "TemplateBody": step_body})
+                except Exception as err:
+                    raise DeployError(f"stack {name} could not be updated to add index {index}: {err}") from err
+                self._wait(cloudformation, "stack_update_complete", name)
             self.out(f"updating stack {name} from infra/template.yaml ...")
             try:
                 cloudformation.update_stack(**arguments)
@@ -242,6 +256,18 @@ class Deployment:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         self.out(f"stack {name}: {stack['StackStatus']}")
         return outputs
+
+    def _existing_indexes(self, cloudformation: Any, name: str) -> Dict[str, Set[str]]:
+        """The global secondary indexes each DynamoDB table of the stack has now, by logical id."""
+        tables: Dict[str, str] = {}
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name):
+            for resource in page.get("StackResourceSummaries", []):
+                if resource.get("ResourceType") == "AWS::DynamoDB::Table" and resource.get("PhysicalResourceId"):
+                    tables[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+        dynamodb = self.client("dynamodb")
+        return {logical_id: {index["IndexName"] for index in dynamodb.describe_table(TableName=table)["Table"].get(
+                    "GlobalSecondaryIndexes", [])}
+                for logical_id, table in tables.items()}
 
     def _parameters(self, template_body: str, *, previous: Set[str]) -> List[Dict[str, Any]]:
         declared = template_parameters(template_body)
@@ -269,8 +295,9 @@ class Deployment:
         if missing:
             raise DeployError(
                 f"stack {infra_stack(self.stage)} has no output {', '.join(missing)} (infra/template.yaml declares "
-                f"them for the Cognito user pool and app client); nothing was written to .chalice/config.json. "
-                f"(moto's CloudFormation does not create Cognito resources, so on moto this stops here.)")
+                f"them: the Cognito user pool and app client, the notifications topic); nothing was written to "
+                f".chalice/config.json. (moto's CloudFormation does not create Cognito resources, so on moto this "
+                f"stops here.)")
         values = {OUTPUT_ENV[key]: outputs[key] for key in OUTPUT_ENV}
         pool_id = values["USER_POOL_ID"]
         if not re.fullmatch(rf"{re.escape(self.region)}_[0-9A-Za-z]+", pool_id):
@@ -530,6 +557,76 @@ def template_parameters(body: str) -> List[str]:
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     document = yaml.load(body, Loader=Loader) or {}
     return list((document.get("Parameters") or {}).keys())
+
+
+def _template_loader() -> Any:
+    """A YAML loader that reads CloudFormation's short forms as their long forms (!Ref x -> {"Ref": x},
+    !Sub s -> {"Fn::Sub": s}, !GetAtt a.b -> {"Fn::GetAtt": [a, b]}), so a template can be written as JSON."""
+    import yaml  # a deploy-time tool (shipped with cfn-lint), never in a Lambda
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: Any, suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if suffix in ("Ref", "Condition"):
+            return {suffix: value}
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", construct)
+    return Loader
+
+
+def index_steps(body: str, existing: Mapping[str, Set[str]]) -> List[Any]:
+    """[(index name, template)] to apply, in order, before ``body`` itself, so that no stack update creates
+    more than one global secondary index on a table (CloudFormation refuses that).
+
+    ``existing``: the indexes each table of the stack has now, by logical id (a table not there yet is
+    created with all of its indexes at once, which is allowed). Step n is ``body`` (as JSON) with each
+    table's existing indexes and its first n new ones, in template order, and only the attribute
+    definitions those use (DynamoDB refuses a definition no key uses). Removing indexes is not staged.
+    """
+    import yaml
+
+    template = yaml.load(body, Loader=_template_loader()) or {}  # noqa: S506 - a SafeLoader subclass
+    new: Dict[str, List[str]] = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::DynamoDB::Table" or logical_id not in existing:
+            continue
+        names = [index["IndexName"] for index in resource.get("Properties", {}).get("GlobalSecondaryIndexes", [])]
+        missing = [name for name in names if name not in existing[logical_id]]
+        if missing:
+            new[logical_id] = missing
+    steps: List[Any] = []
+    for count in range(1, max((len(names) for names in new.values()), default=0)):
+        step = json.loads(json.dumps(template))
+        added = []
+        for logical_id, names in new.items():
+            properties = step["Resources"][logical_id]["Properties"]
+            keep = set(existing[logical_id]) | set(names[:count])
+            added += names[count - 1:count]
+            properties["GlobalSecondaryIndexes"] = [index for index in properties["GlobalSecondaryIndexes"]
+                                                    if index["IndexName"] in keep]
+            used = {key["AttributeName"] for key in properties.get("KeySchema", [])}
+            for index in properties["GlobalSecondaryIndexes"] + properties.get("LocalSecondaryIndexes", []):
+                used |= {key["AttributeName"] for key in index["KeySchema"]}
+            properties["AttributeDefinitions"] = [a for a in properties.get("AttributeDefinitions", [])
+                                                  if a["AttributeName"] in used]
+            if not properties["GlobalSecondaryIndexes"]:
+                del properties["GlobalSecondaryIndexes"]
+        text = json.dumps(step, separators=(",", ":"))
+        if len(text.encode("utf-8")) > MAX_TEMPLATE_BODY:
+            raise DeployError(f"the template with index {', '.join(added)} alone is over CloudFormation's "
+                              f"{MAX_TEMPLATE_BODY} bytes for an inline template")
+        steps.append((", ".join(added), text))
+    return steps
 
 
 # ---- the other path: a CloudFormation pipeline ----------------------------------------------

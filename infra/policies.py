@@ -45,6 +45,9 @@ MENTIONS: Resource = ("table", "MENTIONS_TABLE", "mentions")
 SETTINGS: Resource = ("table", "SETTINGS_TABLE", "settings")
 INBOX_BY_TIME: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-time")
 INBOX_BY_PRIORITY: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-priority")
+INBOX_BY_DUE: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-due")
+WAITING: Resource = ("index", "CASES_TABLE", "cases", "waiting")
+SLA_DUE: Resource = ("index", "CASES_TABLE", "cases", "sla-due")
 MENTIONS_QUEUE: Resource = ("queue", "MENTIONS_QUEUE", "mentions")
 TRIAGED_QUEUE: Resource = ("queue", "TRIAGED_QUEUE", "triaged")
 OUTBOUND_QUEUE: Resource = ("queue", "OUTBOUND_QUEUE", "outbound")
@@ -52,6 +55,8 @@ MENTIONS_DLQ: Resource = ("queue", "MENTIONS_DLQ", "mentions-dlq")
 TRIAGED_DLQ: Resource = ("queue", "TRIAGED_DLQ", "triaged-dlq")
 OUTBOUND_DLQ: Resource = ("queue", "OUTBOUND_DLQ", "outbound-dlq")
 SECRET: Resource = ("secret",)
+# The notifications topic: NOTIFICATIONS_TOPIC_ARN (the stack output the deploy writes), else by its name.
+NOTIFICATIONS_TOPIC: Resource = ("topic", "NOTIFICATIONS_TOPIC_ARN", "notifications")
 MODEL: Resource = ("model",)          # TRIAGE_MODEL_URI's object; no grant while it is not set
 OWN_LOG_GROUP: Resource = ("log_group",)
 ANY: Resource = ("any",)              # only where the service has no resource-level permissions (X-Ray)
@@ -83,12 +88,17 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "cases_api: case, history (Query), replies (Put/Update), status change (TransactWriteItems: Put, "
               "Delete of the customer's pointer), retention stamps (Query, Update); webhooks: late failures; "
               "privacy_api: the customer's ledger (Query), erasure (Delete, audit record Put/Update)"),
-        Grant("Inbox", ("dynamodb:Query",), (INBOX_BY_TIME, INBOX_BY_PRIORITY),
-              "GET /cases: the inbox, newest or most urgent first"),
+        Grant("Inbox", ("dynamodb:Query",), (INBOX_BY_TIME, INBOX_BY_PRIORITY, INBOX_BY_DUE, WAITING),
+              "GET /cases: the inbox, newest, most urgent or due first; GET /teams/{team}/waiting and an agent "
+              "who frees up or comes online (workload.fill_agent): the team's waiting queue"),
+        Grant("CaseReads", ("dynamodb:BatchGetItem",), (CASES,),
+              "the due inbox and the waiting queue read their cases by key (their indexes hold no copies); "
+              "POST /notifications/read finds each notification by id"),
         Grant("Settings", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                            "dynamodb:Query"), (SETTINGS,),
-              "agents and teams (the caller, PUT /admin/agents), sources, triage rule versions, the assignee's "
-              "open-case count in a status change (TransactWriteItems: Update)"),
+              "agents and teams (the caller, PUT /admin/agents, PUT /me/presence), sources, triage rule versions, "
+              "the assignee's open-case count in a status change or a hand-out (TransactWriteItems: Update), "
+              "team calendars, away settings and the SLA policy"),
         Grant("Enqueue", ("sqs:SendMessage", "sqs:GetQueueUrl"), (OUTBOUND_QUEUE, MENTIONS_QUEUE),
               "POST /cases/{id}/replies and retries -> outbound; Meta webhook deliveries -> mentions"),
         Grant("Erasure", ("dynamodb:BatchWriteItem",), (CASES,),
@@ -125,11 +135,16 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "the case and the customer's pointer (Get), opening or joining a case (TransactWriteItems: Put), "
               "the post (conditional Put), a stale pointer (conditional Delete)"),
         Grant("Agents", ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"),
-              (SETTINGS,), "teams (Get), a team's agents (Query, BatchGetItem), the assignee's open-case count "
-              "(TransactWriteItems: Update)"),
+              (SETTINGS,), "teams (Get), a team's agents and the supervisors (Query, BatchGetItem), the assignee's "
+              "open-case count (TransactWriteItems: Update); the SLA policy, team calendars (Query), away settings "
+              "and recent first responses (Get)"),
         Grant("Mentions", ("dynamodb:UpdateItem",), (MENTIONS,), "the mention is routed to its case"),
         Grant("DeadLetter", ("sqs:SendMessage", "sqs:GetQueueUrl"), (TRIAGED_DLQ,),
               "bad input, dead-lettered at once with its reason"),
+        Grant("AwayMessages", ("sqs:SendMessage", "sqs:GetQueueUrl"), (OUTBOUND_QUEUE,),
+              "an away message to a customer who wrote while the team is closed -> outbound"),
+        Grant("Notify", ("sns:Publish",), (NOTIFICATIONS_TOPIC,),
+              "an escalation by triage, to the notifications topic (the in-app copy: Put on cases)"),
     ), source_queue=TRIAGED_QUEUE),
     Function("send_replies", "reply", (
         Grant("SourceQueue", SQS_POLLER + ("sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"), (OUTBOUND_QUEUE,),
@@ -141,7 +156,24 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
         Grant("DeadLetter", ("sqs:SendMessage", "sqs:GetQueueUrl"), (OUTBOUND_DLQ,),
               "bad input, dead-lettered at once with its reason"),
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue",), (SECRET,), "platform tokens for sending"),
+        Grant("ServiceLevels", ("dynamodb:GetItem", "dynamodb:PutItem"), (SETTINGS,),
+              "a sent reply stops SLA clocks: the policy and the team's calendar (Get); the team's recent "
+              "first-response times (Get, conditional Put)"),
     ), source_queue=OUTBOUND_QUEUE),
+    Function("sla_tick", "sla", (
+        Grant("DueCases", ("dynamodb:Query",), (SLA_DUE, WAITING),
+              "the cases whose next SLA check has come (sla-due), each team's waiting queue (waiting)"),
+        Grant("Cases", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"), (CASES,),
+              "the case (Get), its marks, fired crossings and actions (conditional Put), a hand-out "
+              "(TransactWriteItems: Put of the case and its event), waiting cases by key (BatchGetItem), "
+              "in-app notifications (TransactWriteItems: Put)"),
+        Grant("Settings", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                           "dynamodb:BatchGetItem"), (SETTINGS,),
+              "the SLA policy, teams and the last run (Get), calendars, team members and supervisors (Query, "
+              "BatchGetItem), presence set offline when a shift ends (Update), open-case counts of a hand-out "
+              "(TransactWriteItems: Update), the run (conditional Put)"),
+        Grant("Notify", ("sns:Publish",), (NOTIFICATIONS_TOPIC,), "SLA warnings and breaches, to the notifications topic"),
+    )),
     Function("refresh_x_token", "listen", (
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"), (SECRET,),
               "read the refresh token fresh, write the rotated pair back (services/credentials.py)"),
@@ -239,6 +271,10 @@ def _render(function: str, stage: str, env: Mapping[str, str], xray: bool, *, ar
                 resources.append(arn("dynamodb", f"table/{_resource_name(resource, stage, env)}/index/{resource[3]}"))
             elif kind == "queue":
                 resources.append(arn("sqs", _resource_name(resource, stage, env)))
+            elif kind == "topic":
+                configured = env.get(resource[1], "")
+                resources.append(configured if configured.startswith("arn:")
+                                 else arn("sns", f"{APP}-{stage}-{resource[2]}"))
             elif kind == "secret":
                 resources.append(secret)
             elif kind == "model":

@@ -3,6 +3,12 @@
 Mentions appear on the fake X stream a few at a time; the schedule fetches
 them, triage and assignment turn some into cases, and you answer them over
 the agent API with the printed token.
+
+Service levels are set short so they show within a couple of minutes: the
+support team's calendar is closed right now (customers get the away message
+with its next opening), the VIP desk is open around the clock, and every
+case must be answered within 2 minutes (a warning at 1). Unanswered cases
+raise warnings, then breaches, in GET /notifications.
 """
 from __future__ import annotations
 
@@ -10,8 +16,52 @@ import argparse
 import signal
 import sys
 import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Set
 
 from local.stack import LocalDeployment
+
+# Short on purpose: the demo shows a warning and a breach within a couple of minutes.
+DEMO_SLA_POLICY = {
+    "business_hours": False, "warning_ratio": 0.5,
+    "default": {p: {"first_response": 2, "next_response": 2, "resolution": 30}
+                for p in ("urgent", "high", "normal", "low")},
+    "actions": {"warning": ["notify"], "breach": ["notify", "raise_priority"]},
+}
+
+
+def closed_now_calendar(now: datetime) -> Dict[str, Any]:
+    """A Tokyo calendar whose one daily hour lies ahead of now, so the team is closed at the start."""
+    tokyo_hour = (now.astimezone(timezone(timedelta(hours=9))).hour + 6) % 23
+    shift = [[f"{tokyo_hour:02d}:00", f"{tokyo_hour + 1:02d}:00"]]
+    return {"time_zone": "Asia/Tokyo", "weekly": {day: shift for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+
+
+def seed_service_levels() -> None:
+    """The demo's calendars, SLA policy and away message, as a supervisor would PUT them."""
+    from chalicelib.bootstrap import deps
+    from chalicelib.domain.away import validate_away
+    from chalicelib.domain.hours import validate_calendar
+    from chalicelib.domain.sla import validate_policy
+
+    store, now = deps().settings, deps().now()
+    store.put_sla_policy(validate_policy(DEMO_SLA_POLICY), author="demo", at=now)
+    store.put_team_calendar("support", validate_calendar(closed_now_calendar(datetime.now(timezone.utc))),
+                            author="demo", at=now)
+    store.put_away_settings("support", validate_away({"enabled": True, "period_hours": 24}), author="demo", at=now)
+    print("service levels: support is closed now (away message on), vip open around the clock; "
+          "first response due in 2 minutes, warning at 1", flush=True)
+
+
+def describe_notifications(seen: Set[str]) -> None:
+    """New notifications in the demo supervisor's feed (what GET /notifications shows)."""
+    from chalicelib.bootstrap import deps
+
+    page = deps().notifications.notifications_page("demo", limit=50)
+    for note in reversed(page.notifications):
+        if note.notification_id not in seen:
+            seen.add(note.notification_id)
+            print(f"  notification ({note.reason}) case {note.case_id}: {note.detail}", flush=True)
 
 
 def describe(results) -> None:
@@ -30,7 +80,9 @@ def describe(results) -> None:
         elif item.get("outcome") == "joined":
             print(f"  follow-up {item['mention_id']} joined case {item['case_id']}", flush=True)
     for item in results["sent"]:
-        if item.get("outcome") == "sent":
+        if item.get("outcome") == "sent" and item.get("automatic"):
+            print(f"  away message {item['reply_id']} sent, platform post id {item['platform_post_id']}", flush=True)
+        elif item.get("outcome") == "sent":
             print(f"  reply {item['reply_id']} sent, platform post id {item['platform_post_id']}", flush=True)
         elif item.get("outcome") == "failed":
             print(f"  reply {item['reply_id']} failed: {item.get('error')}", flush=True)
@@ -54,6 +106,8 @@ def main(argv=None) -> int:
     print("starting socialcare locally ...", flush=True)
     try:
         deployment.start()
+        seed_service_levels()
+        seen_notifications: Set[str] = set()
         api = deployment.api_url
         print(f"\nAGENT_TOKEN={deployment.agent_token}\n", flush=True)
         print("Try, in another terminal (export AGENT_TOKEN=... first):", flush=True)
@@ -63,6 +117,8 @@ def main(argv=None) -> int:
               f'-d \'{{"text": "Sorry about this, we are on it."}}\' {api}/cases/<case_id>/replies', flush=True)
         print(f'  curl -s -X PATCH -H "Authorization: Bearer $AGENT_TOKEN" -H "Content-Type: application/json" '
               f'-d \'{{"status": "resolved"}}\' {api}/cases/<case_id>', flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/cases?order=due&sla=breached"', flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" {api}/notifications', flush=True)
         print("Ctrl-C stops everything.\n", flush=True)
         next_fetch = 0.0
         while not stopping["now"]:
@@ -73,7 +129,11 @@ def main(argv=None) -> int:
                               f"({source['outcome']}{': ' + source['error'] if source.get('error') else ''})", flush=True)
                 deployment.release_posts(args.release)
                 next_fetch = time.monotonic() + args.fetch_every
+                tick = deployment.run_sla_tick()
+                if tick.get("crossings"):
+                    print(f"sla tick: {tick['crossings']} warning(s)/breach(es) fired", flush=True)
             describe(deployment.pump())
+            describe_notifications(seen_notifications)
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass

@@ -270,6 +270,11 @@ class LocalDeployment:
         if status != "CREATE_COMPLETE":
             raise RuntimeError(f"infra stack {stack}: {status}")
         self.progress(f"infra/template.yaml created on the embedded AWS (stack {stack})")
+        # As a deploy does (infra/deploy.py): the stack's notifications topic reaches the functions by name.
+        outputs = {o["OutputKey"]: o["OutputValue"]
+                   for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
+        self.env["NOTIFICATIONS_TOPIC_ARN"] = outputs["NotificationsTopicArn"]
+        os.environ["NOTIFICATIONS_TOPIC_ARN"] = outputs["NotificationsTopicArn"]
         # moto's CloudFormation skips Cognito and Secrets Manager: create them by API.
         cognito = self._client("cognito-idp")
         pool_id, client_id = create_demo_pool(cognito, f"socialcare-{self.stage}-agents")
@@ -334,6 +339,11 @@ class LocalDeployment:
         results = self._app.fetch_mentions(event, LambdaContext("socialcare-fetch_mentions", REGION))
         self._last_fetch = time.monotonic()
         return results
+
+    def run_sla_tick(self) -> Dict[str, Any]:
+        """What the once-a-minute ``sla_tick`` schedule does: warnings, breaches, shift ends, queues."""
+        event = scheduled_event(f"socialcare-{self.stage}-sla_tick", REGION)
+        return self._app.sla_tick(event, LambdaContext("socialcare-sla_tick", REGION))
 
     def deliver(self, queue_name: str, handler_name: str, *, max_batches: int = 50) -> List[Dict[str, Any]]:
         return deliver_queue(self._client("sqs"), queue_name, getattr(self._app, handler_name), handler_name,

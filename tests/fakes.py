@@ -13,20 +13,26 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
+from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import Conflict, InvalidCursor, MessageTooLarge
+from chalicelib.domain.hours import Calendar
 from chalicelib.domain.mention import Author, Mention, MentionRecord
+from chalicelib.domain.notification import Notification
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
+from chalicelib.domain.sla import SlaPolicy
 from chalicelib.ports import (
     CaseHistory,
+    CasePage,
     DeliveryPolicy,
     Deps,
     ErasedCase,
     InboxPage,
     LedgerEntry,
     LedgerPage,
+    NotificationPage,
     OpenResult,
     StoredMention,
 )
@@ -52,6 +58,7 @@ class FakeCaseStore:
         self.events: Dict[str, List[Dict[str, Any]]] = {}
         self.replies: Dict[Tuple[str, str], Reply] = {}
         self.deliveries: Dict[Tuple[str, str], Tuple[str, str]] = {}
+        self.away_sent: Dict[str, str] = {}  # customer key -> when their latest away message was claimed
         self._counter = itertools.count()
 
     def create(self, case: Case) -> bool:
@@ -289,24 +296,76 @@ class FakeCaseStore:
         return [copy.deepcopy(record) for key, record in sorted(self.finished_erasures.items())
                 if key.startswith(erasure_id + "#")]
 
-    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
+    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
+                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
         matching = [c for c in self.cases.values() if c.team == team and c.status == status]
-        matching.sort(key=lambda c: c.sort_key(order), reverse=order != "priority")
+        if sla:
+            matching = [c for c in matching if c.sla_state_at(now or "") == sla]
+        return self._page(matching, lambda c: c.sort_key(order), descending=order == "newest", limit=limit,
+                          after=after, what="inbox")
+
+    def _page(self, matching: List[Case], key: Callable[[Case], Any], *, descending: bool, limit: int,
+              after: Optional[str], what: str) -> InboxPage:
+        matching.sort(key=key, reverse=descending)
         start = 0
         if after:
             state = decode_cursor(after)
             sort_key = state.get("k")
             if not isinstance(sort_key, list) or not isinstance(state.get("c"), str):
-                raise InvalidCursor("query 'cursor' is not one this API issued for this inbox; start again without it")
-            # Resume after the position, even when that case has since left this inbox.
-            key = tuple(sort_key)
-            if order == "priority":
-                start = next((i for i, c in enumerate(matching) if c.sort_key(order) > key), len(matching))
-            else:
-                start = next((i for i, c in enumerate(matching) if c.sort_key(order) < key), len(matching))
+                raise InvalidCursor(f"query 'cursor' is not one this API issued for this {what}; start again without it")
+            # Resume after the position, even when that case has since left this listing.
+            position = tuple(sort_key)
+            start = next((i for i, c in enumerate(matching)
+                          if (key(c) < position if descending else key(c) > position)), len(matching))
         page = matching[start:start + limit]
-        positions = [encode_cursor({"c": c.case_id, "k": list(c.sort_key(order))}) for c in page]
+        positions = [encode_cursor({"c": c.case_id, "k": list(key(c))}) for c in page]
         return InboxPage(cases=copy.deepcopy(page), positions=positions, more=start + limit < len(matching))
+
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+        stored = self.cases.get(after.case_id)
+        if stored is None or stored.version != before.version:
+            return "stale"
+        if before.active and after.assignee and after.assignee != before.assignee:
+            if not self._load_fits(after.assignee, +1):
+                return "full"
+            if self.settings:
+                self.settings.adjust_open_cases(after.assignee, +1, at=after.updated_at)
+        if before.active and before.assignee and before.assignee != after.assignee:
+            if self._load_fits(before.assignee, -1) and self.settings:
+                self.settings.adjust_open_cases(before.assignee, -1, at=after.updated_at)
+        after.version = before.version + 1
+        self.cases[after.case_id] = copy.deepcopy(after)
+        self.add_event(after.case_id, event, at=after.updated_at)
+        return "assigned"
+
+    def waiting_page(self, team: str, limit: int, after: Optional[str]) -> InboxPage:
+        matching = [c for c in self.cases.values() if c.team == team and c.waiting_for_agent]
+        return self._page(matching, lambda c: c.waiting_key, descending=False, limit=limit, after=after,
+                          what="queue")
+
+    def due_for_check(self, now: str, limit: int, after: Optional[str] = None) -> CasePage:
+        due = sorted((c.sla_next_at, c.case_id) for c in self.cases.values() if c.sla_next_at and c.sla_next_at <= now)
+        start = 0
+        if after:
+            state = decode_cursor(after)
+            if not isinstance(state.get("k"), list):
+                raise InvalidCursor("not a position of the due listing")
+            start = next((i for i, k in enumerate(due) if list(k) > state["k"]), len(due))
+        page = due[start:start + limit]
+        return CasePage(case_ids=[c for _at, c in page], positions=[encode_cursor({"k": list(k)}) for k in page],
+                        more=start + limit < len(due))
+
+    def forget_away_message(self, customer_key: str) -> None:
+        self.away_sent.pop(customer_key, None)
+
+    def claim_away_message(self, customer_key: str, *, case_id: str, at: str, not_since: str) -> bool:
+        # away_sent holds "<at>|<case id>". The same case may claim again (a redelivery after a crash
+        # between the claim and its reply): the message goes out then, so the period counts from then.
+        last_at, _, last_case = self.away_sent.get(customer_key, "").partition("|")
+        if last_at and last_at >= not_since and last_case != case_id:
+            return False
+        self.away_sent[customer_key] = f"{at}|{case_id}"
+        return True
 
 
 class FakeMentionStore:
@@ -360,6 +419,11 @@ class FakeSettingsStore:
         self.team_names: List[str] = []
         self.rule_versions: Dict[int, Dict[str, Any]] = {}
         self.current_rules = 0
+        self.calendars: Dict[str, Calendar] = {}
+        self.away: Dict[str, AwaySettings] = {}
+        self.sla_policy: Optional[SlaPolicy] = None
+        self.first_responses: Dict[str, List[int]] = {}
+        self.runs: Dict[str, str] = {}
 
     # sources and cursors
     def list_sources(self) -> List[Dict[str, Any]]:
@@ -392,8 +456,9 @@ class FakeSettingsStore:
     def put_agent(self, agent: Agent) -> None:
         old = self.agents.get(agent.agent_id)
         stored = copy.deepcopy(agent)
-        if old:
+        if old:  # the load belongs to assignment, the presence to the agent: a profile edit keeps both
             stored.open_cases, stored.last_assigned_at = old.open_cases, old.last_assigned_at
+            stored.presence, stored.presence_changed_at = old.presence, old.presence_changed_at
         self.agents[agent.agent_id] = stored
         self.team_names = sorted(set(self.team_names) | set(agent.teams))
 
@@ -416,6 +481,55 @@ class FakeSettingsStore:
             agent.last_assigned_at = at
         return True
 
+    def set_presence(self, agent_id: str, presence: str, *, at: str) -> Optional[Agent]:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return None
+        agent.presence, agent.presence_changed_at = presence, at
+        return copy.deepcopy(agent)
+
+    def supervisors(self) -> List[Agent]:
+        return [copy.deepcopy(a) for _id, a in sorted(self.agents.items()) if a.is_supervisor]
+
+    # team settings, the SLA policy, running facts
+    def get_team_calendar(self, team: str) -> Optional[Calendar]:
+        return self.calendars.get(team)
+
+    def put_team_calendar(self, team: str, calendar: Calendar, *, author: str, at: str) -> None:
+        self.calendars[team] = calendar
+
+    def delete_team_calendar(self, team: str) -> bool:
+        return self.calendars.pop(team, None) is not None
+
+    def team_calendars(self) -> Dict[str, Calendar]:
+        return dict(self.calendars)
+
+    def get_away_settings(self, team: str) -> Optional[AwaySettings]:
+        return self.away.get(team)
+
+    def put_away_settings(self, team: str, away: AwaySettings, *, author: str, at: str) -> None:
+        self.away[team] = away
+
+    def get_sla_policy(self) -> Optional[SlaPolicy]:
+        return self.sla_policy
+
+    def put_sla_policy(self, policy: SlaPolicy, *, author: str, at: str) -> None:
+        self.sla_policy = policy
+
+    def record_first_response(self, team: str, seconds: int, *, at: str) -> None:
+        self.first_responses[team] = ([int(seconds)] + self.first_responses.get(team, []))[:50]
+
+    def recent_first_responses(self, team: str) -> List[int]:
+        return list(self.first_responses.get(team, []))
+
+    def last_run(self, name: str) -> Optional[str]:
+        return self.runs.get(name)
+
+    def record_run(self, name: str, at: str) -> None:
+        # Only forward, as the DynamoDB store: a slow run finishing after a later one does not move it back.
+        if name not in self.runs or self.runs[name] < at:
+            self.runs[name] = at
+
     # rules
     def current_rules_version(self) -> int:
         return self.current_rules
@@ -432,6 +546,57 @@ class FakeSettingsStore:
 
     def list_rules_versions(self) -> List[Dict[str, Any]]:
         return [{k: v[k] for k in ("version", "saved_by", "saved_at")} for _n, v in sorted(self.rule_versions.items())]
+
+
+class FakeNotificationStore:
+    def __init__(self) -> None:
+        self.feeds: Dict[str, Dict[str, Notification]] = {}  # recipient -> id -> notification
+
+    def add_notification(self, recipient: str, notification: Notification) -> bool:
+        feed = self.feeds.setdefault(recipient, {})
+        if notification.notification_id in feed:
+            return False
+        feed[notification.notification_id] = copy.deepcopy(notification)
+        return True
+
+    def notifications_page(self, recipient: str, *, limit: int, after: Optional[str] = None,
+                           unread_only: bool = False) -> NotificationPage:
+        ordered = sorted(self.feeds.get(recipient, {}).values(), key=lambda n: (n.at, n.notification_id), reverse=True)
+        if unread_only:
+            ordered = [n for n in ordered if not n.read]
+        start = 0
+        if after:
+            state = decode_cursor(after)
+            if not isinstance(state.get("k"), list) or state.get("r") != recipient:
+                raise InvalidCursor("query 'cursor' is not one this API issued for your notifications; start again without it")
+            start = next((i for i, n in enumerate(ordered) if [n.at, n.notification_id] < state["k"]), len(ordered))
+        page = ordered[start:start + limit]
+        more = start + limit < len(ordered)
+        position = encode_cursor({"r": recipient, "k": [page[-1].at, page[-1].notification_id]}) if page and more else None
+        return NotificationPage(notifications=copy.deepcopy(page), next_position=position)
+
+    def mark_read(self, recipient: str, notification_ids: Iterable[str], *, at: str) -> List[str]:
+        feed = self.feeds.get(recipient, {})
+        found = []
+        for notification_id in notification_ids:
+            if notification_id in feed:
+                found.append(notification_id)
+                if feed[notification_id].read_at is None:
+                    feed[notification_id].read_at = at
+        return found
+
+
+class FakeNotifier:
+    """Records what would go to the notifications topic."""
+
+    def __init__(self) -> None:
+        self.published: List[Tuple[Notification, List[str]]] = []
+        self.fail = False
+
+    def publish(self, notification: Notification, recipients: List[str]) -> None:
+        if self.fail:
+            raise RuntimeError("the topic is unreachable")
+        self.published.append((copy.deepcopy(notification), list(recipients)))
 
 
 class FakeQueue:
@@ -622,6 +787,7 @@ def fake_deps(clock: Optional[Clock] = None, secrets: Optional[Dict[str, str]] =
         dead_letters={"mentions": FakeQueue("mentions-dlq"), "triaged": FakeQueue("triaged-dlq"),
                       "outbound": FakeQueue("outbound-dlq")},
         secrets=lambda: dict(secrets or {}), platforms=FakePlatforms(), models=FakeModels(),
+        notifications=FakeNotificationStore(), notifier=FakeNotifier(),
         now=clock.now, epoch=clock.epoch,
     )
     values.update(overrides)

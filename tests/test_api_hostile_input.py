@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import date, timedelta
 
 import pytest
 
@@ -84,6 +85,12 @@ def body_routes(case_id):
                                    "terms": ["Sora Air"]}, "handle"),
         ("PUT", "/admin/agents/newbie", {"teams": ["support"], "capacity": 5, "name": "New Bie"}, "name"),
         ("PUT", "/admin/triage-rules", load_default_rules().to_dict(), "name"),
+        ("PUT", "/admin/teams/support/hours", {"time_zone": "Asia/Tokyo", "weekly": {"mon": [["09:00", "18:00"]]}},
+         "time_zone"),
+        ("PUT", "/admin/teams/support/away", {"enabled": True}, "enabled"),
+        ("PUT", "/admin/sla", {"default": {"normal": {"first_response": 60}}}, "default"),
+        ("PUT", "/me/presence", {"presence": "away"}, "presence"),
+        ("POST", "/notifications/read", {"ids": ["n_00000000000000000000"]}, "ids"),
     ]
 
 
@@ -92,6 +99,9 @@ def assert_nothing_written(client, team, case_id):  # noqa: F811
     assert settings.get_agent("newbie") is None
     assert settings.list_sources() == []
     assert settings.current_rules_version() == 0
+    assert settings.get_team_calendar("support") is None and settings.get_away_settings("support") is None
+    assert settings.get_sla_policy() is None
+    assert settings.get_agent("boss").presence == "online"
     detail = client.http.get(f"/cases/{case_id}", headers=team["boss"]).json_body
     assert detail["case"]["status"] == "open"
     assert detail["replies"] == []
@@ -183,6 +193,58 @@ def test_agents_sources_and_names_outside_their_limits_are_refused(client, team,
     assert_nothing_written(client, team, case_id)
 
 
+def test_service_level_bodies_outside_their_limits_are_refused(client, team, case_id):  # noqa: F811
+    found = []
+    calendar = {"time_zone": "Asia/Tokyo", "weekly": {"mon": [["09:00", "18:00"]]}}
+    policy = {"default": {"normal": {"first_response": 60}}}
+    for method, path, base, changes in [
+        ("PUT", "/admin/teams/support/hours", calendar, {
+            "weekly a list": {"weekly": [["09:00", "18:00"]]},
+            "11 shifts a day": {"weekly": {"mon": [[f"{h:02d}:00", f"{h:02d}:30"] for h in range(11)]}},
+            "a time as a number": {"weekly": {"mon": [[900, 1800]]}},
+            "time zone of 65 characters": {"time_zone": "Asia/" + "T" * 60},
+            "time zone with a control character": {"time_zone": "Asia/Tok\x00yo"},
+            "367 holidays": {"holidays": [(date(2027, 1, 1) + timedelta(days=n)).isoformat() for n in range(367)]},
+            "holiday in year 0226": {"holidays": ["0226-12-31"]},
+            "unknown field": {"timezone": "UTC"},
+        }),
+        ("PUT", "/admin/sla", policy, {
+            "0 minutes": {"default": {"normal": {"first_response": 0}}},
+            "minutes as text": {"default": {"normal": {"first_response": "60"}}},
+            "minutes past 90 days": {"default": {"normal": {"first_response": 90 * 24 * 60 + 1}}},
+            "minutes 10**30": {"default": {"normal": {"first_response": 10**30}}},
+            "ratio 0": {"warning_ratio": 0},
+            "unknown priority": {"default": {"critical": {"first_response": 60}}},
+            "201 overrides": {"overrides": [{"team": f"t{n}", "targets": {}} for n in range(201)]},
+            "unknown action": {"actions": {"breach": ["page_the_ceo"]}},
+            "move to a team with #": {"actions": {"breach": [{"move_to_team": "a#b"}]}},
+        }),
+        ("PUT", "/admin/teams/support/away", {"enabled": True}, {
+            "template of 1,001 characters": {"templates": {"en": "x" * 1001}},
+            "template with a control character": {"templates": {"en": "Hi\x07 there"}},
+            "template in French": {"templates": {"fr": "Bonjour"}},
+            "unknown variable": {"templates": {"en": "Back {tomorrow}"}},
+            "unbalanced brace": {"templates": {"en": "Back {next_open"}},
+            "when always": {"when": "always"}, "period 0 hours": {"period_hours": 0},
+            "period 24.0": {"period_hours": 24.0}, "enabled a string": {"enabled": "yes"},
+        }),
+        ("PUT", "/me/presence", {"presence": "away"}, {
+            "presence a list": {"presence": ["away"]}, "presence busy": {"presence": "busy"},
+            "an extra field": {"presence": "away", "until": "tomorrow"},
+        }),
+        ("POST", "/notifications/read", {"ids": []}, {
+            "ids a string": {"ids": "n_1"}, "101 ids": {"ids": [f"n_{n}" for n in range(101)]},
+            "an id a number": {"ids": [7]}, "an id of 10,000 characters": {"ids": ["n" * 10_000]},
+        }),
+    ]:
+        for name, change in changes.items():
+            answer = client.http.request(method, path, headers={**team["boss"], **JSON},
+                                         body=json.dumps({**base, **change}))
+            found += problems_of(answer, f"{method} {path} {name}")
+    assert found == []
+    assert_nothing_written(client, team, case_id)
+
+
 def test_an_x_search_query_over_512_characters_is_refused_when_saved(client, team):  # noqa: F811
     terms = [f"{n:02d} " + "ソラ航空の予約変更" * 9 for n in range(8)]  # 8 terms of 84 characters
     body = {"kind": "x_search", "account_id": "1500000000000000001", "handle": "SoraAir", "terms": terms}
@@ -202,8 +264,17 @@ def test_hostile_paths_and_queries_get_a_4xx(client, team, case_id):  # noqa: F8
         ("GET", "/cases/a%00b"), ("GET", "/cases/a\x01b"), ("GET", "/cases/a b"),
         ("PUT", f"/admin/agents/{LONG_ID}"), ("PUT", "/admin/agents/new\x7fbie"), ("PUT", "/admin/agents/new bie"),
         ("PUT", "/admin/agents/new\u3000bie"), ("PUT", "/admin/agents/new\u200bbie"),
+        ("GET", f"/admin/teams/{LONG_ID}/hours"), ("PUT", f"/admin/teams/{LONG_ID}/hours"),
+        ("DELETE", f"/admin/teams/{LONG_ID}/hours"),
+        ("PUT", "/admin/teams/" + "t" * 65 + "/hours"), ("PUT", "/admin/teams/sup\x00port/away"),
+        ("GET", "/admin/teams/sup port/away"), ("PUT", "/admin/teams/" + "t" * 65 + "/away"),
+        ("GET", f"/teams/{LONG_ID}/waiting"), ("GET", "/teams/" + "t" * 65 + "/waiting"),
+        ("GET", "/teams/sup\u200bport/waiting"),
     ]:
-        body = json.dumps({"status": "pending", "text": "hi", "teams": ["support"]})
+        # A body the route would accept, so that only the path can be the reason for a refusal.
+        body = json.dumps({"time_zone": "UTC", "weekly": {"mon": [["09:00", "18:00"]]}} if path.endswith("/hours")
+                          else {"enabled": False} if path.endswith("/away")
+                          else {"status": "pending", "text": "hi", "teams": ["support"]})
         answer = client.http.request(method, path, headers={**boss, **JSON}, body=body)
         found += problems_of(answer, f"{method} {path[:40]}")
     long_value = "v" * 3000
@@ -213,6 +284,11 @@ def test_hostile_paths_and_queries_get_a_4xx(client, team, case_id):  # noqa: F8
         "/cases?assignee=" + long_value, "/sources?anything=" + long_value, "/admin/triage-rules?x=" + long_value,
         "/admin/triage-rules/versions?x=" + long_value, "/cases?" + "&".join(f"p{n}=1" for n in range(30)),
         "/cases?status=open&status=closed", "/cases?status=open%0d%0a", "/cases?" + "k" * 3000 + "=1",
+        "/cases?sla=" + long_value, "/cases?sla=bogus", "/cases?order=due&sla=warning%00",
+        "/notifications?cursor=" + "A" * 5000, "/notifications?cursor=!!!", "/notifications?limit=1e400",
+        "/notifications?limit=-1", "/notifications?unread=" + long_value, "/notifications?unread=yes%0a",
+        "/teams/support/waiting?cursor=garbage", "/teams/support/waiting?limit=" + "9" * 3000,
+        "/admin/sla?x=" + long_value, "/admin/teams/support/hours?x=" + long_value, "/me?x=" + long_value,
     ]:
         answer = client.http.get(path, headers=boss)
         found += problems_of(answer, f"GET {path[:50]}")

@@ -30,6 +30,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "entrypoints": {"entrypoints", "services", "domain", "ports", "adapters", "config", "observability",
                     "bootstrap", "triage"},
     "bootstrap": {"adapters", "ports", "config", "domain"},
+    "cost": {"cost", "entrypoints", "services", "domain", "ports", "adapters", "config", "observability",
+             "bootstrap", "triage"},
 }
 # Third-party packages a layer may not touch: the domain and services stay plain Python.
 FORBIDDEN_THIRD_PARTY: Dict[str, Set[str]] = {

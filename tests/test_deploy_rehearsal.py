@@ -37,7 +37,7 @@ import deploy  # noqa: E402
 
 REGION = "us-east-1"
 STAGE = "prod"
-FUNCTIONS = ("fetch_mentions", "triage_mentions", "assign_cases", "send_replies", "refresh_x_token")
+FUNCTIONS = ("fetch_mentions", "triage_mentions", "assign_cases", "send_replies", "refresh_x_token", "sla_tick")
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +159,7 @@ def test_the_readme_deploy_section_offline(env, project):
     rules = {r["Name"]: r["ScheduleExpression"] for r in client("events").list_rules()["Rules"]}
     assert rules[f"socialcare-{STAGE}-fetch_mentions-event"] == "rate(1 minute)"
     assert rules[f"socialcare-{STAGE}-refresh_x_token-event"] == "rate(30 minutes)"
+    assert rules[f"socialcare-{STAGE}-sla_tick-event"] == "rate(1 minute)"
     target = client("events").list_targets_by_rule(Rule=f"socialcare-{STAGE}-refresh_x_token-event")["Targets"][0]
     assert target["Arn"].endswith(f":function:socialcare-{STAGE}-refresh_x_token")
     mappings = {m["FunctionArn"].rsplit(":", 1)[-1]: m["EventSourceArn"].rsplit(":", 1)[-1]

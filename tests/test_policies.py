@@ -246,6 +246,8 @@ def arn_of(service: str, operation: str, params: Dict[str, Any], secrets: Dict[s
         return [(f"secretsmanager:{operation}", secret if secret.startswith("arn:") else secrets[secret])]
     if service == "s3":
         return [(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+    if service == "sns":
+        return [(f"sns:{operation}", params["TopicArn"])]
     raise AssertionError(f"no IAM mapping for {service}.{operation}: add one to tests/test_policies.py")
 
 
@@ -439,6 +441,14 @@ def fake_x(app_module, monkeypatch):
     fake.stop()
 
 
+def use_notifications_topic(monkeypatch):
+    """NOTIFICATIONS_TOPIC_ARN from the stack's output, as the deploy writes it into the stage's config."""
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=f"socialcare-{STAGE}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
+    use_platform_urls(monkeypatch, NOTIFICATIONS_TOPIC_ARN=outputs["NotificationsTopicArn"])
+    return outputs["NotificationsTopicArn"]
+
+
 def add_x_source(kind="x_mentions"):
     from chalicelib.bootstrap import deps
     from chalicelib.domain.source import validate_source
@@ -470,6 +480,13 @@ def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_
     comment = feed_comment_delivery("PAGE1", post_id="PAGE1_1", comment_id="PAGE1_1_2", sender={"id": "77", "name": "Ann"},
                                     message="Where is my refund?", created_time=time.time())
     delivery, signed = encode_delivery(comment, APP_SECRET)
+    # A case waiting for an agent: nobody of the team was online when it opened.
+    for agent_id in ("aiko", "ken"):
+        deps().settings.set_presence(agent_id, "away", at=deps().now())
+    [waiting] = pipeline(app_module, x_mention("102", "@SoraAir my flight was cancelled, terrible", author_id="43"))
+    assert waiting["assignee"] is None, waiting
+    calendar = {"time_zone": "Asia/Tokyo", "weekly": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}}
+    policy = {"business_hours": False, "default": {"normal": {"first_response": 60, "resolution": 1440}}}
 
     with recorder.running("api_handler"):
         assert client.http.get("/health").status_code == 200
@@ -494,6 +511,26 @@ def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_
         answer = client.http.put("/admin/triage-rules", headers=json_headers(boss), body=json.dumps(rules["document"]))
         assert answer.status_code == 201, answer.json_body
         assert client.http.get("/admin/triage-rules/versions", headers=boss).status_code == 200
+        # Service levels: the due inbox and its filters, calendars, away settings, the policy, the feed,
+        # presence (coming online takes a waiting case), the team's queue.
+        assert client.http.get("/cases?order=due", headers=aiko).status_code == 200
+        assert client.http.get("/cases?order=due&sla=breached", headers=aiko).status_code == 200
+        for method, path, body in (("PUT", "/admin/teams/support/hours", calendar),
+                                   ("GET", "/admin/teams/support/hours", None),
+                                   ("DELETE", "/admin/teams/support/hours", None),
+                                   ("PUT", "/admin/teams/support/away", {"enabled": True}),
+                                   ("GET", "/admin/teams/support/away", None),
+                                   ("PUT", "/admin/sla", policy), ("GET", "/admin/sla", None),
+                                   ("GET", "/teams/support/waiting", None)):
+            answer = getattr(client.http, method.lower())(path, headers=json_headers(boss),
+                                                          **({"body": json.dumps(body)} if body else {}))
+            assert answer.status_code in (200, 201), (method, path, answer.json_body)
+        assert client.http.get("/notifications?unread=true", headers=aiko).status_code == 200
+        answer = client.http.post("/notifications/read", headers=json_headers(aiko),
+                                  body=json.dumps({"ids": ["n_0123456789abcdef0123"]}))
+        assert answer.status_code == 200, answer.json_body
+        answer = client.http.put("/me/presence", headers=json_headers(aiko), body=json.dumps({"presence": "online"}))
+        assert answer.status_code == 200 and answer.json_body["assigned"] == [waiting["case_id"]], answer.json_body
         answer = client.http.post("/webhooks/meta", headers=signed, body=delivery)
         assert answer.status_code == 200 and answer.json_body["enqueued"] == 1, answer.json_body
         # Customers' rights: everything held about customer x:42, exported, then erased.
@@ -547,12 +584,22 @@ def test_triage_mentions_uses_exactly_its_grants(client, app_module, recorder, f
     check(recorder, "triage_mentions", environment={"TRIAGE_MODEL_URI": model_uri})
 
 
-def test_assign_cases_uses_exactly_its_grants(app_module, recorder):
+def test_assign_cases_uses_exactly_its_grants(app_module, recorder, monkeypatch):
     from chalicelib.bootstrap import deps
+    from chalicelib.domain.away import AwaySettings
+    from chalicelib.domain.clock import now_iso, parse_iso
+    from chalicelib.domain.hours import WEEKDAYS, validate_calendar
     from chalicelib.services import intake
 
+    use_notifications_topic(monkeypatch)
     app_module.agents.add("aiko", ["support"])
     app_module.agents.add("ken", ["support"])
+    app_module.agents.add("boss", ["leads"], role="supervisor")
+    # Support is closed today (open only three days from now) and sends away messages.
+    open_day = WEEKDAYS[(parse_iso(now_iso()).weekday() + 3) % 7]
+    deps().settings.put_team_calendar("support", validate_calendar(
+        {"time_zone": "UTC", "weekly": {open_day: [["09:00", "17:00"]]}}), author="boss", at=now_iso())
+    deps().settings.put_away_settings("support", AwaySettings(enabled=True), author="boss", at=now_iso())
     # A customer whose case was closed without its pointer cleared (a stale pointer the next post clears).
     [stale] = pipeline(app_module, x_mention("301", "@SoraAir my bag is lost, terrible", author_id="55"))
     case = deps().cases.get(stale["case_id"])
@@ -561,13 +608,16 @@ def test_assign_cases_uses_exactly_its_grants(app_module, recorder):
     # Triaged (outside the recording): each one is on the triaged queue, in this order.
     for mention in (x_mention("302", "@SoraAir my bag is lost and nobody answers, terrible"),
                     x_mention("303", "@SoraAir still nothing about my bag, awful", created_at="2026-11-23T04:00:00Z"),
-                    x_mention("304", "@SoraAir lost my bag again, terrible", author_id="55")):
+                    x_mention("304", "@SoraAir lost my bag again, terrible", author_id="55"),
+                    # Escalated by triage: a supervisor is notified (feed and topic).
+                    x_mention("305", "@SoraAir I was injured by your trolley, my lawyer will call", author_id="56")):
         assert intake.triage_message(json.dumps(mention), deps())["outcome"] == "triaged"
     put_messages("triaged", "{not json")
 
     results = run_batches(recorder, "assign_cases", app_module.assign_cases, "triaged", batch_size=1)
 
-    assert sorted(r.get("outcome") for r in results) == ["dead_lettered", "joined", "opened", "opened"], results
+    assert sorted(r.get("outcome") for r in results) == ["dead_lettered", "joined", "opened", "opened", "opened"], results
+    assert deps().notifications.notifications_page("boss", limit=10).notifications
     check(recorder, "assign_cases")
 
 
@@ -603,6 +653,54 @@ def test_send_replies_uses_exactly_its_grants(client, app_module, recorder, fake
 
     assert sorted(r.get("outcome", "") for r in results) == ["dead_lettered", "retry_later", "sent"], results
     check(recorder, "send_replies")
+
+
+def test_sla_tick_uses_exactly_its_grants(app_module, recorder, monkeypatch):
+    from datetime import timedelta
+
+    from chalicelib.bootstrap import deps
+    from chalicelib.domain.clock import now_iso, parse_iso, to_iso
+    from chalicelib.domain.hours import WEEKDAYS, validate_calendar
+    from chalicelib.domain.sla import validate_policy
+    from local.lambda_events import LambdaContext, scheduled_event
+
+    use_notifications_topic(monkeypatch)
+    now = parse_iso(now_iso())
+    store = deps().settings
+    app_module.agents.add("boss", ["leads"], role="supervisor")
+    app_module.agents.add("aiko", ["support"], capacity=5)
+    app_module.agents.add("ken", ["support"], capacity=5)
+    app_module.agents.add("mika", ["night"])
+    # A first response within a minute, around the clock: a warning notifies; a breach notifies, raises
+    # the priority and hands the case to another agent with room.
+    store.put_sla_policy(validate_policy({
+        "business_hours": False, "default": {p: {"first_response": 1} for p in ("urgent", "high", "normal", "low")},
+        "actions": {"warning": ["notify"], "breach": ["notify", "raise_priority", "reassign"]}}),
+        author="boss", at=to_iso(now))
+    # The night team worked yesterday and is closed today: its shift ended since the last run.
+    yesterday = WEEKDAYS[(now - timedelta(days=1)).weekday()]
+    store.put_team_calendar("night", validate_calendar({"time_zone": "UTC", "weekly": {yesterday: [["00:00", "12:00"]]}}),
+                            author="boss", at=to_iso(now))
+    store.record_run("sla_tick", to_iso(now - timedelta(days=2)))
+    posted = to_iso(now - timedelta(minutes=10)).replace(".000000", "")
+    [late] = pipeline(app_module, x_mention("401", "@SoraAir my bag is lost, please help", created_at=posted))
+    assert late["assignee"], late
+    # A case waiting in support's queue (stored before any policy marked it: no SLA check of its own).
+    from chalicelib.domain.case import new_case
+    from chalicelib.domain.mention import Mention
+
+    waiting = new_case(Mention.from_dict(x_mention("402", "@SoraAir where is my refund?", author_id="43")),
+                       {"priority": "normal"}, team="support", assignee=None, now=to_iso(now))
+    assert deps().cases.create(waiting)
+
+    with recorder.running("sla_tick"):
+        result = app_module.sla_tick(scheduled_event("sla_tick", REGION), LambdaContext("sla_tick", REGION))
+
+    assert result["crossings"] and result["went_offline"] == 1 and result["assigned"] == 1, result
+    assert deps().cases.get(waiting.case_id).assignee
+    assert deps().settings.get_agent("mika").presence == "offline"
+    assert deps().notifications.notifications_page("boss", limit=10).notifications
+    check(recorder, "sla_tick")
 
 
 def test_refresh_x_token_uses_exactly_its_grants(app_module, recorder, fake_x):

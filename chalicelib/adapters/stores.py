@@ -13,18 +13,24 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
             expires_at (TTL, epoch seconds; domain/retention.py): none while a case is active; once it is
             resolved or closed, every item of the case, the POSTED# receipts of its replies and its
             ledger entry carry the same one. Ledger mention entries expire with their mention record.
-            Index attributes on META: inbox_pk (team#status) with inbox_time_sk
-            and inbox_priority_sk.
+            Index attributes on META: inbox_pk (team#status) with inbox_time_sk, inbox_priority_sk and
+            inbox_due_sk; waiting_pk/waiting_sk only while the case waits for an agent; sla_due_pk/
+            sla_next_sk only while the scheduler must look at it (sparse: absent, not empty).
+            pk CUSTOMER#<customer key>, sk AWAY: when the customer last got an away message (TTL).
+            pk NOTIFY#<recipient>: in-app notifications (chalicelib/adapters/notifications.py).
 - mentions: mention_id -> dedupe state, the mention, the triage decision; expires_at (TTL).
 - settings: SOURCES/<source id>, CURSOR#<source id>/CURSOR, AGENT#<id>/PROFILE,
-            TEAM#<team>/AGENT#<id>, TEAMS/ALL, RULES/CURRENT and RULES/V#<n>.
+            TEAM#<team>/AGENT#<id>, TEAMS/ALL, RULES/CURRENT and RULES/V#<n>;
+            ROLE#supervisor/AGENT#<id> (who is a supervisor) and ROLE#supervisor/INDEXED (built once);
+            CALENDARS/TEAM#<team> (a team's calendar: all of them are one Query), TEAM#<team>/AWAY,
+            TEAM#<team>/FIRST_RESPONSES (the latest 50), SLA/POLICY, RUNS/<job name>.
 """
 from __future__ import annotations
 
 import itertools
 import time
 from dataclasses import replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.dynamo import (
     ddb,
@@ -37,18 +43,48 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.case import Case
+from chalicelib.domain.away import AwaySettings
+from chalicelib.domain.case import NO_DEADLINE, SLA_FILTERS, Case
+from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import Conflict, InvalidCursor
+from chalicelib.domain.hours import Calendar
 from chalicelib.domain.mention import Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
-from chalicelib.ports import CaseHistory, ErasedCase, InboxPage, LedgerEntry, LedgerPage, OpenResult, StoredMention
+from chalicelib.domain.sla import SlaPolicy, validate_policy
+from chalicelib.ports import (
+    CaseHistory,
+    CasePage,
+    ErasedCase,
+    InboxPage,
+    LedgerEntry,
+    LedgerPage,
+    OpenResult,
+    StoredMention,
+)
 
 _event_counter = itertools.count()
 _HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
-_INBOX_INDEX = {"newest": ("inbox-by-time", "inbox_time_sk", False),
-                "priority": ("inbox-by-priority", "inbox_priority_sk", True)}
+# order -> (index, its sort attribute, ascending, whether the index holds whole cases). inbox-by-due
+# projects only what the sla filters read: every index write is billed by size, so it holds no copy of
+# the case; a page fetches its cases from the table (BatchGetItem, consistent) instead.
+_INBOX_INDEX = {"newest": ("inbox-by-time", "inbox_time_sk", False, True),
+                "priority": ("inbox-by-priority", "inbox_priority_sk", True, True),
+                "due": ("inbox-by-due", "inbox_due_sk", True, False)}
+_WAITING_INDEX = "waiting"
+_SLA_DUE_INDEX = "sla-due"
+# The sla-due index has this one hash key value: "every case the scheduler must look at, by when" is
+# then one ordered Query (no Scan, no fan-out). The price is one partition: about 1,000 writes a second
+# (a throttled index slows the table's writes too). A write reaches this index only when a case's
+# sla_next_at changes: a few times in a case's life (opened, answered, warned, breached, resolved) and
+# once an hour while it is active (services/sla.py RECHECK_AFTER), two index writes each. 10,000 active
+# cases are ~6 writes a second: far below it. Were it ever near, the key would take a shard suffix
+# (SLA#0..SLA#9, by case id) and the scheduler would query each shard.
+_SLA_DUE_PK = "SLA"
+# Sort keys hold "<ISO time>#<case id>". Every time has the same length (domain/clock.py), and '$' sorts
+# just after '#', so "<t>#<anything>" < "<now>$" exactly when t <= now.
+_AFTER_TIME = "$"
 
 
 def _update_expression(fields: Dict[str, Any]) -> Tuple[str, Dict[str, str], Dict[str, Any]]:
@@ -102,19 +138,32 @@ def _strip(item: Dict[str, Any], *extra: str) -> Dict[str, Any]:
     return {k: v for k, v in item.items() if k not in hidden}
 
 
-_CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "customer_pk", "customer_sk")
+_CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "inbox_due_sk", "waiting_pk",
+                          "waiting_sk", "sla_due_pk", "sla_next_sk", "customer_pk", "customer_sk")
 # customer_pk/customer_sk: read from cases written before the CUSTOMER# pointer replaced the by-customer index.
 
 
 def _case_item(case: Case, expires_at: Optional[int] = None) -> Dict[str, Any]:
     """The META item of a case: the case, the attributes its indexes read, and its expiry (TTL)."""
-    return {
+    item = {
         "pk": f"CASE#{case.case_id}", "sk": "META", **case.to_dict(),
         "inbox_pk": f"{case.team}#{case.status}",
         "inbox_time_sk": f"{case.created_at}#{case.case_id}",
         "inbox_priority_sk": f"{case.priority_rank}#{case.created_at}#{case.case_id}",
+        # The same order as Case.sort_key("due"): what is due first, cases without a deadline last.
+        "inbox_due_sk": f"{case.sla_due_at or NO_DEADLINE}#{case.created_at}#{case.case_id}",
         "expires_at": expires_at,  # None (left out): an active case never expires
     }
+    # Sparse indexes: the key attributes exist only while the case belongs in the index (DynamoDB refuses
+    # a null key attribute, and every META write is a whole Put, so a case leaves them when it stops).
+    if case.waiting_for_agent:
+        waiting_key = case.waiting_key  # (due, priority rank, created, id): one digit of rank
+        item["waiting_pk"] = case.team
+        item["waiting_sk"] = "#".join(str(part) for part in waiting_key)
+    if case.sla_next_at:
+        item["sla_due_pk"] = _SLA_DUE_PK
+        item["sla_next_sk"] = f"{case.sla_next_at}#{case.case_id}"
+    return item
 
 
 def _case_from(item: Dict[str, Any]) -> Case:
@@ -484,28 +533,205 @@ class DynamoCaseStore:
         self._clear_pointer(customer_key, case_id)
         return None
 
-    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str]) -> InboxPage:
-        index, sort_attribute, forward = _INBOX_INDEX[order]
+    def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
+                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
+        index, sort_attribute, forward, whole = _INBOX_INDEX[order]
         inbox_pk = f"{team}#{status}"
-        start_key = self._start_key(after, inbox_pk, sort_attribute) if after else None
-        items, last = query_page(
-            limit, start_key, TableName=self.table, IndexName=index,
-            KeyConditionExpression="inbox_pk = :p", ExpressionAttributeValues=marshal_values({":p": inbox_pk}),
-            ScanIndexForward=forward,
-        )
-        positions = [encode_cursor({"c": item["pk"][5:], "s": item[sort_attribute]}) for item in items]
-        return InboxPage(cases=[_case_from(item) for item in items], positions=positions, more=last is not None)
+        start_key = self._start_key(after, {"inbox_pk": inbox_pk}, sort_attribute, "inbox") if after else None
+        query: Dict[str, Any] = {"TableName": self.table, "IndexName": index, "ScanIndexForward": forward}
+        condition = "inbox_pk = :p"
+        names: Dict[str, str] = {}
+        values: Dict[str, Any] = {":p": inbox_pk}
+        filters: List[str] = []
+        if sla is not None:
+            if sla not in SLA_FILTERS:
+                raise ValueError(f"unknown sla filter {sla!r}")
+            moment = now or ""
+            if order == "due":
+                # On the due index the deadline leads the sort key: breached is a range of it, warning the
+                # rest of it narrowed by a filter on the projected warning moment.
+                names["#s"] = sort_attribute
+                values[":bound"] = moment + _AFTER_TIME
+                condition += " AND #s < :bound" if sla == "breached" else " AND #s > :bound"
+                if sla == "warning":
+                    names["#warn"], values[":now"] = "sla_warning_at", moment
+                    filters.append("#warn <= :now")
+            elif sla == "breached":
+                names["#due"], values[":now"] = "sla_due_at", moment
+                filters.append("#due <= :now")
+            else:
+                names.update({"#due": "sla_due_at", "#warn": "sla_warning_at"})
+                values[":now"] = moment
+                filters.append("#warn <= :now AND (attribute_not_exists(#due) OR #due > :now)")
+        query.update(KeyConditionExpression=condition, ExpressionAttributeValues=marshal_values(values))
+        if names:
+            query["ExpressionAttributeNames"] = names
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+
+        def belongs(case: Case) -> bool:  # read from the table: the index may be behind it
+            return case.team == team and case.status == status and (sla is None or case.sla_state_at(now or "") == sla)
+
+        found, more = self._index_page(query, limit, start_key, sort_attribute, whole=whole,
+                                       keep=None if whole else belongs)
+        return InboxPage(cases=[case for case, _ in found],
+                         positions=[encode_cursor({"c": case.case_id, "s": s}) for case, s in found], more=more)
+
+    def waiting_page(self, team: str, limit: int, after: Optional[str]) -> InboxPage:
+        start_key = self._start_key(after, {"waiting_pk": team}, "waiting_sk", "queue") if after else None
+        query = {"TableName": self.table, "IndexName": _WAITING_INDEX, "ScanIndexForward": True,
+                 "KeyConditionExpression": "waiting_pk = :t", "ExpressionAttributeValues": marshal_values({":t": team})}
+        # KEYS_ONLY: the index says which cases and in what order; the cases come from the table, checked
+        # again, because the index lags the table (an assigned case can still be listed for a moment).
+        found, more = self._index_page(query, limit, start_key, "waiting_sk", whole=False,
+                                       keep=lambda case: case.team == team and case.waiting_for_agent)
+        return InboxPage(cases=[case for case, _ in found],
+                         positions=[encode_cursor({"c": case.case_id, "s": s}) for case, s in found], more=more)
+
+    def due_for_check(self, now: str, limit: int, after: Optional[str] = None) -> CasePage:
+        start_key = self._start_key(after, {"sla_due_pk": _SLA_DUE_PK}, "sla_next_sk", "due listing") if after else None
+        query = {"TableName": self.table, "IndexName": _SLA_DUE_INDEX, "ScanIndexForward": True,
+                 "KeyConditionExpression": "sla_due_pk = :p AND sla_next_sk < :bound",
+                 "ExpressionAttributeValues": marshal_values({":p": _SLA_DUE_PK, ":bound": now + _AFTER_TIME})}
+        items, more = self._index_entries(query, limit, start_key)
+        case_ids = [item["pk"][len("CASE#"):] for item in items]
+        return CasePage(case_ids=case_ids, more=more,
+                        positions=[encode_cursor({"c": c, "s": item["sla_next_sk"]}) for c, item in zip(case_ids, items)])
+
+    # ---- paging over indexes ---------------------------------------------------------------
+    def _index_entries(self, query: Dict[str, Any], limit: int,
+                       start_key: Optional[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], bool]:
+        """Up to ``limit`` index entries and whether more follow (one entry past the page is read to know:
+        a page with more to come is always full, and no listing ends with an empty page)."""
+        entries, last = query_page(limit + 1, start_key, **query)
+        return entries[:limit], len(entries) > limit
+
+    def _index_page(self, query: Dict[str, Any], limit: int, start_key: Optional[Dict[str, Any]],
+                    sort_attribute: str, *, whole: bool,
+                    keep: Optional[Callable[[Case], bool]] = None) -> Tuple[List[Tuple[Case, str]], bool]:
+        """Up to ``limit`` (case, index sort value) in index order, and whether more follow.
+
+        ``whole``: the index projects whole cases (read them from it); otherwise the cases are fetched
+        from the table, consistently, in index order, and ``keep`` checks each against the listing (the
+        index lags the table). Reads on until the page is full or the index ends, and confirms one more
+        case past the page before it says that more follow.
+        """
+        found: List[Tuple[Case, str]] = []
+        pending: List[Dict[str, Any]] = []
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        ended = False
+        while len(found) <= limit:
+            wanted = limit + 1 - len(found)
+            if not pending:
+                if ended:
+                    break
+                # Whole cases are billed by size: read what the page needs. Entries of a keys-only index
+                # are tiny: read a few more, fewer round trips when the table drops some of them.
+                query["Limit"] = wanted if whole and "FilterExpression" not in query else max(wanted, 25)
+                answer = ddb().query(**query)
+                pending = [unmarshal(item) for item in answer.get("Items", [])]
+                last = answer.get("LastEvaluatedKey")
+                ended = last is None
+                if last is not None:
+                    query["ExclusiveStartKey"] = last
+                continue
+            chunk, pending = pending[:wanted], pending[wanted:]
+            if whole:
+                rows = [(_case_from(item), item[sort_attribute]) for item in chunk]
+            else:
+                cases = self._cases([item["pk"][len("CASE#"):] for item in chunk])
+                rows = [(cases[item["pk"][len("CASE#"):]], item[sort_attribute]) for item in chunk
+                        if item["pk"][len("CASE#"):] in cases]
+            found.extend(row for row in rows if keep is None or keep(row[0]))
+        return found[:limit], len(found) > limit
+
+    def _cases(self, case_ids: List[str]) -> Dict[str, Case]:
+        """The cases with these ids that exist, read consistently (BatchGetItem, 100 keys a request)."""
+        found: Dict[str, Case] = {}
+        keys = [marshal({"pk": f"CASE#{case_id}", "sk": "META"}) for case_id in dict.fromkeys(case_ids)]
+        for start in range(0, len(keys), 100):
+            request: Dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+            for attempt in range(10):
+                answer = ddb().batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    case = _case_from(unmarshal(item))
+                    found[case.case_id] = case
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))  # throttled: back off, then ask for the rest
+            else:
+                raise RuntimeError("DynamoDB left cases unread after 10 attempts; try again")
+        return found
 
     @staticmethod
-    def _start_key(position: str, inbox_pk: str, sort_attribute: str) -> Dict[str, Any]:
-        """The index key a position token stands for; refuses one issued for another inbox."""
+    def _start_key(position: str, hash_key: Dict[str, str], sort_attribute: str, what: str) -> Dict[str, Any]:
+        """The index key a position token stands for; refuses one issued for another listing."""
         state = decode_cursor(position)
         case_id, sort_value = state.get("c"), state.get("s")
         if (not isinstance(case_id, str) or not isinstance(sort_value, str) or not 0 < len(case_id) <= 64
                 or not sort_value.endswith("#" + case_id) or len(sort_value) > 200):
-            raise InvalidCursor("query 'cursor' is not one this API issued for this inbox; start again without it")
-        return marshal({"pk": f"CASE#{case_id}", "sk": "META", "inbox_pk": inbox_pk, sort_attribute: sort_value})
+            raise InvalidCursor(f"query 'cursor' is not one this API issued for this {what}; start again without it")
+        return marshal({"pk": f"CASE#{case_id}", "sk": "META", **hash_key, sort_attribute: sort_value})
 
+    # ---- assignment --------------------------------------------------------------------------
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+        saved = replace(after, version=before.version + 1)
+        expires_at = self._expires(saved)
+        version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
+                             if before.version == 0 else "attribute_exists(pk) AND #version = :expected")
+        items: List[Dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": marshal(_case_item(saved, expires_at)),
+                     "ConditionExpression": version_condition, "ExpressionAttributeNames": {"#version": "version"},
+                     "ExpressionAttributeValues": marshal_values({":expected": before.version})}},
+            {"Put": {"TableName": self.table, "Item": marshal(_expiring(self._event_item(
+                after.case_id, after.updated_at, event, f"assign:{before.version + 1}"), expires_at))}},
+        ]
+        taking = releasing = None
+        moving = before.active and before.assignee != after.assignee and bool(self.settings_table)
+        if moving and after.assignee:
+            taking = len(items)
+            items.append(self._load_change(after.assignee, +1, after.updated_at))
+        if moving and before.assignee:
+            releasing = len(items)
+            items.append(self._load_change(before.assignee, -1, after.updated_at))
+        for _attempt in range(2):
+            try:
+                ddb().transact_write_items(TransactItems=items)
+                after.version = saved.version
+                return "assigned"
+            except Exception as err:
+                codes = _cancellation_codes(err) + ["None"] * len(items)
+            if codes[0] == "ConditionalCheckFailed":
+                return "stale"
+            if taking is not None and codes[taking] == "ConditionalCheckFailed":
+                return "full"  # at capacity (or no such agent)
+            if releasing is not None and codes[releasing] == "ConditionalCheckFailed":
+                # The previous assignee's count is 0 already (it drifted): the case still moves.
+                items.pop(releasing)
+                releasing = None
+                continue
+            if "TransactionConflict" in codes:
+                return "stale"  # another write to the case or a load was under way: read again and retry
+            raise RuntimeError(f"assigning case {after.case_id} was cancelled: {codes[:len(items)]}")
+        return "stale"  # pragma: no cover - the loop returns
+
+    # ---- away messages -----------------------------------------------------------------------
+    def claim_away_message(self, customer_key: str, *, case_id: str, at: str, not_since: str) -> bool:
+        """One conditional Put on the customer's AWAY item: two posts at once make one message; the same case
+        may claim again (its reply was not stored yet). The item expires a day after the period it guards
+        (``at - not_since``), when it can no longer refuse anything: it names the customer, so it is kept
+        no longer than it is needed, and an erasure deletes it (``forget_away_message``)."""
+        period = max(0.0, (parse_iso(at) - parse_iso(not_since)).total_seconds())
+        expires_at = int(parse_iso(at).timestamp() + period) + 86_400
+        return put_if(self.table, {"pk": f"CUSTOMER#{customer_key}", "sk": "AWAY", "last_at": at, "case_id": case_id,
+                                   "expires_at": expires_at},
+                      "attribute_not_exists(pk) OR #last < :not_since OR #case = :case",
+                      {"#last": "last_at", "#case": "case_id"}, {":not_since": not_since, ":case": case_id})
+
+    def forget_away_message(self, customer_key: str) -> None:
+        ddb().delete_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}", "sk": "AWAY"}))
 
     # ---- the customer's ledger ------------------------------------------------------------
     @staticmethod
@@ -774,12 +1000,21 @@ class DynamoSettingsStore:
     def put_agent(self, agent: Agent) -> None:
         old = self.get_agent(agent.agent_id)
         profile = agent.to_dict()
-        if old:  # the counter belongs to the assignment stage; a profile edit must not reset it
-            profile.pop("open_cases")
-            profile.pop("last_assigned_at")
+        if old:
+            # The counter belongs to the assignment stage and the presence to the agent (and the shift
+            # calendar): a profile edit must reset neither. SET only the profile's own fields.
+            for kept in ("open_cases", "last_assigned_at", "presence", "presence_changed_at"):
+                profile.pop(kept)
             self._update(f"AGENT#{agent.agent_id}", "PROFILE", profile)
         else:
             self._put(f"AGENT#{agent.agent_id}", "PROFILE", profile)
+        if self._get(_SUPERVISORS, "INDEXED") is None:
+            self._index_supervisors()  # once per table, by whoever saves a profile first (it may write)
+        supervisor_key = {"pk": _SUPERVISORS, "sk": f"AGENT#{agent.agent_id}"}
+        if agent.is_supervisor:
+            self._put(supervisor_key["pk"], supervisor_key["sk"], {"agent_id": agent.agent_id})
+        elif old and old.is_supervisor:
+            ddb().delete_item(TableName=self.table, Key=marshal(supervisor_key))
         for team in set(old.teams if old else []) - set(agent.teams):
             ddb().delete_item(TableName=self.table, Key=marshal({"pk": f"TEAM#{team}", "sk": f"AGENT#{agent.agent_id}"}))
         for team in agent.teams:
@@ -793,18 +1028,58 @@ class DynamoSettingsStore:
         return list(item["teams"]) if item else []
 
     def team_agents(self, team: str) -> List[Agent]:
-        members = self._query(f"TEAM#{team}", "AGENT#")
-        if not members:
-            return []
+        return self._profiles(m["agent_id"] for m in self._query(f"TEAM#{team}", "AGENT#"))
+
+    def _profiles(self, agent_ids: Iterable[str]) -> List[Agent]:
+        """The profiles of these agents that exist, by id (BatchGetItem, consistent, 100 keys a request)."""
         profiles: List[Agent] = []
-        keys = [marshal({"pk": f"AGENT#{m['agent_id']}", "sk": "PROFILE"}) for m in members]
+        keys = [marshal({"pk": f"AGENT#{agent_id}", "sk": "PROFILE"}) for agent_id in dict.fromkeys(agent_ids)]
         for start in range(0, len(keys), 100):
-            request = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-            while request:
+            request: Dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+            for attempt in range(10):
                 answer = ddb().batch_get_item(RequestItems=request)
                 profiles.extend(Agent.from_dict(_strip(unmarshal(i))) for i in answer["Responses"].get(self.table, []))
                 request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))  # throttled: back off, then ask for the rest
+            else:
+                raise RuntimeError("DynamoDB left agent profiles unread after 10 attempts; try again")
         return sorted(profiles, key=lambda agent: agent.agent_id)
+
+    def set_presence(self, agent_id: str, presence: str, *, at: str) -> Optional[Agent]:
+        try:
+            answer = ddb().update_item(
+                TableName=self.table, Key=marshal({"pk": f"AGENT#{agent_id}", "sk": "PROFILE"}),
+                UpdateExpression="SET #presence = :presence, #changed = :at", ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#presence": "presence", "#changed": "presence_changed_at"},
+                ExpressionAttributeValues=marshal_values({":presence": presence, ":at": at}), ReturnValues="ALL_NEW")
+        except Exception as err:
+            if is_conditional_failure(err):
+                return None
+            raise
+        return Agent.from_dict(_strip(unmarshal(answer["Attributes"])))
+
+    def supervisors(self) -> List[Agent]:
+        """Everyone whose role is supervisor: one Query of the membership items put_agent keeps, then their
+        profiles (the role is checked on the profile: a membership item can outlive a demotion)."""
+        members = self._query(_SUPERVISORS)
+        if not any(m.get("done") for m in members):  # profiles saved before the items were kept: read them all
+            return [agent for agent in self._everyone() if agent.is_supervisor]
+        return [agent for agent in self._profiles(m["agent_id"] for m in members if "agent_id" in m)
+                if agent.is_supervisor]
+
+    def _everyone(self) -> List[Agent]:
+        """Every agent's profile without a Scan: every agent has a team, so the teams' members are everyone."""
+        return self._profiles({m["agent_id"] for team in self.teams() for m in self._query(f"TEAM#{team}", "AGENT#")})
+
+    def _index_supervisors(self) -> None:
+        """Membership items for supervisors saved before they were kept, then the mark that they are all there.
+        Done by a profile save (whose callers may write), never by a reader such as a notification."""
+        for agent in self._everyone():
+            if agent.is_supervisor:
+                self._put(_SUPERVISORS, f"AGENT#{agent.agent_id}", {"agent_id": agent.agent_id})
+        self._put(_SUPERVISORS, "INDEXED", {"done": True})
 
     def adjust_open_cases(self, agent_id: str, delta: int, *, at: str) -> bool:
         names = {"#open": "open_cases", "#cap": "capacity", "#last": "last_assigned_at"}
@@ -832,6 +1107,69 @@ class DynamoSettingsStore:
             if is_conditional_failure(err):
                 return False
             raise
+
+    # team settings, the SLA policy, running facts -----------------------------
+    def get_team_calendar(self, team: str) -> Optional[Calendar]:
+        item = self._get(_CALENDARS, f"TEAM#{team}")
+        return Calendar.from_dict(item["calendar"]) if item else None
+
+    def put_team_calendar(self, team: str, calendar: Calendar, *, author: str, at: str) -> None:
+        # All calendars in one partition: the scheduler reads every team's with one Query.
+        self._put(_CALENDARS, f"TEAM#{team}", {"team": team, "calendar": calendar.to_dict(), "saved_by": author,
+                                                 "saved_at": at})
+
+    def delete_team_calendar(self, team: str) -> bool:
+        answer = ddb().delete_item(TableName=self.table, Key=marshal({"pk": _CALENDARS, "sk": f"TEAM#{team}"}),
+                                   ReturnValues="ALL_OLD")
+        return bool(answer.get("Attributes"))
+
+    def team_calendars(self) -> Dict[str, Calendar]:
+        return {item["team"]: Calendar.from_dict(item["calendar"]) for item in self._query(_CALENDARS, "TEAM#")}
+
+    def get_away_settings(self, team: str) -> Optional[AwaySettings]:
+        item = self._get(f"TEAM#{team}", "AWAY")
+        return AwaySettings.from_dict(item["away"]) if item else None
+
+    def put_away_settings(self, team: str, away: AwaySettings, *, author: str, at: str) -> None:
+        self._put(f"TEAM#{team}", "AWAY", {"away": away.to_dict(), "saved_by": author, "saved_at": at})
+
+    def get_sla_policy(self) -> Optional[SlaPolicy]:
+        item = self._get("SLA", "POLICY")
+        # Numbers come back from DynamoDB as Decimal; unmarshal makes 0.8 the float 0.8 again.
+        return validate_policy(item["policy"]) if item else None
+
+    def put_sla_policy(self, policy: SlaPolicy, *, author: str, at: str) -> None:
+        self._put("SLA", "POLICY", {"policy": policy.to_dict(), "saved_by": author, "saved_at": at})
+
+    def record_first_response(self, team: str, seconds: int, *, at: str) -> None:
+        """One item per team holds the latest 50, written over its version. A writer that loses the race
+        three times in a row drops its sample: the list feeds a typical reply time, where one sample less
+        does not matter, and the reply that produced it must not fail for it."""
+        for _attempt in range(3):
+            item = self._get(f"TEAM#{team}", _FIRST_RESPONSES) or {}
+            version = int(item.get("version") or 0)
+            samples = [int(seconds)] + [int(s) for s in item.get("seconds") or []]
+            new = {"pk": f"TEAM#{team}", "sk": _FIRST_RESPONSES, "seconds": samples[:_KEPT_FIRST_RESPONSES],
+                   "version": version + 1, "updated_at": at}
+            if version == 0:
+                written = put_if(self.table, new, "attribute_not_exists(pk)")
+            else:
+                written = put_if(self.table, new, "#v = :v", {"#v": "version"}, {":v": version})
+            if written:
+                return
+
+    def recent_first_responses(self, team: str) -> List[int]:
+        item = self._get(f"TEAM#{team}", _FIRST_RESPONSES)
+        return [int(s) for s in (item or {}).get("seconds") or []]
+
+    def last_run(self, name: str) -> Optional[str]:
+        item = self._get("RUNS", name)
+        return str(item["at"]) if item else None
+
+    def record_run(self, name: str, at: str) -> None:
+        # Only forward: a slow run finishing after a later one must not make the next run redo its window.
+        put_if(self.table, {"pk": "RUNS", "sk": name, "at": at}, "attribute_not_exists(pk) OR #at < :at",
+               {"#at": "at"}, {":at": at})
 
     # triage rules --------------------------------------------------------
     def current_rules_version(self) -> int:
@@ -865,6 +1203,12 @@ class DynamoSettingsStore:
                           ExpressionAttributeValues=marshal_values({":p": "RULES", ":v": "V#"}),
                           ProjectionExpression="version, saved_by, saved_at")
         return [{k: item.get(k) for k in ("version", "saved_by", "saved_at")} for item in items]
+
+
+_SUPERVISORS = "ROLE#supervisor"
+_CALENDARS = "CALENDARS"
+_FIRST_RESPONSES = "FIRST_RESPONSES"
+_KEPT_FIRST_RESPONSES = 50
 
 
 def _rules_key(version: int) -> str:

@@ -8,6 +8,8 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.limits import MAX_ID_LENGTH, id_problem, text_problem
 
 ROLES = ("agent", "supervisor")
+# online: takes cases; away: keeps their cases, takes no new ones; offline: signed off (a shift ended).
+PRESENCES = ("online", "away", "offline")
 DEFAULT_CAPACITY = 20
 MAX_CAPACITY = 500
 MAX_TEAMS = 50
@@ -25,6 +27,10 @@ class Agent:
     role: str = "agent"
     open_cases: int = 0
     last_assigned_at: str = ""
+    # Set by the agent (PUT /me/presence) and by the team calendar when a shift ends. Agents stored
+    # before presence existed are online, as they took cases then.
+    presence: str = "online"
+    presence_changed_at: str = ""
 
     @property
     def is_supervisor(self) -> bool:
@@ -32,7 +38,12 @@ class Agent:
 
     @property
     def has_room(self) -> bool:
-        return self.available and self.open_cases < self.capacity
+        """May get one more case now: enabled by a supervisor, online, below capacity."""
+        return self.available and self.presence == "online" and self.open_cases < self.capacity
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.capacity - self.open_cases) if self.available and self.presence == "online" else 0
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -44,6 +55,8 @@ class Agent:
             teams=list(data.get("teams") or []), capacity=int(data.get("capacity", DEFAULT_CAPACITY)),
             available=bool(data.get("available", True)), role=str(data.get("role") or "agent"),
             open_cases=int(data.get("open_cases") or 0), last_assigned_at=str(data.get("last_assigned_at") or ""),
+            presence=str(data.get("presence") or "online"),
+            presence_changed_at=str(data.get("presence_changed_at") or ""),
         )
 
     def public_view(self) -> Dict[str, Any]:
@@ -94,4 +107,13 @@ def validate_agent(agent_id: str, body: Any, existing: Optional[Agent]) -> Agent
         raise BadRequest(f"field 'name' {problem}; give a display name of 1 to {MAX_NAME} characters "
                          f"on one line")
     return Agent(agent_id=agent_id, name=name, teams=sorted(set(teams)), capacity=capacity, available=available,
-                 role=role, open_cases=agent.open_cases, last_assigned_at=agent.last_assigned_at)
+                 role=role, open_cases=agent.open_cases, last_assigned_at=agent.last_assigned_at,
+                 presence=agent.presence, presence_changed_at=agent.presence_changed_at)
+
+
+def validate_presence(body: Any) -> str:
+    """An agent's own presence change: {"presence": "online" | "away" | "offline"}."""
+    if not isinstance(body, dict) or set(body) != {"presence"} or body["presence"] not in PRESENCES:
+        raise BadRequest('body must be {"presence": "online"}, "away" or "offline" (online takes new cases, '
+                         "away keeps yours without new ones, offline signs off)")
+    return str(body["presence"])

@@ -26,7 +26,9 @@ ALLOWED_TRANSITIONS = {
     "resolved": {"open", "closed"},
     "closed": set(),
 }
-INBOX_ORDERS = ("newest", "priority")
+INBOX_ORDERS = ("newest", "priority", "due")
+SLA_FILTERS = ("warning", "breached")
+NO_DEADLINE = "9999-12-31T23:59:59.999999Z"  # sorts after every real deadline
 
 
 class InvalidTransition(ValueError):
@@ -85,8 +87,28 @@ class Case:
     why: List[str] = field(default_factory=list)
     first_mention_id: str = ""
     mention_count: int = 1
+    # ---- honest timestamps (the SLA clocks and the KPIs read them) ----
+    customer_posted_at: Optional[str] = None  # the platform's time of the first post: clocks start here
+    received_at: Optional[str] = None         # when socialcare received that post
+    assigned_at: Optional[str] = None         # when the current assignee got it
+    first_response_at: Optional[str] = None   # our first reply that reached the platform (not automatic ones)
+    last_response_at: Optional[str] = None
+    response_count: int = 0
+    # The customer's earliest message after our latest response (None when we spoke last), and our
+    # first response after it: the current next-response cycle. Finished cycles move to response_cycles.
+    follow_up_at: Optional[str] = None
+    next_response_at: Optional[str] = None
+    response_cycles: List[List[str]] = field(default_factory=list)   # [[follow_up_at, next_response_at], ...]
+    pauses: List[List[Optional[str]]] = field(default_factory=list)  # [[start, end or None]]: clocks stand still
     resolved_at: Optional[str] = None
-    first_response_at: Optional[str] = None
+    reopened_at: Optional[str] = None
+    reopen_count: int = 0
+    # ---- service levels, as last evaluated (services/sla.py); the store indexes them ----
+    sla_state: str = "ok"
+    sla_due_at: Optional[str] = None       # earliest due moment of a running clock: the inbox's "due first"
+    sla_warning_at: Optional[str] = None   # earliest warning moment of a running clock
+    sla_next_at: Optional[str] = None      # when the scheduler must look at this case next (None: never)
+    sla_fired: List[str] = field(default_factory=list)  # crossings whose actions ran (Crossing.key)
     # Optimistic concurrency: the store saves a case only over the version it was read at.
     version: int = 0
 
@@ -102,7 +124,22 @@ class Case:
         """How the inbox orders cases: newest first, or most urgent (then oldest) first."""
         if order == "priority":
             return (self.priority_rank, self.created_at, self.case_id)
+        if order == "due":  # what is due first; cases without a running deadline last, oldest first
+            return (self.sla_due_at or NO_DEADLINE, self.created_at, self.case_id)
         return (self.created_at, self.case_id)
+
+    @property
+    def waiting_key(self) -> Tuple[Any, ...]:
+        """Which waiting case an agent with room gets first: SLA due first, then priority, then oldest."""
+        return (self.sla_due_at or NO_DEADLINE, self.priority_rank, self.created_at, self.case_id)
+
+    def sla_state_at(self, now: str) -> str:
+        """The state its stored marks give at ``now`` (breached, warning or ok), between evaluations."""
+        if self.sla_due_at and self.sla_due_at <= now:
+            return "breached"
+        if self.sla_warning_at and self.sla_warning_at <= now:
+            return "warning"
+        return "ok"
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -113,14 +150,29 @@ class Case:
     def from_dict(cls, data: Dict[str, Any]) -> "Case":
         known = _known(cls, data)
         known["reply_target"] = ReplyTarget.from_dict(data["reply_target"])
-        known["tags"] = list(known.get("tags") or [])
-        known["why"] = list(known.get("why") or [])
+        for name in ("tags", "why", "sla_fired"):
+            known[name] = list(known.get(name) or [])
+        known["pauses"] = [list(p) for p in known.get("pauses") or []]
+        known["response_cycles"] = [list(c) for c in known.get("response_cycles") or []]
+        for name in ("mention_count", "response_count", "reopen_count", "version"):
+            if name in known:
+                known[name] = int(known[name])  # DynamoDB gives numbers back as Decimal
         return cls(**known)
 
+    @property
+    def waiting_for_agent(self) -> bool:
+        """Open with nobody on it: it waits in its team's queue for the next agent with room."""
+        return self.status == "open" and not self.assignee
+
+    @property
+    def open_pause(self) -> bool:
+        return bool(self.pauses) and self.pauses[-1][1] is None
+
     def public_view(self) -> Dict[str, Any]:
-        """The case as the API shows it."""
+        """The case as the API shows it (the live SLA clocks are added by the service)."""
         view = self.to_dict()
-        view.pop("version", None)
+        for internal in ("version", "sla_next_at", "sla_fired", "sla_due_at", "sla_warning_at", "sla_state"):
+            view.pop(internal, None)
         return view
 
 
@@ -134,8 +186,18 @@ def case_id_for(mention_id: str) -> str:
     return "c_" + hashlib.sha256(mention_id.encode("utf-8")).hexdigest()[:16]
 
 
+# A case keeps at most this many pauses and response cycles; past it the oldest are folded
+# together (pauses: the gap between them then counts as paused too; said in the README).
+MAX_PAUSES = 100
+MAX_RESPONSE_CYCLES = 100
+
+
 def new_case(mention: Mention, triage: Dict[str, Any], *, team: str, assignee: Optional[str], now: str) -> Case:
+    received = triage.get("received_at")
     return Case(
+        customer_posted_at=mention.created_at or now,
+        received_at=received if isinstance(received, str) and received else now,
+        assigned_at=now if assignee else None,
         case_id=case_id_for(mention.id),
         team=team,
         assignee=assignee,
@@ -174,12 +236,60 @@ def check_transition(current: str, new: str) -> None:
 
 
 def with_status(case: Case, new_status: str, now: str) -> Case:
-    """The case after a status change (the transition is checked by the caller)."""
-    changed = replace(case, status=new_status, updated_at=now)
-    if new_status in ("resolved", "closed") and not case.resolved_at:
-        changed.resolved_at = now
-    if new_status in ACTIVE_STATUSES:
-        changed.resolved_at = None  # reopened: it is no longer resolved
+    """The case after a status change (the transition is checked by the caller).
+
+    Pending (waiting on the customer) pauses the clocks until the case is open
+    again or resolved. Reopening clears ``resolved_at`` and adds the time the
+    case spent resolved as a pause, so that time never counts against the team.
+    """
+    changed = replace(case, status=new_status, updated_at=now, pauses=[list(p) for p in case.pauses])
+    if new_status == case.status:
+        return changed
+    if case.open_pause:
+        changed.pauses[-1][1] = now
+    if new_status in ("resolved", "closed"):
+        if not case.resolved_at:
+            changed.resolved_at = now
+    elif not case.active:  # reopened: it is no longer resolved
+        changed.resolved_at = None
+        changed.reopened_at = now
+        changed.reopen_count = case.reopen_count + 1
+        if case.resolved_at:
+            _add_pause(changed, case.resolved_at, now)
+    if new_status == "pending":
+        _add_pause(changed, now, None)
+    return changed
+
+
+def _add_pause(case: Case, start: str, end: Optional[str]) -> None:
+    if case.pauses and case.pauses[-1][1] is not None and case.pauses[-1][1] >= start:
+        case.pauses[-1][1] = end  # touches the previous pause: one pause
+        return
+    case.pauses.append([start, end])
+    if len(case.pauses) > MAX_PAUSES:
+        first, second = case.pauses[0], case.pauses[1]
+        case.pauses[:2] = [[first[0], second[1]]]
+
+
+def with_assignee(case: Case, assignee: Optional[str], now: str, *, team: Optional[str] = None) -> Case:
+    """The case handed to ``assignee`` (None: back to the team's queue), optionally in another team."""
+    return replace(case, assignee=assignee, team=team or case.team, updated_at=now,
+                   assigned_at=now if assignee else None)
+
+
+def with_response(case: Case, at: str) -> Case:
+    """The case after one of our replies reached the platform at ``at`` (automatic ones do not count).
+
+    The first response stops the first-response clock; a response after the
+    customer wrote again stops the next-response clock.
+    """
+    changed = replace(case, last_response_at=max(at, case.last_response_at or at),
+                      response_count=case.response_count + 1)
+    if not case.first_response_at:
+        changed.first_response_at = at
+        changed.follow_up_at = None  # messages before our first response were all on the first-response clock
+    elif case.follow_up_at and not case.next_response_at and at >= case.follow_up_at:
+        changed.next_response_at = at
     return changed
 
 
@@ -187,7 +297,17 @@ def with_follow_up(case: Case, mention: Mention, priority: str, now: str) -> Cas
     """The case after the customer wrote again: replies go to the newest post,
     a more urgent post raises the priority, and a pending case opens again."""
     changed = replace(case, reply_target=ReplyTarget.of(mention), mention_count=case.mention_count + 1,
-                      updated_at=now)
+                      updated_at=now, response_cycles=[list(c) for c in case.response_cycles])
+    posted = mention.created_at or now
+    if case.first_response_at and posted >= (case.last_response_at or case.first_response_at):
+        if case.follow_up_at and case.next_response_at:  # the last cycle was answered: a new one starts
+            changed.response_cycles.append([case.follow_up_at, case.next_response_at])
+            del changed.response_cycles[:-MAX_RESPONSE_CYCLES]
+            changed.follow_up_at, changed.next_response_at = posted, None
+        elif not case.follow_up_at:
+            changed.follow_up_at = posted
+        else:  # still unanswered: the earliest message keeps the deadline
+            changed.follow_up_at = min(case.follow_up_at, posted)
     if PRIORITY_RANK.get(priority, 2) < case.priority_rank:
         changed.priority = priority
     if case.status == "pending":

@@ -46,6 +46,8 @@ class Reply:
     error: Optional[str] = None
     last_error: Optional[str] = None
     note: Optional[str] = None
+    # Sent by socialcare itself (an away message), not by an agent: it never stops an SLA clock.
+    automatic: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.domain.agent import MAX_TEAM_NAME, valid_team_name
-from chalicelib.domain.case import PRIORITIES
-from chalicelib.domain.clock import to_iso
+from chalicelib.domain.case import PRIORITIES, Case
+from chalicelib.domain.clock import parse_iso, to_iso
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.hours import ALWAYS_OPEN, Calendar, business_time_between, open_periods
 from chalicelib.domain.mention import PLATFORMS
@@ -35,9 +35,16 @@ DEFAULT_WARNING_RATIO = 0.8
 # business-hours clock walks the calendar (about a year at 8 hours a day).
 MAX_TARGET_MINUTES = 90 * 24 * 60
 MAX_OVERRIDES = 200
-_POLICY_FIELDS = ("business_hours", "warning_ratio", "default", "overrides")
+_POLICY_FIELDS = ("business_hours", "warning_ratio", "default", "overrides", "actions")
 _TARGET_FIELDS = ("minutes", "business_hours", "warning_ratio")
-_OVERRIDE_FIELDS = ("team", "platform", "targets")
+_OVERRIDE_FIELDS = ("team", "platform", "targets", "actions")
+LEVELS = ("warning", "breach")
+# What a crossing does, as data: tell people, make the case more urgent, give it to another agent
+# of the team with room, or move it to another team (e.g. an escalation team).
+ACTION_KINDS = ("notify", "raise_priority", "reassign", "move_to_team")
+MAX_ACTIONS = 10
+_ACTIONS_EXAMPLE = ('e.g. {"warning": ["notify"], "breach": ["notify", "raise_priority", '
+                    '{"move_to_team": "escalations"}]}')
 _EXAMPLE = ('e.g. {"business_hours": true, "warning_ratio": 0.8, "default": {"urgent": {"first_response": 30, '
             '"resolution": {"minutes": 480, "business_hours": false}}}, "overrides": [{"team": "vip", '
             '"targets": {"urgent": {"first_response": 15}}}]}')
@@ -103,12 +110,29 @@ TargetTable = Mapping[str, Mapping[str, TargetSpec]]
 
 
 @dataclass(frozen=True)
+class Action:
+    """One thing a warning or breach does; ``team`` for move_to_team."""
+
+    kind: str
+    team: Optional[str] = None
+
+    def to_data(self) -> Any:
+        return {"move_to_team": self.team} if self.kind == "move_to_team" else self.kind
+
+
+# level (warning, breach) -> actions; only the levels written.
+ActionTable = Mapping[str, Tuple[Action, ...]]
+DEFAULT_ACTIONS: ActionTable = {"warning": (Action("notify"),), "breach": (Action("notify"),)}
+
+
+@dataclass(frozen=True)
 class Override:
     """Targets for one team, one channel, or one team on one channel; the rest comes from less specific levels."""
 
     team: Optional[str]
     platform: Optional[str]
     targets: TargetTable = field(hash=False)
+    actions: ActionTable = field(hash=False, default_factory=dict)
 
     @property
     def specificity(self) -> int:
@@ -125,6 +149,8 @@ class Override:
         if self.platform is not None:
             data["platform"] = self.platform
         data["targets"] = _table_to_dict(self.targets)
+        if self.actions:
+            data["actions"] = _actions_to_dict(self.actions)
         return data
 
 
@@ -134,6 +160,16 @@ class SlaPolicy:
     overrides: Tuple[Override, ...] = ()
     business_hours: bool = True
     warning_ratio: float = DEFAULT_WARNING_RATIO
+    actions: ActionTable = field(hash=False, default_factory=lambda: dict(DEFAULT_ACTIONS))
+
+    def actions_for(self, level: str, team: Optional[str] = None, platform: Optional[str] = None) -> Tuple[Action, ...]:
+        """What a ``level`` crossing does for a case: the most specific override that says, else the policy's."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}")
+        for override in sorted((o for o in self.overrides if o.matches(team, platform)), key=lambda o: -o.specificity):
+            if level in override.actions:
+                return override.actions[level]
+        return tuple(self.actions.get(level, ()))
 
     @classmethod
     def from_dict(cls, data: Any) -> "SlaPolicy":
@@ -160,11 +196,16 @@ class SlaPolicy:
     def to_dict(self) -> Dict[str, Any]:
         """The policy as the API shows and stores it; ``validate_policy`` reads it back unchanged."""
         return {"business_hours": self.business_hours, "warning_ratio": self.warning_ratio,
-                "default": _table_to_dict(self.default), "overrides": [o.to_dict() for o in self.overrides]}
+                "default": _table_to_dict(self.default), "overrides": [o.to_dict() for o in self.overrides],
+                "actions": _actions_to_dict(self.actions)}
 
 
 def _table_to_dict(table: TargetTable) -> Dict[str, Any]:
     return {p: {k: table[p][k].to_dict() for k in TARGET_KINDS if k in table[p]} for p in PRIORITIES if p in table}
+
+
+def _actions_to_dict(table: ActionTable) -> Dict[str, Any]:
+    return {level: [a.to_data() for a in table[level]] for level in LEVELS if level in table}
 
 
 def validate_policy(body: Any) -> SlaPolicy:
@@ -192,7 +233,43 @@ def validate_policy(body: Any) -> SlaPolicy:
                              "merge them into one")
         seen[selector] = index
         parsed.append(override)
-    return SlaPolicy(default=default, overrides=tuple(parsed), business_hours=business_hours, warning_ratio=ratio)
+    actions = dict(DEFAULT_ACTIONS)
+    if "actions" in body:
+        actions = {**actions, **_actions(body["actions"], "actions")}
+    return SlaPolicy(default=default, overrides=tuple(parsed), business_hours=business_hours, warning_ratio=ratio,
+                     actions=actions)
+
+
+def _actions(value: Any, where: str) -> Dict[str, Tuple[Action, ...]]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be an object of level to actions, {_ACTIONS_EXAMPLE}")
+    _no_unknown_fields(value, LEVELS, where)
+    table: Dict[str, Tuple[Action, ...]] = {}
+    for level, entries in value.items():
+        if not isinstance(entries, list) or len(entries) > MAX_ACTIONS:
+            raise BadRequest(f"{where}.{level} must be a list of at most {MAX_ACTIONS} actions, {_ACTIONS_EXAMPLE}")
+        parsed: List[Action] = []
+        for index, entry in enumerate(entries):
+            parsed.append(_action(entry, f"{where}.{level}[{index}]"))
+        if len({a.kind for a in parsed}) != len(parsed):
+            raise BadRequest(f"{where}.{level} names an action twice; each action once")
+        if any(a.kind == "move_to_team" for a in parsed) and any(a.kind == "reassign" for a in parsed):
+            raise BadRequest(f"{where}.{level} has both 'reassign' and 'move_to_team'; a case goes to one place")
+        table[level] = tuple(parsed)
+    return table
+
+
+def _action(entry: Any, where: str) -> Action:
+    if isinstance(entry, str) and entry in ("notify", "raise_priority", "reassign"):
+        return Action(entry)
+    if isinstance(entry, dict) and set(entry) == {"move_to_team"}:
+        team = entry["move_to_team"]
+        if not valid_team_name(team):
+            raise BadRequest(f"{where}.move_to_team must be a team name of 1 to {MAX_TEAM_NAME} printable "
+                             "characters without '#' or surrounding spaces")
+        return Action("move_to_team", team=team)
+    raise BadRequest(f"{where} must be \"notify\", \"raise_priority\", \"reassign\" or "
+                     f"{{\"move_to_team\": \"<team>\"}}, not {_quote(entry)}")
 
 
 def _override(entry: Any, where: str) -> Override:
@@ -209,7 +286,9 @@ def _override(entry: Any, where: str) -> Override:
         raise BadRequest(f"{where}.platform must be one of {', '.join(PLATFORMS)}")
     if "targets" not in entry:
         raise BadRequest(f"{where}.targets is required: the targets per priority this override sets")
-    return Override(team=team, platform=platform, targets=_table(entry["targets"], f"{where}.targets"))
+    actions = _actions(entry["actions"], f"{where}.actions") if "actions" in entry else {}
+    return Override(team=team, platform=platform, targets=_table(entry["targets"], f"{where}.targets"),
+                    actions=actions)
 
 
 def _table(value: Any, where: str) -> Dict[str, Dict[str, TargetSpec]]:
@@ -556,8 +635,8 @@ def _running_segments(start: datetime, pauses: List[Tuple[datetime, Optional[dat
     """
     clipped: List[Tuple[datetime, Optional[datetime]]] = []
     for begin, end in pauses:
-        if begin >= horizon:
-            continue  # not begun yet
+        if begin > horizon:
+            continue  # not begun yet (one that begins now holds the clock now)
         if end is None or end > horizon:
             end = None if ongoing_allowed else horizon
         clipped.append((begin, end))
@@ -609,3 +688,51 @@ def _require_aware(moment: datetime, name: str) -> datetime:
     if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime")
     return moment
+
+
+# ---- a case's clocks, and what the scheduler keeps on it ------------------------------
+
+def case_times(case: Case) -> CaseTimes:
+    """The moments of a stored case, as the clocks read them (the case keeps them honestly: domain/case.py)."""
+    def moment(text: Optional[str]) -> Optional[datetime]:
+        return parse_iso(text) if text else None
+
+    first = moment(case.first_response_at)
+    follow_up = moment(case.follow_up_at) if first else None
+    return CaseTimes(
+        customer_posted_at=parse_iso(case.customer_posted_at or case.created_at),
+        first_response_at=first,
+        follow_up_at=follow_up,
+        next_response_at=moment(case.next_response_at) if follow_up else None,
+        resolved_at=moment(case.resolved_at) if not case.active else None,
+        pauses=tuple(Pause(parse_iso(start), moment(end)) for start, end in case.pauses if start),
+    )
+
+
+@dataclass(frozen=True)
+class SlaMarks:
+    """What a case carries so the store can index it: its state, earliest due and warning moments
+    of running clocks (the inbox orders and filters by them) and when the scheduler looks next."""
+
+    state: str
+    due_at: Optional[str]
+    warning_at: Optional[str]
+    next_at: Optional[str]
+
+
+def due_crossings(clocks: SlaClocks, fired: Any) -> List[Crossing]:
+    """Crossings reached on running clocks whose actions have not run yet (``fired``: their keys)."""
+    running = {c.kind for c in clocks.clocks if c.running}
+    return [x for x in crossings_reached(clocks) if x.kind in running and x.key not in fired]
+
+
+def marks_for(clocks: SlaClocks, fired: Any) -> SlaMarks:
+    running = [c for c in clocks.clocks if c.running]
+    due = min((c.due_at for c in running if c.due_at is not None), default=None)
+    warning = min((c.warning_at for c in running if c.warning_at is not None), default=None)
+    pending = due_crossings(clocks, fired)
+    upcoming = next_deadline(clocks)
+    moments = [x.at for x in pending] + ([upcoming.at] if upcoming else [])
+    look = min(moments, default=None)
+    return SlaMarks(state=clocks.state, due_at=to_iso(due) if due else None,
+                    warning_at=to_iso(warning) if warning else None, next_at=to_iso(look) if look else None)

@@ -1,5 +1,11 @@
 """The assignment stage: join the customer's active case, or open one and
-give it to the least-loaded agent of the team the rules choose."""
+give it to the least-loaded agent of the team the rules choose.
+
+A case is written with its SLA marks (``sla.refresh``). When no agent has room it is opened without
+an assignee: it waits in its team's queue, which ``workload`` fills as agents free up or come online.
+After the case is settled, an escalation notifies the team's people (once per case: the key makes
+it idempotent, so a redelivery adds nothing) and the customer may get an away message.
+"""
 from __future__ import annotations
 
 import json
@@ -11,7 +17,11 @@ from chalicelib.domain.case import Case
 from chalicelib.domain.errors import PermanentFailure
 from chalicelib.domain.mention import InvalidMention, Mention
 from chalicelib.domain.routing import choose_agent, choose_team
+from chalicelib.observability import logger
 from chalicelib.ports import Deps
+from chalicelib.services import away, notify, sla
+
+ESCALATION_KEY = "escalation"
 
 
 def parse_triaged(body: str) -> Tuple[Mention, Dict[str, Any]]:
@@ -28,7 +38,7 @@ def assign_message(body: str, deps: Deps) -> Dict[str, Any]:
     now = deps.now()
     own = deps.cases.get(case_rules.case_id_for(mention.id))
     if own is not None:  # a redelivery after this mention opened its case: finish the remaining steps
-        return _finish(mention, own, "duplicate", deps, now)
+        return _finish(mention, own, "duplicate", deps, now, triage)
     for _attempt in range(3):
         active = deps.cases.active_case_for_customer(mention.customer_key)
         if active:
@@ -46,11 +56,12 @@ def _open_case(mention: Mention, triage: Dict[str, Any], deps: Deps, now: str) -
     team = choose_team(triage, known_teams=deps.settings.teams() or None)
     agent = choose_agent(deps.settings.team_agents(team))
     case = case_rules.new_case(mention, triage, team=team, assignee=agent.agent_id if agent else None, now=now)
+    case = sla.refresh(case, deps, now)  # written with the case: the inbox and the tick find it by them
     result = deps.cases.open_case(case, opened_event={"event": "opened", "team": team, "why": case.why})
     if result.outcome == "customer_active":
         return None  # another post of this customer opened a case a moment ago: join it
     stored = deps.cases.get(case.case_id) or replace(case, assignee=result.assignee)
-    return _finish(mention, stored, "opened" if result.outcome == "opened" else "duplicate", deps, now)
+    return _finish(mention, stored, "opened" if result.outcome == "opened" else "duplicate", deps, now, triage)
 
 
 def _join_case(case_id: str, mention: Mention, triage: Dict[str, Any], deps: Deps,
@@ -60,22 +71,53 @@ def _join_case(case_id: str, mention: Mention, triage: Dict[str, Any], deps: Dep
         case: Optional[Case] = deps.cases.get(case_id)
         if case is None or not case.active:
             return None
-        changed = case_rules.with_follow_up(case, mention, priority, now)
+        # The follow-up may start the next-response clock, raise the priority or end a pause: new marks.
+        changed = sla.refresh(case_rules.with_follow_up(case, mention, priority, now), deps, now)
         outcome = deps.cases.add_follow_up(changed, mention, at=now,
                                            event={"event": "follow_up", "mention_id": mention.id})
         if outcome == "stale":
             continue
         deps.mentions.update(mention.id, state="routed", case_id=case_id)
         shown = changed if outcome == "added" else case
+        # Also on a duplicate: a crash may have come between the join and these (both repeatable).
+        if triage.get("escalate"):
+            _escalate(shown, deps, now)
+        _acknowledge(shown, mention, deps, now)
         return _outcome(mention, shown, "joined" if outcome == "added" else "duplicate")
     raise RuntimeError(f"case {case_id} kept changing while {mention.id} joined it; the message will be retried")
 
 
-def _finish(mention: Mention, case: Case, outcome: str, deps: Deps, now: str) -> Dict[str, Any]:
-    """Attach the post that opened the case and mark the mention routed (both repeatable)."""
+def _finish(mention: Mention, case: Case, outcome: str, deps: Deps, now: str,
+            triage: Dict[str, Any]) -> Dict[str, Any]:
+    """Attach the post that opened the case, mark the mention routed, notify an escalation and maybe
+    acknowledge the customer (all repeatable: a redelivery finishes what a crash left)."""
     deps.cases.add_mention(case.case_id, mention, at=mention.created_at or now)
     deps.mentions.update(mention.id, state="routed", case_id=case.case_id)
+    if case.escalated or triage.get("escalate"):
+        _escalate(case, deps, now)
+    _acknowledge(case, mention, deps, now)
     return _outcome(mention, case, outcome)
+
+
+def _escalate(case: Case, deps: Deps, now: str) -> None:
+    """Triage said a person must look at this: tell the assignee and the team's supervisors, once per case.
+
+    A failure here fails the message, which SQS delivers again: the notification must not be lost,
+    and repeating it is harmless (its id is the case's and the key's).
+    """
+    who = "a verified account's " if case.customer.get("verified") else ""
+    detail = (f"Escalated by triage: {who}{case.priority} {case.category or 'case'} on {case.platform} "
+              f"for team {case.team}; case {case.case_id}, "
+              + (f"assigned to {case.assignee}." if case.assignee else "waiting for an agent with room."))
+    notify.notify(case, "escalation", detail, deps, key=ESCALATION_KEY, now=now)
+
+
+def _acknowledge(case: Case, mention: Mention, deps: Deps, now: str) -> None:
+    """The customer may get an away message. A courtesy: it never fails or delays the assignment."""
+    try:
+        away.maybe_acknowledge(case, mention, deps, now)
+    except Exception:  # noqa: BLE001 - the case is settled; a missing acknowledgement is only logged
+        logger.exception("away message failed", extra={"case_id": case.case_id, "mention_id": mention.id})
 
 
 def _outcome(mention: Mention, case: Case, outcome: str) -> Dict[str, Any]:

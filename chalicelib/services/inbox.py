@@ -2,6 +2,9 @@
 
 Authorization is data: an agent (a Cognito user registered in settings) sees
 the cases of the teams they belong to; a supervisor sees every team.
+
+Every case shown carries its live SLA clocks (``sla``), computed with the policy
+and calendars read once per request; every case written carries fresh SLA marks.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from chalicelib.domain.agent import Agent, validate_agent
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
 from chalicelib.domain.paging import decode_cursor, encode_cursor
+from chalicelib.observability import logger
 from chalicelib.ports import Deps, InboxPage
+from chalicelib.services import sla, workload
 
 MAX_LIMIT = 100
 # History items per page of GET /cases/{id}: a post is at most 10,000 characters
@@ -59,7 +64,10 @@ def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str,
         raise BadRequest(f"query 'status' must be one of {', '.join(case_rules.STATUSES)}")
     order = params.get("order", "newest")
     if order not in case_rules.INBOX_ORDERS:
-        raise BadRequest("query 'order' must be 'newest' or 'priority'")
+        raise BadRequest("query 'order' must be one of " + ", ".join(case_rules.INBOX_ORDERS))
+    sla_filter: Optional[str] = params.get("sla") or None
+    if sla_filter is not None and sla_filter not in case_rules.SLA_FILTERS:
+        raise BadRequest("query 'sla' must be one of " + ", ".join(case_rules.SLA_FILTERS))
     limit = _limit(params.get("limit", "25"))
     teams = visible_teams(agent, deps)
     if "team" in params:
@@ -71,17 +79,28 @@ def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str,
     if params.get("cursor"):
         state = decode_cursor(params["cursor"])
         saved = state.get("positions")
-        if state.get("status") != status or state.get("order") != order or not isinstance(saved, dict):
+        if (state.get("status") != status or state.get("order") != order or state.get("sla") != sla_filter
+                or not isinstance(saved, dict)):
             raise InvalidCursor("query 'cursor' belongs to another listing; start again without it")
         if not all(isinstance(v, str) for v in saved.values()):
             raise InvalidCursor("query 'cursor' is not one this API issued; start again without it")
         positions = {team: None if saved[team] == "start" else saved[team] for team in teams if team in saved}
-    cases, next_positions = _merge_team_pages(positions, status, order, limit, deps)
+    now = deps.now()
+    cases, next_positions = _merge_team_pages(positions, status, order, limit, deps, sla=sla_filter, now=now)
     if assignee:
         cases = [c for c in cases if c.assignee == assignee]
-    next_cursor = (encode_cursor({"positions": next_positions, "status": status, "order": order})
+    next_cursor = (encode_cursor({"positions": next_positions, "status": status, "order": order, "sla": sla_filter})
                    if next_positions else None)
-    return {"cases": [c.public_view() for c in cases], "next_cursor": next_cursor}
+    # Read once for the whole page, not per case.
+    policy = sla.policy(deps)
+    calendars = deps.settings.team_calendars() if policy is not None and cases else {}
+    return {"cases": [_shown(c, deps, now, policy, calendars) for c in cases], "next_cursor": next_cursor}
+
+
+def _shown(case: Case, deps: Deps, now: str, policy: Any, calendars: Mapping[str, Any]) -> Dict[str, Any]:
+    view = case.public_view()
+    view["sla"] = sla.sla_view(case, deps, now, policy=policy, calendars=calendars)
+    return view
 
 
 def _limit(raw: str, maximum: int = MAX_LIMIT) -> int:
@@ -95,19 +114,20 @@ def _limit(raw: str, maximum: int = MAX_LIMIT) -> int:
 
 
 def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: str, limit: int,
-                      deps: Deps) -> Tuple[List[Case], Optional[Dict[str, str]]]:
+                      deps: Deps, *, sla: Optional[str] = None,
+                      now: Optional[str] = None) -> Tuple[List[Case], Optional[Dict[str, str]]]:
     """Merge each team's page in the requested order.
 
     The cursor holds, per team, the store's position after the last case
     handed out from that team ("done" once a team has no more), so a page
     never skips or repeats a case even when teams interleave.
     """
-    newest_first = order != "priority"
+    newest_first = order == "newest"  # priority and due: most urgent first, ascending
     fetched: Dict[str, InboxPage] = {}
     for team, after in positions.items():
         if after == "done":
             continue
-        fetched[team] = deps.cases.inbox_page(team, status, order, limit, after)
+        fetched[team] = deps.cases.inbox_page(team, status, order, limit, after, sla=sla, now=now)
     merged = heapq.merge(
         *[[(case.sort_key(order), team, index) for index, case in enumerate(page.cases)]
           for team, page in fetched.items()],
@@ -148,6 +168,7 @@ def case_detail(agent: Agent, case_id: str, deps: Deps, params: Optional[Mapping
     if history is None:
         raise NotFound(f"case '{case_id}' does not exist")
     case = history.case.public_view()
+    case["sla"] = sla.sla_view(history.case, deps, deps.now())
     return {
         "case": case,
         "customer": case["customer"],
@@ -170,15 +191,29 @@ def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str
         case_rules.check_transition(case.status, new_status)
     except case_rules.InvalidTransition as err:
         raise Conflict(str(err)) from None
-    if new_status == case.status:
-        return case.public_view()
     now = deps.now()
-    changed = case_rules.with_status(case, new_status, now)
+    if new_status == case.status:
+        return {**case.public_view(), "sla": sla.sla_view(case, deps, now)}
+    # Pending pauses the clocks, resolving stops them, reopening restarts them: new marks, same write.
+    changed = sla.refresh(case_rules.with_status(case, new_status, now), deps, now)
     # The case, the customer's active case and the assignee's load change together or not at all.
     event = {"event": "status_changed", "from": case.status, "to": new_status, "agent_id": agent.agent_id}
     if not deps.cases.change_status(case, changed, event=event):
         raise Conflict(f"case '{case_id}' changed while you were editing it; reload and try again")
-    return changed.public_view()
+    if case.assignee and case.active and not changed.active:
+        _fill(case.assignee, deps)  # the agent has room for one more: give them a waiting case
+    view = changed.public_view()
+    view["sla"] = sla.sla_view(changed, deps, now)
+    return view
+
+
+def _fill(agent_id: str, deps: Deps) -> None:
+    """Give an agent with room waiting cases. After the change it follows is saved, so a failure here
+    is only logged: the once-a-minute tick fills the queues anyway."""
+    try:
+        workload.fill_agent(agent_id, deps)
+    except Exception:  # noqa: BLE001 - the caller's change stands; the tick catches up
+        logger.exception("filling an agent from the queue failed", extra={"agent_id": agent_id})
 
 
 def save_agent(agent_id: str, body: Any, deps: Deps) -> Tuple[Agent, bool]:
@@ -188,4 +223,7 @@ def save_agent(agent_id: str, body: Any, deps: Deps) -> Tuple[Agent, bool]:
     existing = deps.settings.get_agent(agent_id)
     agent = validate_agent(agent_id, body, existing)
     deps.settings.put_agent(agent)
+    if existing is None or (existing.capacity, existing.available, existing.teams) != (
+            agent.capacity, agent.available, agent.teams):
+        _fill(agent_id, deps)  # more room, back at work or new teams: waiting cases may fit now
     return replace(agent), existing is None

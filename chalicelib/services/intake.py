@@ -104,7 +104,8 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
         return {"mention_id": mention.id, "outcome": "duplicate"}
     decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
     if decision["case"]:
-        deps.triaged_queue.send({"mention": mention.to_dict(), "triage": decision})
+        # When socialcare received the post: the case keeps it beside the customer's own time.
+        deps.triaged_queue.send({"mention": mention.to_dict(), "triage": {**decision, "received_at": now}})
         state = "triaged"
     else:
         state = "no_case"

@@ -292,6 +292,7 @@ def erase_customer(customer_key: str, body: Any, *, agent_id: str, deps: Deps) -
                     logger.info("customer erasure paused at its time budget", extra={"erasure_id": erasure})
                     return _answer("in_progress", deps.cases.pending_erasure(erasure) or pending)
                 deps.cases.add_erasure_counts(erasure, _erase_entry(key, entry, deps))
+        deps.cases.forget_away_message(key)  # when they last got an away message: keyed by their identity
     done = deps.cases.finish_erasure(erasure, finished_at=deps.now())
     if done is None:  # another request finished it a moment ago
         finished = deps.cases.erasures(erasure)

@@ -27,6 +27,7 @@ import json
 from dataclasses import replace
 from typing import Any, Dict, Optional
 
+from chalicelib.domain import case as case_rules
 from chalicelib.domain.case import Case, ReplyTarget
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import (
@@ -45,6 +46,7 @@ from chalicelib.domain.reply import Reply, new_reply, validate_reply_request
 from chalicelib.domain.source import account_of
 from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
+from chalicelib.services import sla
 from chalicelib.services.case_updates import modify_case
 
 RETRYABLE_BY_AGENT = ("queued", "failed", "unknown")
@@ -177,7 +179,7 @@ def deliver_reply(body: str, deps: Deps, *, receive_count: int = 1) -> Dict[str,
         logger.exception("unexpected error while sending a reply", extra={"reply_id": reply_id})
         return _resolve_unclear(claimed_reply, f"unexpected error while sending: {type(err).__name__}", deps, now)
     _mark_sent(deps, claimed_reply, post_id, now)
-    return {"reply_id": reply_id, "outcome": "sent", "platform_post_id": post_id}
+    return {"reply_id": reply_id, "outcome": "sent", "platform_post_id": post_id, "automatic": reply.automatic}
 
 
 def _mark_sent(deps: Deps, reply: Reply, post_id: Optional[str], now: str, note: Optional[str] = None) -> None:
@@ -187,10 +189,15 @@ def _mark_sent(deps: Deps, reply: Reply, post_id: Optional[str], now: str, note:
     deps.cases.update_reply(reply.case_id, reply.reply_id, fields, expect_status=("sending",))
     if post_id:
         deps.cases.record_delivery(reply.target.platform, post_id, reply.case_id, reply.reply_id)
-    modify_case(deps.cases, reply.case_id,
-                lambda c: None if c.first_response_at else replace(c, first_response_at=now))
     deps.cases.add_event(reply.case_id, {"event": "reply_sent", "reply_id": reply.reply_id,
-                                         "platform_post_id": post_id}, at=now)
+                                         "platform_post_id": post_id, "automatic": reply.automatic}, at=now)
+    if reply.automatic:
+        return  # an acknowledgement is not a response: the clocks keep running
+    updated = modify_case(deps.cases, reply.case_id,
+                          lambda c: sla.refresh(case_rules.with_response(c, now), deps, now))
+    if updated is not None and updated.first_response_at == now and updated.response_count == 1:
+        waited = (parse_iso(now) - parse_iso(updated.customer_posted_at or updated.created_at)).total_seconds()
+        deps.settings.record_first_response(updated.team, max(0, int(waited)), at=now)
 
 
 def _resolve_unclear(reply: Reply, why: str, deps: Deps, now: str) -> Dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import FakeCaseStore, FakeMentionStore, FakeQueue, FakeSettingsStore
+from tests.fakes import FakeCaseStore, FakeMentionStore, FakeNotificationStore, FakeQueue, FakeSettingsStore
 
 
 @pytest.fixture(params=["fake", "dynamo"])
@@ -11,11 +11,13 @@ def stores(request):
     if request.param == "fake":
         settings = FakeSettingsStore()
         return {"cases": FakeCaseStore(settings), "mentions": FakeMentionStore(), "settings": settings,
-                "queue": FakeQueue()}
+                "queue": FakeQueue(), "notifications": FakeNotificationStore()}
     request.getfixturevalue("aws")
+    from chalicelib.adapters.notifications import DynamoNotificationStore
     from chalicelib.adapters.queues import SqsQueue
     from chalicelib.adapters.stores import DynamoCaseStore, DynamoMentionStore, DynamoSettingsStore
 
     return {"cases": DynamoCaseStore("socialcare-test-cases", "socialcare-test-settings"),
             "mentions": DynamoMentionStore("socialcare-test-mentions"),
-            "settings": DynamoSettingsStore("socialcare-test-settings"), "queue": SqsQueue("socialcare-test-mentions")}
+            "settings": DynamoSettingsStore("socialcare-test-settings"), "queue": SqsQueue("socialcare-test-mentions"),
+            "notifications": DynamoNotificationStore("socialcare-test-cases")}

@@ -6,7 +6,7 @@ import pytest
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import new_case
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
-from chalicelib.services import inbox
+from chalicelib.services import inbox, workload
 from tests.fakes import fake_deps, mention
 
 
@@ -72,12 +72,16 @@ def test_bad_queries_say_what_to_fix(deps, params):
         inbox.list_inbox(deps.settings.get_agent("boss"), params, deps)
 
 
-def test_resolving_frees_the_agent_and_a_closed_case_stays_closed(deps):
+def test_resolving_frees_the_agent_and_a_closed_case_stays_closed(deps, monkeypatch):
+    # The freed slot is offered to the waiting queue (workload's business, tested there): here, only that it is.
+    filled = []
+    monkeypatch.setattr(workload, "fill_agent", lambda agent_id, _deps: filled.append(agent_id) or [])
     aiko = deps.settings.get_agent("aiko")
     deps.settings.adjust_open_cases("aiko", +1, at="t0")
     case = next(c for c in deps.cases.cases.values() if c.assignee == "aiko")
     assert inbox.change_status(aiko, case.case_id, {"status": "resolved"}, deps)["status"] == "resolved"
     assert deps.settings.get_agent("aiko").open_cases == 0
+    assert filled == ["aiko"]
     inbox.change_status(aiko, case.case_id, {"status": "closed"}, deps)
     with pytest.raises(Conflict):
         inbox.change_status(aiko, case.case_id, {"status": "open"}, deps)

@@ -89,7 +89,8 @@ def test_policy_round_trips():
     assert validate_policy(data) == policy and validate_policy(data).to_dict() == data
     assert SlaPolicy.from_dict(data) == policy
     assert validate_policy({"default": {}}).to_dict() == {"business_hours": True, "warning_ratio": 0.8,
-                                                          "default": {}, "overrides": []}
+                                                          "default": {}, "overrides": [],
+                                                          "actions": {"warning": ["notify"], "breach": ["notify"]}}
 
 
 @pytest.mark.parametrize("body, message", [
