@@ -8,11 +8,17 @@ lazily, on first use.
 """
 from chalice import Chalice, Rate
 
+from chalicelib.adapters import metering
 from chalicelib.bootstrap import deps, fetchers
 from chalicelib.config import settings
+from chalicelib.domain.metering import CASES_OPENED, MENTIONS_PROCESSED
 from chalicelib.entrypoints.admin_api import admin_api
 from chalicelib.entrypoints.cases_api import cases_api
+from chalicelib.entrypoints.costs_api import costs_api
+from chalicelib.entrypoints.csat_api import csat_api
 from chalicelib.entrypoints.privacy_api import privacy_api
+from chalicelib.entrypoints.qa_api import qa_api
+from chalicelib.entrypoints.reports_api import measure_batch, reports_api
 from chalicelib.entrypoints.service_levels_api import service_levels_api
 from chalicelib.entrypoints.sqs import process_sqs_batch
 from chalicelib.entrypoints.webhooks_api import webhooks_api
@@ -26,18 +32,26 @@ app.register_blueprint(cases_api)      # GET /cases, GET/PATCH /cases/{id}, POST
 app.register_blueprint(admin_api)      # /admin/triage-rules, /sources, /admin/sources, /admin/agents/{id}
 app.register_blueprint(webhooks_api)   # GET/POST /webhooks/meta
 app.register_blueprint(privacy_api)    # GET /admin/customers/{key}/export, POST /admin/customers/{key}/erase
+app.register_blueprint(reports_api)    # GET /reports/kpis
+app.register_blueprint(costs_api)      # GET /reports/costs
+app.register_blueprint(csat_api)       # GET/PUT /admin/csat
+app.register_blueprint(qa_api)         # GET/PUT /admin/qa/rubric, /admin/qa/sampling, GET /qa/queue, POST /qa/reviews
 app.register_blueprint(service_levels_api)  # /admin/teams/{team}/hours|away, /admin/sla, /notifications, /me,
                                             # /me/presence, /teams/{team}/waiting
 
 
+metering.install_log_counter(logger.registered_handler)
+
+
 @app.middleware("all")
 def observe(event, get_response):
-    """A clean log context per invocation; metrics flushed once per invocation."""
+    """A clean log context per invocation; metrics flushed once per invocation; what it used, metered."""
     start_invocation(config.stage)
-    try:
-        return get_response(event)
-    finally:
-        flush_metrics()
+    with metering.invocation(**metering.describe(event, config.stage), store=lambda: deps().costs):
+        try:
+            return get_response(event)
+        finally:
+            flush_metrics()
 
 
 @app.route("/health", methods=["GET"])
@@ -60,7 +74,8 @@ def triage_mentions(event):
     return process_sqs_batch(event.to_dict(), lambda body, _count: intake.triage_message(body, deps()),
                              dead_letter=deps().dead_letters["mentions"], queue=deps().mentions_queue,
                              origin=config.mentions_queue, metric="MentionsTriaged",
-                             report_item_failures=config.report_batch_item_failures)
+                             report_item_failures=config.report_batch_item_failures,
+                             metered={"triaged": MENTIONS_PROCESSED, "no_case": MENTIONS_PROCESSED})
 
 
 @app.on_sqs_message(queue=config.triaged_queue, batch_size=10, name="assign_cases", maximum_concurrency=2)
@@ -68,7 +83,7 @@ def assign_cases(event):
     return process_sqs_batch(event.to_dict(), lambda body, _count: assign.assign_message(body, deps()),
                              dead_letter=deps().dead_letters["triaged"], queue=deps().triaged_queue,
                              origin=config.triaged_queue, metric="CasesAssigned",
-                             report_item_failures=config.report_batch_item_failures)
+                             report_item_failures=config.report_batch_item_failures, metered={"opened": CASES_OPENED})
 
 
 @app.on_sqs_message(queue=config.outbound_queue, batch_size=5, name="send_replies", maximum_concurrency=2)
@@ -87,6 +102,13 @@ def sla_tick(event):
     result = sla.run_tick(deps(), log=logger)
     logger.info("sla tick", extra={"result": result})
     return result
+
+
+# ---- measure (the cases table's stream) -------------------------------------
+@app.on_dynamodb_record(stream_arn=config.cases_stream_arn, name="measure_changes", batch_size=100)
+def measure_changes(event):
+    """KPI aggregates from every stored change of a case; a failed change is delivered again."""
+    return measure_batch(event.to_dict()["Records"], deps(), report_item_failures=config.report_batch_item_failures)
 
 
 # ---- credentials ------------------------------------------------------------

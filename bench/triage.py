@@ -6,18 +6,27 @@ Prints, in one run:
 
 * throughput (mentions/s) of ``classify`` with the built-in rules, with a
   model trained on the dev file, and of VADER's ``polarity_scores`` on the
-  same texts, with the ratios (goal: classify >= 2x VADER);
+  same texts, with the ratios (goal, issue 14: all of classify at least as fast
+  as VADER's sentiment alone with the built-in rules, at least half as fast with
+  a model);
 * built-in sentiment quality on the dev file (macro-F1, recall of negative);
 * the learned model's quality by k-fold cross-validation on the dev file;
 * sentiment and category figures on the Japanese set (split into the lines
   the lexicon was tuned on and two batches written afterwards), and category
-  accuracy on the English category set.
+  accuracy on the English category set;
+* the figures a support lead reads (complaint recall, cases opened, sentiment,
+  category) on the fresh labelled set of issue 14, apart from the tuning sets,
+  per language and per half (odd lines: errors not looked at until the first
+  round of changes had been measured on them).
 
 Sections whose inputs are missing (the dev file lives outside the repository;
 vaderSentiment is a bench-only dependency) are skipped with a message.
 Throughput is the best of ``--rounds`` passes after a warm-up pass (the
 model's per-word cache is warm, as it is in a Lambda after its first
-minutes), one mention at a time, on one core.
+minutes), one mention at a time, on one core. The passes of classify and
+VADER take turns and are timed in process CPU time, so other work on the
+machine moves both alike and the ratios hold even when the absolute figures
+do not.
 """
 from __future__ import annotations
 
@@ -33,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from chalicelib.triage import classify, load_default_rules  # noqa: E402
 from chalicelib.triage.engine import prepare  # noqa: E402
+from chalicelib.triage.evaluate import figures, format_figures  # noqa: E402
 from chalicelib.triage.lang import detect_language  # noqa: E402
 from chalicelib.triage.learn import cross_validate, score, train_records  # noqa: E402
 from chalicelib.triage.model import TrainingOptions  # noqa: E402
@@ -41,6 +51,8 @@ from chalicelib.triage.text import clean, english_tokens  # noqa: E402
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "airline-tweets-dev.jsonl"
 JA_SET = ROOT / "tests" / "data" / "triage_ja.jsonl"
 EN_SET = ROOT / "tests" / "data" / "triage_en.jsonl"
+FRESH_SETS = {"en": ROOT / "tests" / "data" / "triage_fresh_en.jsonl",
+              "ja": ROOT / "tests" / "data" / "triage_fresh_ja.jsonl"}
 # Lines of the Japanese set written after the lexicon was tuned (see bench/README.md).
 JA_BATCHES = (("tuned on (ja-001..171)", lambda i: not i.startswith(("ja-h", "ja-g", "ja-k"))),
               ("batch 1 (ja-h*: written later, errors then used)", lambda i: i.startswith("ja-h")),
@@ -55,15 +67,22 @@ def read_jsonl(path: Path) -> List[dict]:
 
 
 def throughput(function: Callable[[dict], object], items: Sequence[dict], rounds: int) -> float:
-    for item in items:  # warm-up: lexicons compiled, caches filled
-        function(item)
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for item in items:
+    return interleaved([function], items, rounds)[0]
+
+
+def interleaved(functions: Sequence[Callable[[dict], object]], items: Sequence[dict], rounds: int) -> List[float]:
+    """Items per second of each function: best of ``rounds`` passes, the functions taking turns."""
+    for function in functions:
+        for item in items:  # warm-up: lexicons compiled, caches filled
             function(item)
-        best = min(best, time.perf_counter() - start)
-    return len(items) / best
+    best = [float("inf")] * len(functions)
+    for _ in range(rounds):
+        for k, function in enumerate(functions):
+            start = time.process_time()
+            for item in items:
+                function(item)
+            best[k] = min(best[k], time.process_time() - start)
+    return [len(items) / b for b in best]
 
 
 def line(label: str, value: str) -> None:
@@ -87,34 +106,40 @@ def bench_speed(dev: Optional[List[dict]], rounds: int, model) -> None:
         mentions = read_jsonl(JA_SET) + read_jsonl(EN_SET)
         source = f"tests/data JA+EN sets ({len(mentions)} posts; dev file absent)"
     print(f"  texts: {source}")
-    builtin = throughput(lambda m: classify(m, rules), mentions, rounds)
-    line("classify, built-in rules", f"{builtin:8.0f} mentions/s")
-    learned = None
+    functions: List[Callable[[dict], object]] = [lambda m: classify(m, rules)]
     if model is not None:
-        learned = throughput(lambda m: classify(m, rules, model), mentions, rounds)
-        line("classify, with model", f"{learned:8.0f} mentions/s")
+        functions.append(lambda m: classify(m, rules, model))
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError:
+        analyzer = None
+    else:
+        analyzer = SentimentIntensityAnalyzer()
+        functions.append(lambda m: analyzer.polarity_scores(m["text"]))
+    speeds = interleaved(functions, mentions, rounds)
+    builtin = speeds[0]
+    line("classify, built-in rules", f"{builtin:8.0f} mentions/s")
+    learned = None
+    if model is not None:
+        learned = speeds[1]
+        line("classify, with model", f"{learned:8.0f} mentions/s")
+    if analyzer is None:
         line("VADER", "skipped: pip install -r requirements-bench.txt")
         return
-    analyzer = SentimentIntensityAnalyzer()
-    vader = throughput(lambda m: analyzer.polarity_scores(m["text"]), mentions, rounds)
+    vader = speeds[-1]
     line("VADER polarity_scores", f"{vader:8.0f} texts/s")
     bench_stages(mentions, rounds, rules, model, vader)
-    line("ratio built-in / VADER", f"{builtin / vader:.2f}x (goal >= 2)")
+    line("ratio built-in / VADER", f"{builtin / vader:.2f}x (goal >= 1)")
     if learned is not None:
-        line("ratio with model / VADER", f"{learned / vader:.2f}x (goal >= 2)")
+        line("ratio with model / VADER", f"{learned / vader:.2f}x (goal >= 0.5)")
     # Longer posts (Facebook comments, DMs): VADER's cost grows faster with length than ours.
     longer = [dict(mentions[i], text=" ".join(x["text"] for x in mentions[i:i + 4]))
               for i in range(0, len(mentions) - 4, 4)]
-    vader_long = throughput(lambda m: analyzer.polarity_scores(m["text"]), longer, rounds)
-    builtin_long = throughput(lambda m: classify(m, rules), longer, rounds)
+    long_speeds = interleaved(functions, longer, rounds)
     chars = sum(len(m["text"]) for m in longer) // max(1, len(longer))
-    line(f"longer posts (~{chars} chars): built-in / VADER", f"{builtin_long / vader_long:.2f}x")
+    line(f"longer posts (~{chars} chars): built-in / VADER", f"{long_speeds[0] / long_speeds[-1]:.2f}x")
     if model is not None:
-        learned_long = throughput(lambda m: classify(m, rules, model), longer, rounds)
-        line(f"longer posts (~{chars} chars): with model / VADER", f"{learned_long / vader_long:.2f}x")
+        line(f"longer posts (~{chars} chars): with model / VADER", f"{long_speeds[1] / long_speeds[-1]:.2f}x")
 
 
 def bench_stages(mentions: Sequence[dict], rounds: int, rules, model, vader: float) -> None:
@@ -136,7 +161,7 @@ def bench_stages(mentions: Sequence[dict], rounds: int, rules, model, vader: flo
     print("  where the time goes (cumulative, per mention):")
     for label, function in stages:
         line("  " + label, f"{1e6 / throughput(function, mentions, rounds):6.1f} us")
-    line("  VADER polarity_scores; the 2x goal", f"{1e6 / vader:6.1f} us; {0.5e6 / vader:.1f} us")
+    line("  VADER polarity_scores (the built-in goal)", f"{1e6 / vader:6.1f} us")
 
 
 def bench_dev_quality(dev: List[dict], folds: int) -> None:
@@ -185,6 +210,19 @@ def bench_labelled_sets() -> None:
     line("category accuracy", f"{accuracy:.3f}  n={len(rows)}")
 
 
+def bench_fresh_set() -> None:
+    """The fresh set of issue 14, apart from the sets the rules were tuned on."""
+    print("Fresh labelled set (tests/data/triage_fresh_*.jsonl), built-in rules")
+    rules = load_default_rules()
+    rows = {lang: read_jsonl(path) for lang, path in FRESH_SETS.items()}
+    rows["all"] = rows["en"] + rows["ja"]
+    for name, subset in rows.items():
+        line(name, format_figures(figures(subset, rules)))
+        for half, parity in (("even lines (errors used)", 0), ("odd lines (held out until measured)", 1)):
+            part = [r for r in subset if int(r["id"].rsplit("-", 1)[1]) % 2 == parity]
+            line("  " + half, format_figures(figures(part, rules)))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled airline tweets (JSON lines)")
@@ -201,6 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bench_dev_quality(dev, args.folds)
         print()
     bench_labelled_sets()
+    print()
+    bench_fresh_set()
     return 0
 
 

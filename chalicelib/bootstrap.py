@@ -13,6 +13,8 @@ from chalicelib.ports import Deps
 
 
 def build_deps(config: Optional[Settings] = None) -> Deps:
+    from chalicelib.adapters.cost_store import DynamoCostStore
+    from chalicelib.adapters.kpi_store import DynamoKpiStore, DynamoQaStore
     from chalicelib.adapters.models import S3ModelSource
     from chalicelib.adapters.notifications import DynamoNotificationStore, LogOnlyNotifier, SnsNotifier
     from chalicelib.adapters.platforms.clients import LazyPlatformClients
@@ -40,6 +42,10 @@ def build_deps(config: Optional[Settings] = None) -> Deps:
         platforms=LazyPlatformClients(config.x_api_base_url, config.graph_api_base_url, secrets),
         models=S3ModelSource(),
         notifications=DynamoNotificationStore(config.cases_table),
+        # On the settings table, not the cases table: the cases table's stream must not see them (kpi_store.py).
+        kpis=DynamoKpiStore(config.settings_table),
+        costs=DynamoCostStore(config.settings_table, config.stage),
+        qa=DynamoQaStore(config.settings_table, retention_days=config.retention_cases_days),
         notifier=SnsNotifier(config.notifications_topic_arn) if config.notifications_topic_arn else LogOnlyNotifier(),
         credentials=secrets,
         x_tokens=XOAuthClient(config.x_api_base_url),

@@ -6,11 +6,12 @@ code reads ``os.environ``.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import FrozenSet, Optional
 
 # Cognito's formats: a pool id is "<region>_<letters and digits>", an app client id [\w+]{1,128}.
 _CLIENT_ID = re.compile(r"[\w+]{1,128}")
@@ -60,6 +61,17 @@ class Settings:
     # a fixed period after arrival; a case and all of its items that long after it was resolved or closed.
     retention_mentions_days: int = 400
     retention_cases_days: int = 730
+    # Finance: the monthly budget the cost report projects against (USD; 0 = none), and price overrides
+    # (JSON in the shape of chalicelib/domain/prices.py) for a deployment's own rates, without a code change.
+    monthly_budget_usd: float = 0.0
+    cost_prices_override: str = ""
+    # The cases table's stream (stack output CasesStreamArn), read by the measure_changes function; empty
+    # until the stack is deployed (the handler is then wired to a placeholder ARN at package time).
+    cases_stream_arn: str = ""
+    # KPIs count days in the brand's time zone (an IANA name), and first-contact resolution waits this
+    # many days for a reopen or a returning customer before a resolution day's FCR figure is final.
+    brand_time_zone: str = "UTC"
+    fcr_window_days: int = 7
 
     def sign_in_problem(self) -> Optional[str]:
         """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
@@ -94,9 +106,48 @@ def _days(name: str, default: int) -> int:
     return int(raw)
 
 
+def _whole(name: str, default: int, low: int, high: int, meaning: str) -> int:
+    raw = _env(name).strip() or str(default)
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ValueError(f"{name} must be a whole number of {meaning} from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def _tzdata_zones() -> FrozenSet[str]:
+    # The same list domain/hours.py reads (the bundled tzdata package, never the host's zone files);
+    # read here because config imports nothing of ours (tests/test_architecture.py).
+    from importlib import resources
+    listing = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in listing.splitlines() if line.strip())
+
+
+def _time_zone(name: str, default: str) -> str:
+    """An IANA zone name the KPI days are counted in; a clear error at start-up otherwise."""
+    value = _env(name).strip() or default
+    if value == "UTC":
+        return value  # the default needs no zone list read at cold start
+    zones = _tzdata_zones()
+    if value not in zones:
+        close = difflib.get_close_matches(value, sorted(zones), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "use a name like 'Asia/Tokyo' or 'America/New_York'"
+        raise ValueError(f"{name} {value[:60]!r} is not an IANA time zone name; {hint}")
+    return value
+
+
 def _unless_placeholder(value: str) -> str:
     """A stack output not filled in yet (a stage's config before its first deploy) is not set."""
     return "" if value.startswith(_PLACEHOLDER) else value
+
+
+def _budget(raw: str) -> float:
+    """A monthly budget in USD (0 or empty: none); a clear error at start-up otherwise."""
+    try:
+        value = float(raw.strip() or "0")
+    except ValueError:
+        raise ValueError(f"MONTHLY_BUDGET_USD must be a number of US dollars, not {raw!r}") from None
+    if not 0 <= value <= 10_000_000:
+        raise ValueError(f"MONTHLY_BUDGET_USD must be between 0 and 10,000,000, not {raw!r}")
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -138,4 +189,9 @@ def settings() -> Settings:
         report_batch_item_failures=_env("SQS_REPORT_BATCH_ITEM_FAILURES", "false").lower() == "true",
         retention_mentions_days=_days("RETENTION_MENTIONS_DAYS", 400),
         retention_cases_days=_days("RETENTION_CASES_DAYS", 730),
+        monthly_budget_usd=_budget(_env("MONTHLY_BUDGET_USD")),
+        cost_prices_override=_env("COST_PRICES_OVERRIDE"),
+        cases_stream_arn=_unless_placeholder(_env("CASES_STREAM_ARN")),
+        brand_time_zone=_time_zone("BRAND_TIME_ZONE", "UTC"),
+        fcr_window_days=_whole("FCR_WINDOW_DAYS", 7, 1, 90, "days"),
     )

@@ -16,9 +16,12 @@ from chalicelib.domain.agent import Agent
 from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import Case
 from chalicelib.domain.clock import now_iso
+from chalicelib.domain.csat import SurveySettings
 from chalicelib.domain.hours import Calendar
+from chalicelib.domain.kpi import Delta
 from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.notification import Notification
+from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.sla import SlaPolicy
 
@@ -234,8 +237,72 @@ class CaseStore(CustomerLedger, Protocol):
         after ``not_since`` for another case (then False). Atomic: two posts at once make one message; the
         same case may claim again (a retry after a crash between the claim and storing the reply)."""
 
+    def await_survey_answer(self, customer_key: str, case_id: str, *, until: str) -> None:
+        """The customer's next message until ``until`` may answer the survey of ``case_id``."""
+
+    def survey_awaiting(self, customer_key: str, *, now: str) -> Optional[str]:
+        """The case whose survey the customer's message may answer now; None when none waits."""
+
+    def stop_awaiting_survey(self, customer_key: str, case_id: str) -> None:
+        """Answered (or given up): later messages are ordinary messages again (repeatable)."""
+
     def forget_away_message(self, customer_key: str) -> None:
-        """Remove the record of the customer's latest away message (erasure; repeatable)."""
+        """Remove the records of the customer's latest away message and awaited survey (erasure; repeatable)."""
+
+
+@dataclass
+class CaseChange:
+    """One stored change of a case, as the cases table's stream reports it (None: not there before/after)."""
+
+    old: Optional[Case]
+    new: Optional[Case]
+
+
+class KpiStore(Protocol):
+    """Per-day KPI aggregates (domain/kpi.py), added to as cases change; a report reads few small items."""
+
+    def apply_deltas(self, token: str, deltas: List[Delta], *, keep_marker_seconds: int) -> bool:
+        """All or nothing, once per ``token``: every delta's counters added to its (day, dimension, key)
+        item, and the running backlog total of each key moved by its ``backlog`` counter. False when the
+        token was applied before (its marker, kept ``keep_marker_seconds``, is still there)."""
+
+    def kpi_rows(self, dimension: str, from_day: str, to_day: str) -> List[Dict[str, Any]]:
+        """The aggregate items of one dimension for the days in [from_day, to_day], as
+        ``domain.kpi.aggregate_rows`` shapes them (day, dimension, key and the counters)."""
+
+    def backlog_totals(self, dimension: str) -> Dict[str, int]:
+        """Per key, the sum of every backlog movement ever (the active cases now): with the movements after
+        a day it gives the backlog at that day's end, without reading the days before a period."""
+
+
+class CostStore(Protocol):
+    """Metered usage, aggregated as it happens: one item per day x stage x function x channel."""
+
+    def add_usage(self, day: str, function: str, channel: str, usage: Mapping[str, float]) -> None:
+        """Atomically add ``usage`` (priced kind -> quantity) to that day's item (repeatable only as a sum)."""
+
+    def usage_rows(self, from_day: str, to_day: str) -> List[Dict[str, Any]]:
+        """The items of the days in [from_day, to_day]: {"day", "stage", "function", "channel", "usage": {...}}."""
+
+
+class QaStore(Protocol):
+    """QA audits: the replies sent each week (the pool a sample is drawn from) and their reviews."""
+
+    def note_sent_reply(self, week: str, reply: ReplyForReview) -> None:
+        """Remember an agent's reply in the week it was sent (repeatable)."""
+
+    def sent_replies(self, week: str, *, limit: int, after: Optional[str] = None) -> Tuple[List[ReplyForReview], Optional[str]]:
+        """The week's sent replies in a stable order, and the position of the next page (None: no more)."""
+
+    def put_review(self, review: Dict[str, Any]) -> bool:
+        """Store a review of ``review["reply_id"]``; False when that reply was reviewed already."""
+
+    def get_review(self, reply_id: str) -> Optional[Dict[str, Any]]: ...
+
+    def reviews_of_week(self, week: str) -> List[Dict[str, Any]]: ...
+
+    def forget_reply(self, week: str, reply_id: str) -> None:
+        """Remove a reply from its week's pool and its review, if any (a customer's erasure; repeatable)."""
 
 
 class NotificationStore(Protocol):
@@ -333,6 +400,20 @@ class TeamSettingsStore(Protocol):
     def recent_first_responses(self, team: str) -> List[int]:
         """Seconds, newest first."""
 
+    def get_survey_settings(self) -> Optional[SurveySettings]:
+        """How CSAT surveys are asked (None: the defaults of domain/csat.py)."""
+
+    def put_survey_settings(self, survey: SurveySettings, *, author: str, at: str) -> None: ...
+
+    def get_qa_rubric(self) -> Optional[Rubric]:
+        """The QA rubric (None: the default of domain/qa.py)."""
+
+    def put_qa_rubric(self, rubric: Rubric, *, author: str, at: str) -> None: ...
+
+    def get_qa_sampling(self) -> Optional[SamplingPolicy]: ...
+
+    def put_qa_sampling(self, policy: SamplingPolicy, *, author: str, at: str) -> None: ...
+
     def last_run(self, name: str) -> Optional[str]:
         """When a scheduled job named ``name`` last finished (for work that depends on the time since)."""
 
@@ -399,7 +480,14 @@ class GraphApi(Protocol):
     def private_reply_to_comment(self, page_id: str, comment_id: str, text: str, *, platform: str = ...) -> str: ...
 
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
-                     reply_to_message_id: Optional[str] = None) -> str: ...
+                     reply_to_message_id: Optional[str] = None,
+                     options: Optional[List[Dict[str, str]]] = None,
+                     template: Optional[Dict[str, str]] = None) -> str:
+        """A direct message. ``options`` (``[{"id", "title"}]``): buttons to tap, as quick replies on
+        Messenger and Instagram and reply buttons on WhatsApp (the id comes back with the tap).
+        ``template`` (``{"name", "language"}``): an approved WhatsApp template instead of free text, its
+        quick-reply buttons carrying the options' ids. Refused (``Refused``) when the platform's limits
+        on them are not met."""
 
     def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
                            source_id: str = "") -> Mention: ...
@@ -474,6 +562,9 @@ class Deps:
     platforms: PlatformClients
     models: ModelSource
     notifications: Optional[NotificationStore] = None  # per-person in-app feeds
+    kpis: Optional[KpiStore] = None                    # per-day KPI aggregates
+    costs: Optional[CostStore] = None                  # metered usage per day, function and channel
+    qa: Optional[QaStore] = None                       # QA audits
     notifier: Optional[Notifier] = None                # the notifications topic (SNS)
     credentials: Optional[CredentialStore] = None   # the platform secret, read fresh, for token refresh
     x_tokens: Optional[TokenRefresher] = None        # X's OAuth 2.0 token endpoint

@@ -18,8 +18,11 @@ In order, each step safe to repeat (an update runs the same steps):
 3. config: reads the stack's outputs and writes the ones the functions need
    (``UserPoolId`` -> ``USER_POOL_ID``, ``UserPoolClientId`` ->
    ``USER_POOL_CLIENT_ID``, ``NotificationsTopicArn`` ->
-   ``NOTIFICATIONS_TOPIC_ARN``) into the stage's ``environment_variables`` in
-   .chalice/config.json. Then no placeholder may be left anywhere in the stage.
+   ``NOTIFICATIONS_TOPIC_ARN``, ``CasesStreamArn`` -> ``CASES_STREAM_ARN``)
+   into the stage's ``environment_variables`` in .chalice/config.json. Then no
+   placeholder may be left anywhere in the stage. (`chalice deploy` imports
+   app.py with these variables set, which is how ``measure_changes``'s
+   ``on_dynamodb_record`` learns the stream it reads.)
 4. policies: infra/policies.py writes each function's least-privilege policy
    for this account and region (``.chalice/policy-<stage>-<function>.json``).
 5. secret: the platform secret exists and holds no placeholder; empty values
@@ -28,7 +31,7 @@ In order, each step safe to repeat (an update runs the same steps):
    event source mappings, the REST API. A failure of its API Gateway step is
    named as such.
 7. what Chalice cannot configure: ReportBatchItemFailures on the SQS mappings
-   (infra/partial_batch.py).
+   (infra/partial_batch.py) and on the cases stream's mapping (here).
 
 Why the stack outputs go into .chalice/config.json and not SSM: the functions
 read every setting from environment variables (chalicelib/config.py), so an
@@ -59,7 +62,10 @@ APP = "socialcare"
 PLACEHOLDER = "REPLACE_WITH"
 # Stack output -> the environment variable of the functions that carries it.
 OUTPUT_ENV = {"UserPoolId": "USER_POOL_ID", "UserPoolClientId": "USER_POOL_CLIENT_ID",
-              "NotificationsTopicArn": "NOTIFICATIONS_TOPIC_ARN"}
+              "NotificationsTopicArn": "NOTIFICATIONS_TOPIC_ARN", "CasesStreamArn": "CASES_STREAM_ARN"}
+# Functions fed by a DynamoDB stream (app.py on_dynamodb_record), whose mappings report item failures.
+STREAM_FUNCTIONS = ("measure_changes",)
+ITEM_FAILURES_FLAG = "SQS_REPORT_BATCH_ITEM_FAILURES"  # what the handlers read (chalicelib/config.py)
 # The secret's keys, and what stays off while one is empty.
 SECRET_USES = {
     "x_bearer_token": "X mentions and search polling",
@@ -295,7 +301,8 @@ class Deployment:
         if missing:
             raise DeployError(
                 f"stack {infra_stack(self.stage)} has no output {', '.join(missing)} (infra/template.yaml declares "
-                f"them: the Cognito user pool and app client, the notifications topic); nothing was written to "
+                f"them: the Cognito user pool and app client, the notifications topic, the cases stream); nothing "
+                f"was written to "
                 f".chalice/config.json. (moto's CloudFormation does not create Cognito resources, so on moto this "
                 f"stops here.)")
         values = {OUTPUT_ENV[key]: outputs[key] for key in OUTPUT_ENV}
@@ -407,9 +414,45 @@ class Deployment:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import partial_batch
 
-        changed = partial_batch.enable(MappingsByArn(self.client("lambda")), self.stage)
+        lam = MappingsByArn(self.client("lambda"))
+        changed = partial_batch.enable(lam, self.stage)
         for function in changed:
             self.out(f"{function}: SQS mappings report batch item failures")
+        for function in self.stream_item_failures(lam):
+            self.out(f"{function}: the cases stream mapping reports batch item failures")
+            changed.append(function)
+        return changed
+
+    def stream_item_failures(self, lam: Any) -> List[str]:
+        """ReportBatchItemFailures on each stream-fed function's DynamoDB mapping, then the function told so.
+
+        The same order as infra/partial_batch.py: a function that reports item failures to a mapping that
+        ignores them would have its failed changes taken as done, while the reverse only retries a batch.
+        A function app.py does not have (yet) is skipped.
+        """
+        changed = []
+        for name in STREAM_FUNCTIONS:
+            function = f"{APP}-{self.stage}-{name}"
+            try:
+                configuration = lam.get_function_configuration(FunctionName=function)
+            except Exception as err:
+                if "ResourceNotFound" in type(err).__name__ or "ResourceNotFound" in str(err):
+                    continue
+                raise
+            mappings = lam.list_event_source_mappings(FunctionName=function).get("EventSourceMappings", [])
+            streams = [m for m in mappings if ":dynamodb:" in m.get("EventSourceArn", "")]
+            if not streams:
+                raise DeployError(f"{function} has no DynamoDB stream mapping after chalice deploy; is "
+                                  f"CASES_STREAM_ARN set in stage {self.stage}?")
+            for mapping in streams:
+                if "ReportBatchItemFailures" not in (mapping.get("FunctionResponseTypes") or []):
+                    lam.update_event_source_mapping(UUID=mapping["UUID"],
+                                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+            variables = dict((configuration.get("Environment") or {}).get("Variables") or {})
+            if variables.get(ITEM_FAILURES_FLAG) != "true":
+                variables[ITEM_FAILURES_FLAG] = "true"
+                lam.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
+            changed.append(function)
         return changed
 
     # 5b ------------------------------------------------------------------------------

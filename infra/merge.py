@@ -108,7 +108,7 @@ def app_functions(stage: str) -> Dict[str, Dict[str, Any]]:
         sys.path.remove(str(ROOT))
         os.environ.clear()
         os.environ.update(saved)
-    from chalice.app import ScheduledEventConfig, SQSEventConfig
+    from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
     functions: Dict[str, Dict[str, Any]] = {}
     if app.routes:
@@ -123,6 +123,10 @@ def app_functions(stage: str) -> Dict[str, Dict[str, Any]]:
                                       "batch_size": source.batch_size,
                                       "window": source.maximum_batching_window_in_seconds,
                                       "maximum_concurrency": source.maximum_concurrency}
+        elif isinstance(source, DynamoDBEventConfig):
+            functions[source.name] = {"kind": "dynamodb", "batch_size": source.batch_size,
+                                      "starting_position": source.starting_position,
+                                      "window": source.maximum_batching_window_in_seconds}
         else:
             raise SystemExit(f"infra/merge.py does not know how to package a {type(source).__name__} "
                              f"({source.name}); add it here")
@@ -173,7 +177,11 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
         tags = policies.resource_tags(stage, policies.FUNCTIONS[name].component)
         resource_id = logical_id(name)
         function_name = policies.function_name(name, stage)
-        properties: Dict[str, Any] = {"FunctionName": function_name}
+        # Every function gets the cases stream from the template itself: the stage's CASES_STREAM_ARN is a
+        # placeholder until `make deploy` writes the stack output, and a package must not ship one.
+        stream_arn = {"Fn::GetAtt": ["CasesTable", "StreamArn"]}
+        properties: Dict[str, Any] = {"FunctionName": function_name,
+                                      "Environment": {"Variables": {"CASES_STREAM_ARN": stream_arn}}}
         depends_on: List[str] = []
         if scoped.log_retention_in_days:
             log_group = to_cfn_resource_name(f"{name}-log-group")
@@ -193,7 +201,7 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
                 "Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}}}
         elif function["kind"] == "sqs":
             properties["Events"] = None  # replaced by the tagged mapping below
-            properties["Environment"] = {"Variables": {"SQS_REPORT_BATCH_ITEM_FAILURES": "true"}}
+            properties["Environment"]["Variables"]["SQS_REPORT_BATCH_ITEM_FAILURES"] = "true"
             queue = queues.get(function["queue"])
             source_arn: Any = ({"Fn::GetAtt": [queue, "Arn"]} if queue else function["queue_arn"] or {
                 "Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{function['queue']}"})
@@ -206,6 +214,18 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
                 mapping["ScalingConfig"] = {"MaximumConcurrency": function["maximum_concurrency"]}
             resources[f"{resource_id}QueueMapping"] = {"Type": "AWS::Lambda::EventSourceMapping",
                                                        "Properties": mapping}
+        elif function["kind"] == "dynamodb":
+            # The cases table's stream, by the template's own table (its ARN exists only once the stack does),
+            # as an explicit mapping: SAM would tag no mapping it generates, and sets no FunctionResponseTypes.
+            properties["Events"] = None
+            properties["Environment"]["Variables"]["SQS_REPORT_BATCH_ITEM_FAILURES"] = "true"
+            resources[f"{resource_id}StreamMapping"] = {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+                "FunctionName": {"Ref": resource_id}, "EventSourceArn": stream_arn,
+                "Enabled": True, "BatchSize": function["batch_size"],
+                "MaximumBatchingWindowInSeconds": function["window"],
+                "StartingPosition": function["starting_position"],
+                # The earliest failed change is the checkpoint: only it and what follows come again.
+                "FunctionResponseTypes": ["ReportBatchItemFailures"], "Tags": tag_list(tags)}}
         elif function["kind"] == "api":
             resources["RestAPI"] = {"Properties": {"Tags": tags, "PropagateTags": True}}
         resources[resource_id] = {"Properties": properties}

@@ -23,6 +23,7 @@ The generated files are build products: they hold account ids, so they are
 not committed.
 
 Usage: python infra/policies.py --stage prod --region eu-west-1 --account 123456789012 [--secret-arn ARN]
+       [--stream-arn ARN]
 """
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ MENTIONS_DLQ: Resource = ("queue", "MENTIONS_DLQ", "mentions-dlq")
 TRIAGED_DLQ: Resource = ("queue", "TRIAGED_DLQ", "triaged-dlq")
 OUTBOUND_DLQ: Resource = ("queue", "OUTBOUND_DLQ", "outbound-dlq")
 SECRET: Resource = ("secret",)
+# The cases table's stream: CASES_STREAM_ARN (the stack output CasesStreamArn the deploy writes), exactly.
+CASES_STREAM: Resource = ("stream", "CASES_STREAM_ARN", "cases")
+STREAM_OUTPUT = "CasesStreamArn"        # infra/template.yaml output: the stream's ARN (its label is a timestamp)
+CASES_TABLE_LOGICAL_ID = "CasesTable"   # the package path names the stream by Fn::GetAtt CasesTable.StreamArn
 # The notifications topic: NOTIFICATIONS_TOPIC_ARN (the stack output the deploy writes), else by its name.
 NOTIFICATIONS_TOPIC: Resource = ("topic", "NOTIFICATIONS_TOPIC_ARN", "notifications")
 MODEL: Resource = ("model",)          # TRIAGE_MODEL_URI's object; no grant while it is not set
@@ -63,6 +68,8 @@ ANY: Resource = ("any",)              # only where the service has no resource-l
 
 # Lambda's SQS poller, on the queue that feeds the function (not called by our code).
 SQS_POLLER = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# Lambda's DynamoDB stream poller, on the stream that feeds the function (not called by our code).
+STREAM_POLLER = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class Function:
     component: str                       # the `component` tag (cost allocation)
     grants: Tuple[Grant, ...]
     source_queue: Optional[Resource] = None  # the queue Lambda polls for it (SQS_POLLER is granted there)
+    source_stream: Optional[Resource] = None  # the stream Lambda reads for it (STREAM_POLLER is granted there)
 
 
 FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
@@ -116,11 +124,14 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue",), (SECRET,), "platform tokens for polling"),
     )),
     Function("triage_mentions", "triage", (
+        Grant("CostMetering", ("dynamodb:UpdateItem",), (SETTINGS,),
+              "adapters/metering.py: the usage this container metered, added to its day's item (at most once a minute)"),
         Grant("SourceQueue", SQS_POLLER, (MENTIONS_QUEUE,), "Lambda's SQS poller (event source mapping)"),
         Grant("Mentions", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), (MENTIONS,),
               "dedupe claim (conditional Put, Get of a repeat), triage decision (Update)"),
-        Grant("CustomerLedger", ("dynamodb:PutItem",), (CASES,),
-              "the customer's ledger entry for the mention (export and erasure find it)"),
+        Grant("CustomerLedger", ("dynamodb:PutItem", "dynamodb:GetItem"), (CASES,),
+              "the customer's ledger entry for the mention (export and erasure find it); whether the customer's "
+              "message may answer a CSAT survey (Get of their SURVEY item)"),
         Grant("Rules", ("dynamodb:GetItem",), (SETTINGS,), "the supervisors' current triage rules"),
         Grant("Forward", ("sqs:SendMessage", "sqs:GetQueueUrl"), (TRIAGED_QUEUE,), "mentions that deserve a case"),
         Grant("DeadLetter", ("sqs:SendMessage", "sqs:GetQueueUrl"), (MENTIONS_DLQ,),
@@ -147,6 +158,8 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "an escalation by triage, to the notifications topic (the in-app copy: Put on cases)"),
     ), source_queue=TRIAGED_QUEUE),
     Function("send_replies", "reply", (
+        Grant("CostMetering", ("dynamodb:UpdateItem",), (SETTINGS,),
+              "adapters/metering.py: the usage this container metered, added to its day's item (at most once a minute)"),
         Grant("SourceQueue", SQS_POLLER + ("sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"), (OUTBOUND_QUEUE,),
               "Lambda's SQS poller; the visibility timeout read at start (GetQueueAttributes), a reply that must "
               "wait for a rate limit's reset (ChangeMessageVisibility)"),
@@ -174,6 +187,17 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "(TransactWriteItems: Update), the run (conditional Put)"),
         Grant("Notify", ("sns:Publish",), (NOTIFICATIONS_TOPIC,), "SLA warnings and breaches, to the notifications topic"),
     )),
+    Function("measure_changes", "measure", (
+        Grant("SourceStream", STREAM_POLLER, (CASES_STREAM,), "Lambda's DynamoDB stream poller (event source mapping)"),
+        Grant("Cases", ("dynamodb:GetItem", "dynamodb:Query"), (CASES,),
+              "a resolved case's events for its handle time, the customer's ledger and their earlier case when a "
+              "new case opens (a return within the FCR window spoils it)"),
+        Grant("Settings", ("dynamodb:GetItem", "dynamodb:Query"), (SETTINGS,),
+              "the SLA policy (Get), the team calendars (Query); a token's marker on a redelivery (Get)"),
+        Grant("Aggregates", ("dynamodb:PutItem", "dynamodb:UpdateItem"), (SETTINGS,),
+              "per token, the marker (Put) and the KPI items and backlog totals (Update), in one "
+              "TransactWriteItems (a large token: its plan, parts and their markers)"),
+    ), source_stream=CASES_STREAM),
     Function("refresh_x_token", "listen", (
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"), (SECRET,),
               "read the refresh token fresh, write the rotated pair back (services/credentials.py)"),
@@ -247,7 +271,7 @@ Arn = Callable[[str, str], Any]  # (service, rest after "arn:<partition>:<servic
 
 
 def _render(function: str, stage: str, env: Mapping[str, str], xray: bool, *, arn: Arn, s3_arn: Callable[[str], Any],
-            secret: Any) -> Dict[str, Any]:
+            secret: Any, stream: Any) -> Dict[str, Any]:
     spec = FUNCTIONS.get(function)
     if spec is None:
         raise KeyError(f"no policy for function {function!r}: add its grants to infra/policies.py FUNCTIONS")
@@ -277,6 +301,8 @@ def _render(function: str, stage: str, env: Mapping[str, str], xray: bool, *, ar
                                  else arn("sns", f"{APP}-{stage}-{resource[2]}"))
             elif kind == "secret":
                 resources.append(secret)
+            elif kind == "stream":
+                resources.append(stream)
             elif kind == "model":
                 model = _model_object(env)
                 if model:
@@ -314,9 +340,24 @@ def policy_for(function: str, stage: str, region: str, account_id: str, outputs:
     secret = stack_secret or (
         secret_id if secret_id.startswith("arn:")
         else f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{secret_id}-??????")
-    return _render(function, stage, env, xray,
-                   arn=lambda service, rest: f"arn:{partition}:{service}:{region}:{account_id}:{rest}",
-                   s3_arn=lambda rest: f"arn:{partition}:s3:::{rest}", secret=secret)
+    def literal(service: str, rest: str) -> str:
+        return f"arn:{partition}:{service}:{region}:{account_id}:{rest}"
+
+    return _render(function, stage, env, xray, arn=literal, s3_arn=lambda rest: f"arn:{partition}:s3:::{rest}",
+                   secret=secret, stream=_stream_arn(stage, env, outputs or {}, literal))
+
+
+def _stream_arn(stage: str, env: Mapping[str, str], outputs: Mapping[str, str], literal: Callable[[str, str], str]) -> str:
+    """The cases table's stream, exactly: the stack output, else CASES_STREAM_ARN as the deploy wrote it.
+
+    A stream's ARN ends in its label (the time it was turned on), known only once the stack exists. Without
+    either (a policy rendered before the first deploy, for review) the label is left open, and only it.
+    """
+    table = literal("dynamodb", f"table/{_resource_name(CASES, stage, env)}")
+    for candidate in (str(outputs.get(STREAM_OUTPUT) or ""), env.get(CASES_STREAM[1], "")):
+        if candidate.startswith(table + "/stream/"):
+            return candidate
+    return f"{table}/stream/*"
 
 
 def package_policy_for(function: str, stage: str, *, config: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
@@ -329,7 +370,8 @@ def package_policy_for(function: str, stage: str, *, config: Optional[Mapping[st
     return _render(function, stage, env, xray,
                    arn=lambda service, rest: {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:"
                                                          f"${{AWS::AccountId}}:{rest}"},
-                   s3_arn=lambda rest: {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{rest}"}, secret=secret)
+                   s3_arn=lambda rest: {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{rest}"}, secret=secret,
+                   stream={"Fn::GetAtt": [CASES_TABLE_LOGICAL_ID, "StreamArn"]})
 
 
 # ---- files ------------------------------------------------------------------------------------------
@@ -386,8 +428,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--region", required=True)
     parser.add_argument("--account", required=True, help="12-digit AWS account id")
     parser.add_argument("--secret-arn", help="the infra stack's PlatformSecretArn output")
+    parser.add_argument("--stream-arn", help="the infra stack's CasesStreamArn output")
     args = parser.parse_args(argv)
-    outputs = {SECRET_OUTPUT: args.secret_arn} if args.secret_arn else None
+    outputs = {name: value for name, value in ((SECRET_OUTPUT, args.secret_arn), (STREAM_OUTPUT, args.stream_arn))
+               if value} or None
     for path in write_policies(args.stage, args.region, args.account, outputs):
         print(path)
 

@@ -17,8 +17,9 @@ import signal
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Set
+from typing import Any, Dict, List, Set
 
+from local.demo_agent import ApiClient, DemoAgent, kpi_summary
 from local.stack import LocalDeployment
 
 # Short on purpose: the demo shows a warning and a breach within a couple of minutes.
@@ -49,8 +50,12 @@ def seed_service_levels() -> None:
     store.put_team_calendar("support", validate_calendar(closed_now_calendar(datetime.now(timezone.utc))),
                             author="demo", at=now)
     store.put_away_settings("support", validate_away({"enabled": True, "period_hours": 24}), author="demo", at=now)
+    from chalicelib.domain.csat import validate_survey_settings
+
+    # Surveys a minute after resolution (60 by default), so the fake platforms' answers show in the KPIs.
+    store.put_survey_settings(validate_survey_settings({"enabled": True, "delay_minutes": 1}), author="demo", at=now)
     print("service levels: support is closed now (away message on), vip open around the clock; "
-          "first response due in 2 minutes, warning at 1", flush=True)
+          "first response due in 2 minutes, warning at 1; CSAT asked a minute after resolution", flush=True)
 
 
 def describe_notifications(seen: Set[str]) -> None:
@@ -88,6 +93,38 @@ def describe(results) -> None:
             print(f"  reply {item['reply_id']} failed: {item.get('error')}", flush=True)
 
 
+def port_holder(port: int) -> str:
+    """Who listens on ``port``, as far as this machine can tell (ss or lsof), for the error message."""
+    import shutil
+    import subprocess
+
+    for command in (["ss", "-ltnpH", f"sport = :{port}"], ["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN"]):
+        if shutil.which(command[0]):
+            try:
+                out = subprocess.run(command, capture_output=True, text=True, timeout=5).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if out:
+                return out.splitlines()[-1][:200]
+    return "another program (ss and lsof could not say which)"
+
+
+def busy_ports(ports: Dict[str, int]) -> List[str]:
+    """The requested ports already taken, each with what holds it; port 0 means any free port."""
+    import socket
+
+    problems = []
+    for name, port in ports.items():
+        if not port:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                problems.append(f"port {port} ({name}) is in use: {port_holder(port)}")
+    return problems
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-port", type=int, default=8000)
@@ -96,7 +133,19 @@ def main(argv=None) -> int:
     parser.add_argument("--graph-port", type=int, default=8082)
     parser.add_argument("--fetch-every", type=float, default=10.0, help="seconds between scheduled fetches (AWS: 1 minute)")
     parser.add_argument("--release", type=int, default=4, help="new posts appearing on the fake X per fetch")
+    parser.add_argument("--agent-every", type=float, default=20.0,
+                        help="seconds between the demo agent's turns (answer two cases, resolve what was sent)")
+    parser.add_argument("--kpi-every", type=float, default=120.0, help="seconds between KPI summaries")
     args = parser.parse_args(argv)
+    problems = busy_ports({"agent API": args.api_port, "embedded AWS": args.aws_port, "fake X": args.x_port,
+                           "fake Graph": args.graph_port})
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr, flush=True)
+        print("Is another `make demo` still running? Stop it, or choose other ports, e.g. "
+              "`.venv/bin/python -m local.demo --api-port 0 --aws-port 0 --x-port 0 --graph-port 0` (0: any free port).",
+              file=sys.stderr, flush=True)
+        return 2
 
     stopping = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
@@ -119,8 +168,14 @@ def main(argv=None) -> int:
               f'-d \'{{"status": "resolved"}}\' {api}/cases/<case_id>', flush=True)
         print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/cases?order=due&sla=breached"', flush=True)
         print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" {api}/notifications', flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/reports/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=agent"',
+              flush=True)
         print("Ctrl-C stops everything.\n", flush=True)
+        client = ApiClient(api, deployment.agent_token)
+        agent = DemoAgent(client)
         next_fetch = 0.0
+        next_agent = time.monotonic() + args.agent_every
+        next_kpi = time.monotonic() + args.kpi_every
         while not stopping["now"]:
             if time.monotonic() >= next_fetch:
                 for source in deployment.run_schedule():
@@ -132,8 +187,16 @@ def main(argv=None) -> int:
                 tick = deployment.run_sla_tick()
                 if tick.get("crossings"):
                     print(f"sla tick: {tick['crossings']} warning(s)/breach(es) fired", flush=True)
+            if time.monotonic() >= next_agent:
+                for line in agent.turn():
+                    print(f"  {line}", flush=True)
+                next_agent = time.monotonic() + args.agent_every
             describe(deployment.pump())
             describe_notifications(seen_notifications)
+            if time.monotonic() >= next_kpi:
+                for line in kpi_summary(client):
+                    print(line, flush=True)
+                next_kpi = time.monotonic() + args.kpi_every
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass

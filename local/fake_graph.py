@@ -17,6 +17,20 @@ those added with ``add_customer_message`` or released from the seed, those in
 a delivery pushed with ``deliver``, and the brand's own answers. WhatsApp has
 no such endpoint, as in the Cloud API.
 
+Buttons: Messenger and Instagram messages may carry ``quick_replies`` (at
+most 13; title 20 characters, payload 1,000), WhatsApp may send
+``type: interactive`` reply buttons (at most 3; title 20, id 256, body 1,024)
+and ``type: template`` messages (approved names only, any time: no 24-hour
+window); anything beyond those limits is refused as Graph refuses it. The
+fake plays the customer too: when it receives a message with buttons (a CSAT
+survey) and ``answer_surveys`` is on (the default), it queues that
+customer's tap, pushed as Meta's webhook (``message.quick_reply.payload``;
+WhatsApp ``interactive.button_reply`` or, for a template, ``button``) on the
+next ``release`` at least ``answer_delay_seconds`` later, or at once with
+``answer_surveys_now``. Which button is tapped is deterministic:
+``survey_taps`` lists option positions, used in turn (default: the first
+option, the best score).
+
 It can also play Meta's webhook sender: ``deliver`` signs a payload with
 X-Hub-Signature-256 over the exact bytes it posts, and ``sample_deliveries``
 builds one realistic delivery per channel. ``give_up_webhooks(n)`` makes it
@@ -30,7 +44,7 @@ Another process drives it through ``/_fake/...`` (see ``FakeGraphControl``):
 GET posted | requests | state; POST fail {path_prefix, status, times, body,
 method, regain_minutes} | add {type, ...add_* arguments} | usage {app, buc} |
 release {n} | webhook {url, app_secret} | deliver {payload or sample, to_url,
-app_secret} | give_up {times} | reset.
+app_secret} | give_up {times} | answer_surveys | reset.
 """
 from __future__ import annotations
 
@@ -47,7 +61,7 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from local.fake_server import FakeControl, FakeServer
@@ -66,6 +80,17 @@ MESSAGING_WINDOW_SECONDS = 24 * 3600
 HUMAN_AGENT_WINDOW_SECONDS = 7 * 24 * 3600
 PRIVATE_REPLY_WINDOW_SECONDS = 7 * 24 * 3600
 TEXT_LIMITS = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 4096}
+# Buttons (Send API quick replies; WhatsApp Cloud API interactive reply buttons).
+QUICK_REPLIES_MAX = 13
+QUICK_REPLY_TITLE_MAX = 20
+QUICK_REPLY_PAYLOAD_MAX = 1000
+QUICK_REPLY_TYPES = ("text", "user_phone_number", "user_email")
+WHATSAPP_BUTTONS_MAX = 3
+WHATSAPP_BUTTON_TITLE_MAX = 20
+WHATSAPP_BUTTON_ID_MAX = 256
+WHATSAPP_BODY_MAX = 1024
+INVALID_PARAMETER_CODE = 131009     # WhatsApp: "Parameter value is not valid"
+TEMPLATE_MISSING_CODE = 132001      # WhatsApp: the template does not exist (in that language)
 INSTAGRAM_DM_MAX_BYTES = 1000
 MAX_LIMIT = 100
 # Instagram's Conversations API details only a conversation's 20 newest messages.
@@ -95,7 +120,9 @@ ERROR_MESSAGES = {
     80001: "(#80001) There have been too many calls to this Page account. Wait a bit and try again.",
     80002: "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
     130429: "(#130429) Rate limit hit",
+    131009: "(#131009) Parameter value is not valid",
     131047: "(#131047) Re-engagement message",
+    132001: "(#132001) Template name does not exist in the translation",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
 }
 DEFAULT_FAILURE_CODES = {400: 100, 401: 190, 403: 200, 429: 4, 500: 2, 502: 2, 503: 2}
@@ -133,7 +160,11 @@ class FakeGraph(FakeServer):
                  ig_user_id: str = SORA_IG_USER_ID, phone_number_id: str = SORA_PHONE_NUMBER_ID, *,
                  waba_id: str = SORA_WABA_ID, page_name: str = SORA_PAGE_NAME,
                  ig_username: str = SORA_IG_USERNAME, display_phone_number: str = SORA_DISPLAY_PHONE,
-                 host: str = "127.0.0.1", clock: Callable[[], float] = time.time):
+                 host: str = "127.0.0.1", clock: Callable[[], float] = time.time, answer_surveys: bool = True,
+                 answer_delay_seconds: float = 0.0, survey_taps: Sequence[int] = (0,),
+                 approved_templates: Iterable[Tuple[str, str]] = (("csat_survey", "en"), ("csat_survey", "ja"))):
+        """``answer_surveys``: play the customer who taps a button of each message with buttons (see the
+        module docstring); ``approved_templates``: the WhatsApp templates (name, language) that may be sent."""
         self.host = host
         self.port = port
         self.access_token = access_token
@@ -169,6 +200,13 @@ class FakeGraph(FakeServer):
         self._conversation_of: Dict[Tuple[str, str], str] = {}
         self._give_up = 0
         self._given_up: List[Dict[str, Any]] = []
+        self.answer_surveys = answer_surveys
+        self.answer_delay_seconds = float(answer_delay_seconds)
+        self.survey_taps = tuple(int(tap) for tap in survey_taps) or (0,)
+        self.approved_templates = {(str(name), str(lang)) for name, lang in approved_templates}
+        # Taps the fake customers will send: (due at, platform, customer id, button, message tapped).
+        self._answers: deque = deque()
+        self._taps = 0
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -330,6 +368,7 @@ class FakeGraph(FakeServer):
         with self._lock:
             count = len(self._pending) if n is None else min(n, len(self._pending))
             released = [self._materialize(self._pending.popleft()) for _ in range(count)]
+            released += self._due_answers(self._clock() - self.answer_delay_seconds)
             target = self._webhook
         for item in released:
             if target:
@@ -338,6 +377,22 @@ class FakeGraph(FakeServer):
                 else:
                     item["webhook_status"] = _send(item["delivery"], target[0], target[1], target[2])
         return released
+
+    def answer_surveys_now(self) -> List[Dict[str, Any]]:
+        """Deliver every queued survey answer now (a customer tapping a button), as ``release`` does."""
+        with self._lock:
+            answers = self._due_answers(None)
+            target = self._webhook
+        for item in answers:
+            if target:
+                item["webhook_status"] = "given up" if self._gives_up(item["delivery"]) else _send(
+                    item["delivery"], target[0], target[1], target[2])
+        return answers
+
+    @property
+    def pending_answers(self) -> int:
+        with self._lock:
+            return len(self._answers)
 
     @property
     def pending(self) -> int:
@@ -428,6 +483,7 @@ class FakeGraph(FakeServer):
             self._private_replied.clear()
             self._give_up = 0
             self._given_up.clear()
+            self._answers.clear()
             self._usage["app"].update(call_count=1, total_cputime=1, total_time=1)
             self._usage["buc"].update(call_count=1, total_cputime=1, total_time=1, estimated_time_to_regain_access=0)
 
@@ -438,7 +494,8 @@ class FakeGraph(FakeServer):
                     "posts": len(self._posts), "comments": len(self._fb_comments), "ig_media": len(self._media),
                     "ig_comments": len(self._ig_comments), "ig_tagged": len(self._tagged),
                     "conversations": len(self._conversations), "given_up": len(self._given_up),
-                    "pending": len(self._pending), "posted": len(self._posted), "usage": json.loads(
+                    "pending": len(self._pending), "pending_answers": len(self._answers),
+                    "posted": len(self._posted), "usage": json.loads(
                         json.dumps(self._usage)), "webhook": self._webhook[0] if self._webhook else None}
 
     # ---- request handling -----------------------------------------------------------------
@@ -674,6 +731,7 @@ class FakeGraph(FakeServer):
         recipient, message = _json_param(params, "recipient"), _json_param(params, "message")
         text = self._required_text(message.get("text"), platform if platform == "instagram" else "messenger",
                                    "message[text]")
+        quick_replies = _quick_replies(message.get("quick_replies"))
         if platform == "instagram" and len(text.encode("utf-8")) > INSTAGRAM_DM_MAX_BYTES:
             raise GraphFault(100, f"(#100) Length of param message[text] must be less than or equal to "
                                   f"{INSTAGRAM_DM_MAX_BYTES}")
@@ -690,7 +748,9 @@ class FakeGraph(FakeServer):
         mid = self._mid(platform)
         self._record_dm(platform, recipient_id, mid, text, self._clock(), from_brand=True)
         self._record("message", platform, recipient_id, text, mid, account_id=account_id,
-                     messaging_type=messaging_type, tag=tag)
+                     messaging_type=messaging_type, tag=tag, quick_replies=quick_replies or None)
+        buttons = [(qr["title"], qr["payload"]) for qr in quick_replies if qr["content_type"] == "text"]
+        self._queue_answer(platform, account_id, recipient_id, buttons, mid, "quick_reply")
         return {"recipient_id": recipient_id, "message_id": mid}
 
     def _private_reply(self, platform: str, account_id: str, comment_id: str, text: str) -> Dict[str, Any]:
@@ -714,17 +774,73 @@ class FakeGraph(FakeServer):
         to = str(params.get("to") or "")
         if not to:
             raise GraphFault(100, "(#100) The parameter to is required.")
-        if params.get("type", "text") != "text":
-            raise GraphFault(100, f"(#100) The fake only sends text messages, not {params.get('type')!r}")
-        text_param = _json_param(params, "text")
-        text = self._required_text(text_param.get("body"), "whatsapp", "text.body")
-        self._check_window("whatsapp", to, human_agent=False)
+        kind = params.get("type", "text")
+        extra: Dict[str, Any] = {}
+        buttons: List[Tuple[str, str]] = []
+        if kind == "text":
+            text = self._required_text(_json_param(params, "text").get("body"), "whatsapp", "text.body")
+        elif kind == "interactive":
+            text, buttons = _reply_buttons(_json_param(params, "interactive"))
+            extra["buttons"] = [{"id": button_id, "title": title} for title, button_id in buttons]
+        elif kind == "template":
+            template = _json_param(params, "template")
+            name, lang, buttons = _template(template)
+            if (name, lang) not in self.approved_templates:
+                raise GraphFault(TEMPLATE_MISSING_CODE, error_data={
+                    "messaging_product": "whatsapp", "details": f"template name ({name}) does not exist in {lang}"})
+            text, extra["template"] = f"[template {name} ({lang})]", {"name": name, "language": lang}
+        else:
+            raise GraphFault(100, f"(#100) The fake sends text, interactive and template messages, not {kind!r}")
+        if kind != "template":  # templates are the one thing a business may send outside the window
+            self._check_window("whatsapp", to, human_agent=False)
         wamid = self._wamid(to)
         context = _json_param(params, "context")
-        self._record("message", "whatsapp", to, text, wamid, account_id=node,
-                     context_message_id=context.get("message_id"))
+        self._record("message", "whatsapp", to, text, wamid, account_id=node, type=kind,
+                     context_message_id=context.get("message_id"), **extra)
+        self._queue_answer("whatsapp", node, to, buttons, wamid,
+                           "template_button" if kind == "template" else "button_reply")
         return {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                 "messages": [{"id": wamid}]}
+
+    # ---- the customer who answers a survey ---------------------------------------------------
+
+    def _queue_answer(self, platform: str, account_id: str, customer_id: str, buttons: List[Tuple[str, str]],
+                      message_id: str, kind: str) -> None:
+        """The customer will tap one of ``buttons`` (title, payload) of the message we just accepted."""
+        if not self.answer_surveys or not buttons:
+            return
+        with self._lock:
+            position = self.survey_taps[self._taps % len(self.survey_taps)]
+            self._taps += 1
+            title, payload = buttons[max(0, min(position, len(buttons) - 1))]
+            self._answers.append({"due": self._clock(), "platform": platform, "account_id": account_id,
+                                  "customer_id": customer_id, "title": title, "payload": payload,
+                                  "message_id": message_id, "kind": kind})
+
+    def _due_answers(self, queued_by: Optional[float]) -> List[Dict[str, Any]]:
+        """The taps queued at or before ``queued_by`` (None: all), happening now: what ``release`` reports."""
+        items = []
+        with self._lock:
+            while self._answers and (queued_by is None or self._answers[0]["due"] <= queued_by):
+                tap = self._answers.popleft()
+                now = self._clock()
+                if tap["platform"] == "whatsapp":
+                    message_id = self._wamid(tap["customer_id"])
+                    delivery = whatsapp_button_delivery(
+                        self.waba_id, self.phone_number_id, wa_id=tap["customer_id"], wamid=message_id,
+                        title=tap["title"], payload=tap["payload"], timestamp=now, context_id=tap["message_id"],
+                        template=tap["kind"] == "template_button", display_phone_number=self.display_phone_number)
+                else:
+                    message_id = self._mid(tap["platform"])
+                    delivery = messaging_delivery("page" if tap["platform"] == "messenger" else "instagram",
+                                                  tap["account_id"], sender_id=tap["customer_id"], mid=message_id,
+                                                  text=tap["title"], timestamp_ms=int(now * 1000),
+                                                  quick_reply_payload=tap["payload"])
+                # Listed for polling and opening the reply window, whether or not the webhook arrives.
+                self._note_inbound(delivery)
+                items.append({"channel": "survey_answer", "id": message_id, "who": tap["customer_id"],
+                              "text": tap["title"], "delivery": delivery})
+        return items
 
     def _check_window(self, platform: str, user_id: str, *, human_agent: bool) -> None:
         last = self._last_inbound.get((platform, user_id))
@@ -1015,6 +1131,8 @@ class FakeGraph(FakeServer):
         if path == "/_fake/deliver":
             payload = request.get("payload") or self.sample_deliveries()[request["sample"]]
             return {"status": self.deliver(payload, request.get("to_url"), request.get("app_secret"))}
+        if path == "/_fake/answer_surveys":
+            return {"answered": self.answer_surveys_now()}
         if path == "/_fake/give_up":
             self.give_up_webhooks(int(request.get("times", 1)))
             return {"ok": True}
@@ -1247,11 +1365,14 @@ def ig_mention_delivery(ig_user_id: str, *, media_id: str, time_: float,
 
 def messaging_delivery(object_: str, account_id: str, *, sender_id: str, mid: str, text: Optional[str],
                        timestamp_ms: int, attachments: Optional[List[Dict[str, Any]]] = None,
-                       is_echo: bool = False) -> Dict[str, Any]:
-    """A Messenger (object "page") or Instagram (object "instagram") direct message."""
+                       is_echo: bool = False, quick_reply_payload: Optional[str] = None) -> Dict[str, Any]:
+    """A Messenger (object "page") or Instagram (object "instagram") direct message; with
+    ``quick_reply_payload``, a tapped quick reply (its ``text`` is the title)."""
     message: Dict[str, Any] = {"mid": mid}
     if text is not None:
         message["text"] = text
+    if quick_reply_payload is not None:
+        message["quick_reply"] = {"payload": quick_reply_payload}
     if attachments:
         message["attachments"] = attachments
     if is_echo:
@@ -1270,6 +1391,26 @@ def whatsapp_delivery(waba_id: str, phone_number_id: str, *, wa_id: str, name: s
              "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
              "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(timestamp)), "type": "text",
                            "text": {"body": text}}]}
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]}
+
+
+def whatsapp_button_delivery(waba_id: str, phone_number_id: str, *, wa_id: str, wamid: str, title: str,
+                             payload: str, timestamp: float, context_id: str, name: str = "", template: bool = False,
+                             display_phone_number: str = SORA_DISPLAY_PHONE) -> Dict[str, Any]:
+    """A customer's tap on a reply button (``type: interactive``) or on a template's quick-reply button
+    (``type: button``) of the message ``context_id``."""
+    display = display_phone_number.replace(" ", "").replace("-", "").lstrip("+")
+    message: Dict[str, Any] = {"context": {"from": display, "id": context_id}, "from": wa_id, "id": wamid,
+                               "timestamp": str(int(timestamp))}
+    if template:
+        message.update({"type": "button", "button": {"payload": payload, "text": title}})
+    else:
+        message.update({"type": "interactive",
+                        "interactive": {"type": "button_reply", "button_reply": {"id": payload, "title": title}}})
+    value = {"messaging_product": "whatsapp",
+             "metadata": {"display_phone_number": display, "phone_number_id": phone_number_id},
+             "contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
     return {"object": "whatsapp_business_account",
             "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]}
 
@@ -1469,6 +1610,96 @@ def _body_params(headers: Any, body: bytes) -> Tuple[Dict[str, Any], Optional[Gr
     return {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}, None
 
 
+def _quick_replies(value: Any) -> List[Dict[str, Any]]:
+    """``message.quick_replies`` as the Send API takes it; a GraphFault for what it refuses."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise GraphFault(100, "(#100) param message[quick_replies] must be an array") from None
+    if not isinstance(value, list) or not value:
+        raise GraphFault(100, "(#100) param message[quick_replies] must be a non-empty array")
+    if len(value) > QUICK_REPLIES_MAX:
+        raise GraphFault(100, f"(#100) param message[quick_replies] must have at most {QUICK_REPLIES_MAX} elements")
+    for index, item in enumerate(value):
+        where = f"message[quick_replies][{index}]"
+        if not isinstance(item, dict) or item.get("content_type") not in QUICK_REPLY_TYPES:
+            raise GraphFault(100, f"(#100) param {where}[content_type] must be one of {', '.join(QUICK_REPLY_TYPES)}")
+        if item["content_type"] != "text":
+            continue
+        title, payload = item.get("title"), item.get("payload")
+        if not isinstance(title, str) or not title.strip():
+            raise GraphFault(100, f"(#100) param {where}[title] is required for a text quick reply")
+        if len(title) > QUICK_REPLY_TITLE_MAX:
+            raise GraphFault(100, f"(#100) param {where}[title] must be at most {QUICK_REPLY_TITLE_MAX} characters")
+        if not isinstance(payload, (str, int)) or str(payload) == "":
+            raise GraphFault(100, f"(#100) param {where}[payload] is required for a text quick reply")
+        if len(str(payload)) > QUICK_REPLY_PAYLOAD_MAX:
+            raise GraphFault(100, f"(#100) param {where}[payload] must be at most {QUICK_REPLY_PAYLOAD_MAX} characters")
+    return [dict(item, payload=str(item["payload"])) if item["content_type"] == "text" else dict(item)
+            for item in value]
+
+
+def _invalid(details: str) -> GraphFault:
+    """WhatsApp's answer to a parameter it refuses (the details say which)."""
+    return GraphFault(INVALID_PARAMETER_CODE, error_data={"messaging_product": "whatsapp", "details": details})
+
+
+def _reply_buttons(interactive: Dict[str, Any]) -> Tuple[str, List[Tuple[str, str]]]:
+    """(body text, [(title, id)]) of an interactive reply-button message; a GraphFault for what WhatsApp refuses."""
+    if interactive.get("type") != "button":
+        raise GraphFault(100, f"(#100) The fake sends interactive reply buttons only, not {interactive.get('type')!r}")
+    body: Dict[str, Any] = interactive["body"] if isinstance(interactive.get("body"), dict) else {}
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _invalid("interactive.body.text is required")
+    if len(text) > WHATSAPP_BODY_MAX:
+        raise _invalid(f"interactive.body.text must be at most {WHATSAPP_BODY_MAX} characters")
+    action: Dict[str, Any] = interactive["action"] if isinstance(interactive.get("action"), dict) else {}
+    buttons = action.get("buttons")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= WHATSAPP_BUTTONS_MAX:
+        raise _invalid(f"interactive.action.buttons must hold 1 to {WHATSAPP_BUTTONS_MAX} buttons")
+    found: List[Tuple[str, str]] = []
+    for index, button in enumerate(buttons):
+        reply = button.get("reply") if isinstance(button, dict) else None
+        if not isinstance(button, dict) or button.get("type") != "reply" or not isinstance(reply, dict):
+            raise _invalid(f"buttons[{index}] must be {{\"type\": \"reply\", \"reply\": {{\"id\", \"title\"}}}}")
+        button_id, title = reply.get("id"), reply.get("title")
+        if not isinstance(button_id, str) or not button_id or len(button_id) > WHATSAPP_BUTTON_ID_MAX:
+            raise _invalid(f"buttons[{index}].reply.id must be 1 to {WHATSAPP_BUTTON_ID_MAX} characters")
+        if not isinstance(title, str) or not title.strip() or len(title) > WHATSAPP_BUTTON_TITLE_MAX:
+            raise _invalid(f"buttons[{index}].reply.title must be 1 to {WHATSAPP_BUTTON_TITLE_MAX} characters")
+        found.append((title, button_id))
+    if len({t for t, _ in found}) != len(found) or len({i for _, i in found}) != len(found):
+        raise _invalid("button titles and ids must be unique")
+    return text, found
+
+
+def _template(template: Dict[str, Any]) -> Tuple[str, str, List[Tuple[str, str]]]:
+    """(name, language, [(title, payload)] of its quick-reply buttons) of a template message."""
+    name = template.get("name")
+    language: Dict[str, Any] = template["language"] if isinstance(template.get("language"), dict) else {}
+    if not isinstance(name, str) or not name:
+        raise GraphFault(100, "(#100) The parameter template[name] is required.")
+    if not isinstance(language.get("code"), str) or not language["code"]:
+        raise GraphFault(100, "(#100) The parameter template[language][code] is required.")
+    buttons: List[Tuple[str, str]] = []
+    for component in template.get("components") or []:
+        if not isinstance(component, dict) or component.get("type") != "button":
+            continue
+        if component.get("sub_type") != "quick_reply" or not str(component.get("index", "")).isdigit():
+            raise _invalid("a button component needs sub_type quick_reply and a numeric index")
+        payloads = [p.get("payload") for p in component.get("parameters") or []
+                    if isinstance(p, dict) and p.get("type") == "payload"]
+        if len(payloads) != 1 or not isinstance(payloads[0], str) or not payloads[0]:
+            raise _invalid("a quick_reply button takes one parameter of type payload")
+        # The approved button's title is the template's own; the fake names it by its position.
+        buttons.append((f"button {component['index']}", payloads[0]))
+    return name, language["code"], buttons
+
+
 def _json_param(params: Dict[str, Any], name: str) -> Dict[str, Any]:
     """Graph takes object parameters as JSON objects, or as JSON strings in form posts."""
     value = params.get(name)
@@ -1549,9 +1780,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         while True:
             time.sleep(args.release_every if args.release_every > 0 else 3600)
-            if args.release_every > 0 and fake.pending:
+            if args.release_every > 0 and (fake.pending or fake.pending_answers):  # customers still answer surveys
+                had_seed = fake.pending > 0
                 _announce(fake.release(args.release_batch))
-                if not fake.pending:
+                if had_seed and not fake.pending:
                     print("seed stream fully released", flush=True)
     except KeyboardInterrupt:
         pass

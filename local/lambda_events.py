@@ -63,3 +63,23 @@ def sqs_event(messages: List[Dict[str, Any]], queue_name: str, region: str) -> D
             "awsRegion": region,
         })
     return {"Records": records}
+
+
+def dynamodb_event(records: List[Dict[str, Any]], stream_arn: str, region: str) -> Dict[str, Any]:
+    """The event Lambda builds from DynamoDB Streams GetRecords output (its event source mapping's batch)."""
+    shaped = []
+    for record in records:
+        stream = dict(record.get("dynamodb", {}))
+        created = stream.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):  # boto3 parses it; Lambda hands on epoch seconds
+            stream["ApproximateCreationDateTime"] = int(created.timestamp())
+        shaped.append({
+            "eventID": record.get("eventID") or uuid.uuid4().hex,
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": record.get("awsRegion", region),
+            "dynamodb": stream,
+            "eventSourceARN": stream_arn,
+        })
+    return {"Records": shaped}

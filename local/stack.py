@@ -3,8 +3,9 @@
 moto's server plays AWS on localhost, ``infra/template.yaml`` creates the
 tables and queues on it through CloudFormation, fake X and Graph servers
 play the platforms, ``chalice local`` serves the agent API, and this runner
-plays Lambda: it fires the schedule and delivers SQS batches to the very
-handlers of ``app.py`` with Lambda's event shapes.
+plays Lambda: it fires the schedule, delivers SQS batches and the cases
+table's stream records to the very handlers of ``app.py`` with Lambda's
+event shapes.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from local.fake_graph import SORA_IG_USER_ID, SORA_PAGE_ID, SORA_PHONE_NUMBER_ID
-from local.lambda_events import LambdaContext, scheduled_event, sqs_event
+from local.lambda_events import LambdaContext, dynamodb_event, scheduled_event, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -118,6 +119,58 @@ def deliver_queue(sqs: Any, queue_name: str, handler: Callable, handler_name: st
     return results
 
 
+def deliver_stream(streams: Any, stream_arn: str, handler: Callable, function_name: str, iterators: Dict[str, str], *,
+                   batch_size: int = 100, max_batches: int = 50,
+                   progress: Callable[[str], None] = lambda line: None) -> List[Any]:
+    """Deliver a DynamoDB stream's new records to its handler in batches, as Lambda's event source mapping does.
+
+    Each shard is read from where the last call left off (``iterators``: shard id -> the saved
+    NextShardIterator; TRIM_HORIZON for a shard not read yet), in batches of up to ``batch_size``. A batch
+    that raises, or the records from the earliest one its answer names in ``batchItemFailures``, are read
+    again at the next call (Lambda retries a shard from there too: nothing after it is skipped, nothing
+    before it repeated). Returns the handler's answers.
+    """
+    shards: List[Dict[str, Any]] = []
+    start: Dict[str, Any] = {}
+    while True:
+        description = streams.describe_stream(StreamArn=stream_arn, **start)["StreamDescription"]
+        shards += description.get("Shards", [])
+        if not description.get("LastEvaluatedShardId"):
+            break
+        start = {"ExclusiveStartShardId": description["LastEvaluatedShardId"]}
+    answers: List[Any] = []
+    batches = 0
+    for shard in shards:
+        shard_id = shard["ShardId"]
+        iterator = iterators.get(shard_id) or streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator and batches < max_batches:
+            page = streams.get_records(ShardIterator=iterator, Limit=batch_size)
+            records = page.get("Records", [])
+            if not records:
+                iterator = page.get("NextShardIterator") or iterator
+                break
+            batches += 1
+            try:
+                answer = handler(dynamodb_event(records, stream_arn, REGION), LambdaContext(function_name, REGION))
+                failed = [f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])]
+            except Exception as err:  # the whole batch comes again, as Lambda retries it
+                progress(f"  ! {function_name} batch failed, the stream will deliver it again: {err}")
+                answer, failed = None, [records[0]["dynamodb"]["SequenceNumber"]]
+            if answer is not None:
+                answers.append(answer)
+            if failed:
+                iterators[shard_id] = streams.get_shard_iterator(
+                    StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=min(failed, key=int))["ShardIterator"]
+                iterator = ""
+                break
+            iterator = page.get("NextShardIterator") or ""
+        if iterator:
+            iterators[shard_id] = iterator
+    return answers
+
+
 def _show_again(sqs: Any, url: str, messages: List[Dict[str, Any]]) -> None:
     if messages:
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
@@ -143,6 +196,7 @@ class LocalDeployment:
     _api: Optional[subprocess.Popen] = None
     _app: Any = None
     _last_fetch: float = 0.0
+    _shard_iterators: Dict[str, str] = field(default_factory=dict)  # where the stream's reader is, per shard
 
     # ---- lifecycle -------------------------------------------------------------
     def start(self) -> "LocalDeployment":
@@ -275,6 +329,9 @@ class LocalDeployment:
                    for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
         self.env["NOTIFICATIONS_TOPIC_ARN"] = outputs["NotificationsTopicArn"]
         os.environ["NOTIFICATIONS_TOPIC_ARN"] = outputs["NotificationsTopicArn"]
+        # And the cases table's stream, which measure_changes reads (deliver_stream plays its mapping).
+        self.env["CASES_STREAM_ARN"] = outputs["CasesStreamArn"]
+        os.environ["CASES_STREAM_ARN"] = outputs["CasesStreamArn"]
         # moto's CloudFormation skips Cognito and Secrets Manager: create them by API.
         cognito = self._client("cognito-idp")
         pool_id, client_id = create_demo_pool(cognito, f"socialcare-{self.stage}-agents")
@@ -349,13 +406,25 @@ class LocalDeployment:
         return deliver_queue(self._client("sqs"), queue_name, getattr(self._app, handler_name), handler_name,
                              max_batches=max_batches, progress=self.progress)
 
-    def pump(self) -> Dict[str, List[Dict[str, Any]]]:
-        """One turn of the pipeline: triage, assign, send what is queued."""
+    def deliver_stream(self, *, batch_size: int = 100, max_batches: int = 50) -> List[Any]:
+        """Hand the cases table's new stream records to ``measure_changes``, as its event source mapping does
+        (``deliver_stream`` below); nothing when the app has no such function."""
+        handler = getattr(self._app, "measure_changes", None)
+        stream_arn = self.env.get("CASES_STREAM_ARN", "")
+        if handler is None or not stream_arn:
+            return []
+        return deliver_stream(self._client("dynamodbstreams"), stream_arn, handler, f"socialcare-{self.stage}-measure_changes",
+                              self._shard_iterators, batch_size=batch_size, max_batches=max_batches,
+                              progress=self.progress)
+
+    def pump(self) -> Dict[str, List[Any]]:
+        """One turn of the pipeline: triage, assign, send what is queued, then measure what changed."""
         config = self._app.config
         return {
             "triaged": self.deliver(config.mentions_queue, "triage_mentions"),
             "assigned": self.deliver(config.triaged_queue, "assign_cases"),
             "sent": self.deliver(config.outbound_queue, "send_replies"),
+            "measured": self.deliver_stream(),
         }
 
     def dead_letters(self, which: str) -> List[Dict[str, Any]]:

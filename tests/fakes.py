@@ -9,17 +9,20 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import Case
+from chalicelib.domain.csat import SurveySettings
 from chalicelib.domain.errors import Conflict, InvalidCursor, MessageTooLarge
 from chalicelib.domain.hours import Calendar
+from chalicelib.domain.kpi import Aggregates, Delta, aggregate_rows, apply_once
 from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.notification import Notification
 from chalicelib.domain.paging import decode_cursor, encode_cursor
+from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
 from chalicelib.domain.sla import SlaPolicy
@@ -36,6 +39,7 @@ from chalicelib.ports import (
     OpenResult,
     StoredMention,
 )
+from tests.fakes_costs import FakeCostStore
 
 
 def _configured_days(kind: str) -> int:
@@ -59,6 +63,7 @@ class FakeCaseStore:
         self.replies: Dict[Tuple[str, str], Reply] = {}
         self.deliveries: Dict[Tuple[str, str], Tuple[str, str]] = {}
         self.away_sent: Dict[str, str] = {}  # customer key -> when their latest away message was claimed
+        self.surveys: Dict[str, Tuple[str, str]] = {}  # customer key -> (case id, until) of the survey awaiting an answer
         self._counter = itertools.count()
 
     def create(self, case: Case) -> bool:
@@ -356,7 +361,22 @@ class FakeCaseStore:
                         more=start + limit < len(due))
 
     def forget_away_message(self, customer_key: str) -> None:
+        # The survey awaiting an answer is the customer's other small record keyed by their identity: an
+        # erasure removes it with the away message, as the DynamoDB store does.
         self.away_sent.pop(customer_key, None)
+        self.surveys.pop(customer_key, None)
+
+    def await_survey_answer(self, customer_key: str, case_id: str, *, until: str) -> None:
+        self.surveys[customer_key] = (case_id, until)  # one survey waits at a time: the latest asked
+
+    def survey_awaiting(self, customer_key: str, *, now: str) -> Optional[str]:
+        case_id, until = self.surveys.get(customer_key, ("", ""))
+        return case_id if case_id and now < until else None
+
+    def stop_awaiting_survey(self, customer_key: str, case_id: str) -> None:
+        # Only that case's survey: a later survey (another case) asked meanwhile keeps waiting.
+        if self.surveys.get(customer_key, ("", ""))[0] == case_id:
+            del self.surveys[customer_key]
 
     def claim_away_message(self, customer_key: str, *, case_id: str, at: str, not_since: str) -> bool:
         # away_sent holds "<at>|<case id>". The same case may claim again (a redelivery after a crash
@@ -424,6 +444,9 @@ class FakeSettingsStore:
         self.sla_policy: Optional[SlaPolicy] = None
         self.first_responses: Dict[str, List[int]] = {}
         self.runs: Dict[str, str] = {}
+        self.survey: Optional[SurveySettings] = None
+        self.qa_rubric: Optional[Rubric] = None
+        self.qa_sampling: Optional[SamplingPolicy] = None
 
     # sources and cursors
     def list_sources(self) -> List[Dict[str, Any]]:
@@ -522,6 +545,24 @@ class FakeSettingsStore:
     def recent_first_responses(self, team: str) -> List[int]:
         return list(self.first_responses.get(team, []))
 
+    def get_survey_settings(self) -> Optional[SurveySettings]:
+        return self.survey
+
+    def put_survey_settings(self, survey: SurveySettings, *, author: str, at: str) -> None:
+        self.survey = survey
+
+    def get_qa_rubric(self) -> Optional[Rubric]:
+        return self.qa_rubric
+
+    def put_qa_rubric(self, rubric: Rubric, *, author: str, at: str) -> None:
+        self.qa_rubric = rubric
+
+    def get_qa_sampling(self) -> Optional[SamplingPolicy]:
+        return self.qa_sampling
+
+    def put_qa_sampling(self, policy: SamplingPolicy, *, author: str, at: str) -> None:
+        self.qa_sampling = policy
+
     def last_run(self, name: str) -> Optional[str]:
         return self.runs.get(name)
 
@@ -584,6 +625,97 @@ class FakeNotificationStore:
                 if feed[notification_id].read_at is None:
                     feed[notification_id].read_at = at
         return found
+
+
+class FakeKpiStore:
+    """Per-day aggregates on ``domain.kpi.apply_once``, the reference semantics the DynamoDB store follows."""
+
+    def __init__(self) -> None:
+        self.aggregates: Aggregates = {}
+        self.applied: Set[str] = set()  # tokens applied (markers never expire here: a test is shorter than a day)
+        self.backlog: Dict[Tuple[str, str], int] = {}  # (dimension, key) -> every backlog movement ever
+        self.fail = False  # True: apply_deltas raises, as DynamoDB would when throttled
+
+    def apply_deltas(self, token: str, deltas: List[Delta], *, keep_marker_seconds: int) -> bool:
+        if self.fail:
+            raise RuntimeError("the KPI table is unreachable")
+        wrong = [d.token for d in deltas if d.token != token]
+        if wrong:
+            raise ValueError(f"a delta of token {wrong[0]!r} given with token {token!r}")
+        if token in self.applied:
+            return False
+        apply_once(self.aggregates, self.applied, deltas)
+        self.applied.add(token)  # a token without deltas is applied too (its marker is written)
+        for delta in deltas:
+            amount = int(delta.counters.get("backlog", 0))
+            if amount:
+                key = (delta.dimension, delta.key)
+                self.backlog[key] = self.backlog.get(key, 0) + amount
+        return True
+
+    def kpi_rows(self, dimension: str, from_day: str, to_day: str) -> List[Dict[str, Any]]:
+        return aggregate_rows({item: counters for item, counters in self.aggregates.items()
+                               if item[1] == dimension and from_day <= item[0] <= to_day})
+
+    def backlog_totals(self, dimension: str) -> Dict[str, int]:
+        # Keys whose movements cancelled out (no active case now) are left out, as the DynamoDB store does.
+        return {key: total for (dim, key), total in sorted(self.backlog.items()) if dim == dimension and total}
+
+
+class FakeQaStore:
+    """The weekly pool of sent replies (in reply id order, as the DynamoDB store pages it) and one review per reply.
+
+    A review names the ISO ``week`` its reply was sent in (``review["week"]``): that is how
+    ``reviews_of_week`` finds it.
+    """
+
+    def __init__(self) -> None:
+        self.sent: Dict[str, Dict[str, ReplyForReview]] = {}  # week -> reply id -> reply
+        self.reviews: Dict[str, Dict[str, Any]] = {}  # reply id -> review
+
+    def note_sent_reply(self, week: str, reply: ReplyForReview) -> None:
+        self.sent.setdefault(week, {})[reply.reply_id] = reply
+
+    def sent_replies(self, week: str, *, limit: int, after: Optional[str] = None
+                     ) -> Tuple[List[ReplyForReview], Optional[str]]:
+        ordered = [reply for _id, reply in sorted(self.sent.get(week, {}).items())]
+        start = 0
+        if after:
+            state = decode_cursor(after)
+            if state.get("w") != week or not isinstance(state.get("r"), str):
+                raise InvalidCursor("not a position of this week's sent replies; start again without it")
+            start = next((i for i, r in enumerate(ordered) if r.reply_id > state["r"]), len(ordered))
+        page = ordered[start:start + limit]
+        more = start + limit < len(ordered)
+        return page, (encode_cursor({"w": week, "r": page[-1].reply_id}) if page and more else None)
+
+    def put_review(self, review: Dict[str, Any]) -> bool:
+        _review_week(review)
+        if review["reply_id"] in self.reviews:
+            return False
+        self.reviews[review["reply_id"]] = copy.deepcopy(review)
+        return True
+
+    def get_review(self, reply_id: str) -> Optional[Dict[str, Any]]:
+        return copy.deepcopy(self.reviews.get(reply_id))
+
+    def reviews_of_week(self, week: str) -> List[Dict[str, Any]]:
+        return [copy.deepcopy(r) for _id, r in sorted(self.reviews.items()) if r.get("week") == week]
+
+    def forget_reply(self, week: str, reply_id: str) -> None:
+        self.sent.get(week, {}).pop(reply_id, None)
+        if (self.reviews.get(reply_id) or {}).get("week") == week:
+            del self.reviews[reply_id]
+
+
+def _review_week(review: Mapping[str, Any]) -> str:
+    """What the DynamoDB store checks before storing a review: a reply id and the week it was sent in."""
+    if not isinstance(review.get("reply_id"), str) or not review["reply_id"]:
+        raise ValueError("a review needs the 'reply_id' of the reply it reviews")
+    week = review.get("week")
+    if not isinstance(week, str) or not week:
+        raise ValueError("a review needs the 'week' its reply was sent in (as note_sent_reply had it)")
+    return week
 
 
 class FakeNotifier:
@@ -720,7 +852,8 @@ class FakeGraph:
         return self._post("private_reply", platform, comment_id, text)
 
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
-                     reply_to_message_id: Optional[str] = None) -> str:
+                     reply_to_message_id: Optional[str] = None, options: Optional[List[Dict[str, str]]] = None,
+                     template: Optional[Dict[str, str]] = None) -> str:
         return self._post("message", platform, recipient_id, text)
 
     def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
@@ -787,7 +920,8 @@ def fake_deps(clock: Optional[Clock] = None, secrets: Optional[Dict[str, str]] =
         dead_letters={"mentions": FakeQueue("mentions-dlq"), "triaged": FakeQueue("triaged-dlq"),
                       "outbound": FakeQueue("outbound-dlq")},
         secrets=lambda: dict(secrets or {}), platforms=FakePlatforms(), models=FakeModels(),
-        notifications=FakeNotificationStore(), notifier=FakeNotifier(),
+        notifications=FakeNotificationStore(), notifier=FakeNotifier(), kpis=FakeKpiStore(), qa=FakeQaStore(),
+        costs=FakeCostStore(),
         now=clock.now, epoch=clock.epoch,
     )
     values.update(overrides)

@@ -37,7 +37,8 @@ import deploy  # noqa: E402
 
 REGION = "us-east-1"
 STAGE = "prod"
-FUNCTIONS = ("fetch_mentions", "triage_mentions", "assign_cases", "send_replies", "refresh_x_token", "sla_tick")
+FUNCTIONS = ("fetch_mentions", "triage_mentions", "assign_cases", "send_replies", "refresh_x_token", "sla_tick",
+             "measure_changes")
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +163,25 @@ def test_the_readme_deploy_section_offline(env, project):
     assert rules[f"socialcare-{STAGE}-sla_tick-event"] == "rate(1 minute)"
     target = client("events").list_targets_by_rule(Rule=f"socialcare-{STAGE}-refresh_x_token-event")["Targets"][0]
     assert target["Arn"].endswith(f":function:socialcare-{STAGE}-refresh_x_token")
-    mappings = {m["FunctionArn"].rsplit(":", 1)[-1]: m["EventSourceArn"].rsplit(":", 1)[-1]
+    # The cases stream's ARN came from the stack output (CASES_STREAM_ARN), which app.py's
+    # on_dynamodb_record read when chalice deploy loaded it.
+    assert environment["CASES_STREAM_ARN"] == outputs["CasesStreamArn"]
+    assert outputs["CasesStreamArn"].startswith(f"arn:aws:dynamodb:{REGION}:")
+    mappings = {m["FunctionArn"].rsplit(":", 1)[-1]: (m["EventSourceArn"] if ":dynamodb:" in m["EventSourceArn"]
+                                                      else m["EventSourceArn"].rsplit(":", 1)[-1])
                 for m in lam.list_event_source_mappings()["EventSourceMappings"]}
     assert mappings == {f"socialcare-{STAGE}-triage_mentions": f"socialcare-{STAGE}-mentions",
                         f"socialcare-{STAGE}-assign_cases": f"socialcare-{STAGE}-triaged",
-                        f"socialcare-{STAGE}-send_replies": f"socialcare-{STAGE}-outbound"}
+                        f"socialcare-{STAGE}-send_replies": f"socialcare-{STAGE}-outbound",
+                        f"socialcare-{STAGE}-measure_changes": outputs["CasesStreamArn"]}
 
-    # The step after chalice: the mappings report batch item failures, and the functions know it.
-    assert len(steps.after_chalice()) == 3
+    # The step after chalice: the mappings (the queues' and the stream's) report batch item failures, and
+    # the functions know it.
+    assert len(steps.after_chalice()) == 4
     for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    variables = lam.get_function_configuration(FunctionName=f"socialcare-{STAGE}-measure_changes")["Environment"]["Variables"]
+    assert variables["SQS_REPORT_BATCH_ITEM_FAILURES"] == "true" and variables["CASES_STREAM_ARN"] == outputs["CasesStreamArn"]
 
     # README: the first supervisor, then a token for the curl examples.
     done = run(env, project, "infra/admin.py", "create-supervisor", "--stage", STAGE, "--username", "aiko",

@@ -44,6 +44,14 @@ def app_event_sources():
     return schedules, queues
 
 
+def app_stream_sources():
+    from chalice.app import DynamoDBEventConfig
+
+    import app
+
+    return {s.name: s for s in app.app.event_sources if isinstance(s, DynamoDBEventConfig)}
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     out = tmp_path_factory.mktemp("package")
@@ -97,6 +105,8 @@ def test_every_function_of_the_app_is_packaged_arm64_sized_named_and_traced(reso
                                                                      settings.lambda_timeout), name
         assert properties["Tracing"] == "Active"
         assert properties["Environment"]["Variables"]["SOCIALCARE_STAGE"] == STAGE
+        # The stream's ARN from the template, never the stage's placeholder (a pipeline must not ship one).
+        assert properties["Environment"]["Variables"]["CASES_STREAM_ARN"] == {"Fn::GetAtt": ["CasesTable", "StreamArn"]}
 
 
 def test_sizes_are_chosen_per_function_not_one_for_all():
@@ -150,8 +160,8 @@ def test_each_function_has_its_own_role_with_its_own_least_privilege_policy(reso
                     assert "*" not in arn.replace(f"/aws/lambda/{policies.function_name(name, STAGE)}:*", ""), arn
                     if ":s3:::" not in arn:
                         assert ":${AWS::Region}:${AWS::AccountId}:" in arn, arn
-                else:
-                    assert resource == {"Ref": "PlatformSecret"}, resource
+                else:  # the template's secret and the cases stream, by the resources themselves
+                    assert resource in ({"Ref": "PlatformSecret"}, {"Fn::GetAtt": ["CasesTable", "StreamArn"]}), resource
     assert len(roles) == len(functions)
 
 
@@ -161,7 +171,8 @@ def test_sqs_mappings_report_item_failures_and_cap_their_concurrency(resources, 
     template_queues = {r["Properties"]["QueueName"]["Fn::Sub"].replace("socialcare-${Stage}-", ""): name
                        for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
     mappings = {r["Properties"]["FunctionName"]["Ref"]: r["Properties"] for r in resources.values()
-                if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                and r["Properties"]["EventSourceArn"] != {"Fn::GetAtt": ["CasesTable", "StreamArn"]}}
     assert len(mappings) == len(queues)
     for name, source in queues.items():
         function = functions[name]
@@ -178,6 +189,26 @@ def test_sqs_mappings_report_item_failures_and_cap_their_concurrency(resources, 
         assert 2 <= concurrency <= 10, name
         if source.maximum_concurrency:  # `chalice deploy` gets it from the decorator: the same value both ways
             assert source.maximum_concurrency == concurrency, name
+
+
+def test_the_cases_stream_feeds_its_function_through_an_explicit_mapping_that_reports_item_failures(resources,
+                                                                                                     functions):
+    streams = app_stream_sources()
+    table = resources["CasesTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    mappings = {r["Properties"]["FunctionName"]["Ref"]: r["Properties"] for r in resources.values()
+                if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["CasesTable", "StreamArn"]}}
+    assert set(mappings) == {_cfn(name) for name in streams}
+    for name, source in streams.items():
+        function = functions[name]["Properties"]
+        assert not function.get("Events"), name  # SAM's own event is replaced by the tagged mapping
+        mapping = mappings[_cfn(name)]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert function["Environment"]["Variables"]["SQS_REPORT_BATCH_ITEM_FAILURES"] == "true"
+        # The function knows its stream from the template, not from a placeholder of the stage's config.
+        assert function["Environment"]["Variables"]["CASES_STREAM_ARN"] == {"Fn::GetAtt": ["CasesTable", "StreamArn"]}
+        assert (mapping["BatchSize"], mapping["StartingPosition"]) == (source.batch_size, source.starting_position)
 
 
 def test_schedules_are_explicit_tagged_rules(resources, functions):
@@ -207,8 +238,11 @@ def test_every_function_has_error_and_throttle_alarms_by_its_packaged_name(resou
             [dimension] = resource["Properties"]["Dimensions"]
             name = dimension["Value"]["Fn::Sub"].replace("${Stage}", STAGE)
             alarmed.setdefault(name, set()).add(resource["Properties"]["MetricName"])
+    streams = app_stream_sources()
     for name, function in functions.items():
-        assert alarmed.get(function["Properties"]["FunctionName"]) == {"Errors", "Throttles"}, name
+        # A stream-fed function also says when it falls behind (the stream keeps a change 24 hours).
+        expected = {"Errors", "Throttles"} | ({"IteratorAge"} if name in streams else set())
+        assert alarmed.get(function["Properties"]["FunctionName"]) == expected, name
 
 
 def test_the_stage_parameter_is_pinned_to_the_packaged_stage(package):

@@ -60,7 +60,9 @@ def as_list(value):
 @pytest.mark.parametrize("function", sorted(policies.FUNCTIONS))
 def test_policies_name_exact_arns_of_this_account_and_region(stage, function):
     secret_arn = f"arn:aws:secretsmanager:eu-west-1:111122223333:secret:socialcare-{stage}/platforms-AbC123"
-    policy = policies.policy_for(function, stage, "eu-west-1", "111122223333", {"PlatformSecretArn": secret_arn})
+    stream_arn = f"arn:aws:dynamodb:eu-west-1:111122223333:table/socialcare-{stage}-cases/stream/2026-12-01T00:00:00.000"
+    policy = policies.policy_for(function, stage, "eu-west-1", "111122223333",
+                                 {"PlatformSecretArn": secret_arn, "CasesStreamArn": stream_arn})
     own_logs = f"arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/{policies.function_name(function, stage)}:*"
     for statement in statements(policy):
         assert statement["Effect"] == "Allow"
@@ -81,7 +83,8 @@ def test_policies_name_exact_arns_of_this_account_and_region(stage, function):
             if parts[2] != "s3":
                 assert parts[3:5] == ["eu-west-1", "111122223333"], arn
             if parts[2] == "dynamodb":
-                assert re.fullmatch(rf"table/socialcare-{stage}-[a-z]+(/index/[a-z-]+)?", parts[5]), arn
+                assert re.fullmatch(rf"table/socialcare-{stage}-[a-z]+(/index/[a-z-]+)?", parts[5]) or (
+                    ":".join(parts) == stream_arn), arn
             if parts[2] == "sqs":
                 assert re.fullmatch(rf"socialcare-{stage}-[a-z]+(-dlq)?", parts[5]), arn
             if parts[2] == "secretsmanager":
@@ -93,6 +96,27 @@ def test_without_the_stack_outputs_the_secret_is_matched_by_name_and_its_six_cha
     policy = policies.policy_for("send_replies", "prod", "us-east-1", ACCOUNT)
     [secret] = [s for s in statements(policy) if s["Sid"] == "PlatformSecret"]
     assert secret["Resource"] == [f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:socialcare-prod/platforms-??????"]
+
+
+def test_only_the_stream_function_reads_the_cases_stream_named_exactly_once_the_stack_exists():
+    stream_arn = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/socialcare-prod-cases/stream/2026-12-01T00:00:00.000"
+    for function in policies.FUNCTIONS:
+        policy = policies.policy_for(function, "prod", "us-east-1", ACCOUNT, {"CasesStreamArn": stream_arn})
+        readers = [s for s in statements(policy) if "dynamodb:GetRecords" in s["Action"]]
+        if function == "measure_changes":
+            assert readers == [{"Sid": "SourceStream", "Effect": "Allow", "Action": list(policies.STREAM_POLLER),
+                                "Resource": [stream_arn]}]
+        else:
+            assert readers == [] and "/stream/" not in json.dumps(policy), function
+    # Written into the stage by the deploy (CASES_STREAM_ARN), the same.
+    from_env = policies.policy_for("measure_changes", "prod", "us-east-1", ACCOUNT,
+                                   environment={"CASES_STREAM_ARN": stream_arn})
+    assert [s["Resource"] for s in statements(from_env) if s["Sid"] == "SourceStream"] == [[stream_arn]]
+    # Before the first deploy (a placeholder, a stream of another table): only the stream's label is open.
+    for environment in ({}, {"CASES_STREAM_ARN": "arn:aws:dynamodb:us-east-1:1:table/other/stream/x"}):
+        policy = policies.policy_for("measure_changes", "prod", "us-east-1", ACCOUNT, environment=environment)
+        assert [s["Resource"] for s in statements(policy) if s["Sid"] == "SourceStream"] == [
+            [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/socialcare-prod-cases/stream/*"]]
 
 
 def test_only_the_triage_function_reads_the_model_and_only_the_configured_object():
@@ -124,23 +148,26 @@ def test_partitions_follow_the_region():
 
 
 def test_the_package_rendering_is_the_same_policy_resolved_by_cloudformation():
-    def resolve(value, secret_arn):
+    def resolve(value, outputs):
         if isinstance(value, dict) and "Fn::Sub" in value:
             return (value["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION)
                     .replace("${AWS::AccountId}", ACCOUNT))
         if value == {"Ref": "PlatformSecret"}:
-            return secret_arn
+            return outputs["PlatformSecretArn"]
+        if value == {"Fn::GetAtt": ["CasesTable", "StreamArn"]}:
+            return outputs["CasesStreamArn"]
         if isinstance(value, dict):
-            return {k: resolve(v, secret_arn) for k, v in value.items()}
+            return {k: resolve(v, outputs) for k, v in value.items()}
         if isinstance(value, list):
-            return [resolve(v, secret_arn) for v in value]
+            return [resolve(v, outputs) for v in value]
         return value
 
     for stage in DEPLOYED_STAGES:
-        secret_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:socialcare-{stage}/platforms-AbC123"
+        outputs = {"PlatformSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:socialcare-{stage}/platforms-AbC123",
+                   "CasesStreamArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/socialcare-{stage}-cases/stream/2026-12-01"}
         for function in policies.FUNCTIONS:
-            literal = policies.policy_for(function, stage, REGION, ACCOUNT, {"PlatformSecretArn": secret_arn})
-            assert resolve(policies.package_policy_for(function, stage), secret_arn) == literal, (stage, function)
+            literal = policies.policy_for(function, stage, REGION, ACCOUNT, outputs)
+            assert resolve(policies.package_policy_for(function, stage), outputs) == literal, (stage, function)
 
 
 def test_each_stage_names_one_policy_file_per_function_and_write_policies_writes_them(tmp_path):
@@ -162,10 +189,11 @@ def test_each_stage_names_one_policy_file_per_function_and_write_policies_writes
 
 
 def app_functions(chalice_app) -> List[str]:
-    from chalice.app import ScheduledEventConfig, SQSEventConfig
+    from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
     names = ["api_handler"] if chalice_app.routes else []
-    names += [s.name for s in chalice_app.event_sources if isinstance(s, (SQSEventConfig, ScheduledEventConfig))]
+    names += [s.name for s in chalice_app.event_sources
+              if isinstance(s, (SQSEventConfig, ScheduledEventConfig, DynamoDBEventConfig))]
     return names + [f.name for f in chalice_app.pure_lambda_functions]
 
 
@@ -317,6 +345,8 @@ def check(recorder: Recorder, function: str, *, environment=None, source_queue=N
     """Every call granted; every grant used (but what Lambda itself does with the role)."""
     [secret_arn] = recorder.secrets.values()
     outputs = {"PlatformSecretArn": secret_arn}
+    if policies.FUNCTIONS[function].source_stream:
+        outputs["CasesStreamArn"] = stack_outputs()["CasesStreamArn"]
     policy = policies.policy_for(function, STAGE, REGION, ACCOUNT, outputs, environment=environment)
     calls = recorder.calls[function]
     if os.environ.get("SHOW_CALLS"):  # SHOW_CALLS=1 pytest -s tests/test_policies.py: what each function calls
@@ -329,9 +359,12 @@ def check(recorder: Recorder, function: str, *, environment=None, source_queue=N
     if spec.source_queue:
         queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:socialcare-{STAGE}-{spec.source_queue[2]}"
         lambda_itself = {(action, queue) for action in policies.SQS_POLLER}
+    if spec.source_stream:
+        lambda_itself |= {(action, outputs["CasesStreamArn"]) for action in policies.STREAM_POLLER}
     unused = []
     for statement in statements(policy):
-        if statement["Sid"] in ("OwnLogs", "Tracing"):
+        # CostMetering's write happens when a container's minute of usage is due, not in every scenario.
+        if statement["Sid"] in ("OwnLogs", "Tracing", "CostMetering"):
             continue
         for action in statement["Action"]:
             for resource in statement["Resource"]:
@@ -441,6 +474,11 @@ def fake_x(app_module, monkeypatch):
     fake.stop()
 
 
+def stack_outputs() -> Dict[str, str]:
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=f"socialcare-{STAGE}")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
+
+
 def use_notifications_topic(monkeypatch):
     """NOTIFICATIONS_TOPIC_ARN from the stack's output, as the deploy writes it into the stage's config."""
     stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=f"socialcare-{STAGE}")
@@ -522,6 +560,17 @@ def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_
                                    ("GET", "/admin/teams/support/away", None),
                                    ("PUT", "/admin/sla", policy), ("GET", "/admin/sla", None),
                                    ("GET", "/teams/support/waiting", None)):
+            answer = getattr(client.http, method.lower())(path, headers=json_headers(boss),
+                                                          **({"body": json.dumps(body)} if body else {}))
+            assert answer.status_code in (200, 201), (method, path, answer.json_body)
+        # Measure: the KPI report (aggregate items and backlog totals), survey and QA settings, the QA queue.
+        rubric = {"criteria": [{"key": "tone", "label": "Tone", "weight": 1}]}
+        for method, path, body in (("GET", "/reports/kpis?group_by=team&from=2026-11-01&to=2026-11-30", None),
+                                   ("PUT", "/admin/csat", {"enabled": True}), ("GET", "/admin/csat", None),
+                                   ("PUT", "/admin/qa/rubric", rubric), ("GET", "/admin/qa/rubric", None),
+                                   ("PUT", "/admin/qa/sampling", {"base_rate": 0.1}),
+                                   ("GET", "/admin/qa/sampling", None), ("GET", "/qa/queue?week=2026-W48", None),
+                                   ("GET", "/qa/reviews?week=2026-W48", None)):
             answer = getattr(client.http, method.lower())(path, headers=json_headers(boss),
                                                           **({"body": json.dumps(body)} if body else {}))
             assert answer.status_code in (200, 201), (method, path, answer.json_body)
@@ -723,6 +772,50 @@ def test_refresh_x_token_uses_exactly_its_grants(app_module, recorder, fake_x):
                                                        LambdaContext("refresh", REGION))["outcome"])
     assert outcomes == ["refreshed", "refused"]
     check(recorder, "refresh_x_token")
+
+
+def test_measure_changes_uses_exactly_its_grants(client, app_module, recorder):
+    """The cases stream, read as Lambda's mapping would: a case opened, answered and resolved (its events for
+    the handle time), the customer back with a new case (their ledger, the earlier case), each change once."""
+    from chalicelib.bootstrap import deps
+    from chalicelib.domain.clock import now_iso
+    from chalicelib.domain.hours import validate_calendar
+    from chalicelib.domain.sla import validate_policy
+    from local.stack import deliver_stream
+
+    aiko = app_module.agents.add("aiko", ["support"])
+    store = deps().settings
+    store.put_sla_policy(validate_policy({"business_hours": False, "default": {
+        p: {"first_response": 60, "resolution": 1440} for p in ("urgent", "high", "normal", "low")}}),
+        author="boss", at=now_iso())
+    store.put_team_calendar("support", validate_calendar({"time_zone": "UTC", "weekly": {
+        d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}), author="boss", at=now_iso())
+    [opened] = pipeline(app_module, x_mention("501", "@SoraAir my bag is lost, please help"))
+    case_id = opened["case_id"]
+    answer = client.http.post(f"/cases/{case_id}/replies", headers=json_headers(aiko),
+                              body=json.dumps({"text": "Sorry about your bag, we are on it."}))
+    assert answer.status_code == 202, answer.json_body
+    answer = client.http.patch(f"/cases/{case_id}", headers=json_headers(aiko), body=json.dumps({"status": "resolved"}))
+    assert answer.status_code == 200, answer.json_body
+    [back] = pipeline(app_module, x_mention("502", "@SoraAir my bag is still lost, terrible",
+                                            created_at="2026-11-23T05:00:00Z"))
+    assert back["case_id"] != case_id, back
+
+    def measured(event, context):
+        with recorder.running("measure_changes"):
+            return app_module.measure_changes(event, context)
+
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    stream_arn = stack_outputs()["CasesStreamArn"]
+    iterators: Dict[str, str] = {}
+    answers = deliver_stream(streams, stream_arn, measured, "measure_changes", iterators)
+    assert answers and all(a == {"batchItemFailures": []} for a in answers), answers
+    # The same records again (Lambda retries a batch): each token counts once.
+    rows = deps().kpis.kpi_rows("team", "2000-01-01", "2100-01-01")
+    again = deliver_stream(streams, stream_arn, measured, "measure_changes", {})
+    assert again and deps().kpis.kpi_rows("team", "2000-01-01", "2100-01-01") == rows
+    assert sum(r.get("cases_opened", 0) for r in rows) == 2 and sum(r.get("cases_resolved", 0) for r in rows) == 1
+    check(recorder, "measure_changes")
 
 
 def test_every_function_of_the_app_has_a_scenario_here():

@@ -16,13 +16,15 @@ def client(service: str) -> Any:
     import boto3  # lazy: see module docstring
     from botocore.config import Config
 
+    from chalicelib.adapters.metering import instrument
     from chalicelib.config import settings
 
-    return boto3.client(
+    # Every request through our clients is counted for the cost report (adapters/metering.py).
+    return instrument(boto3.client(
         service,
         region_name=settings().region,
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10),
-    )
+    ))
 
 
 def reset_clients() -> None:

@@ -17,13 +17,17 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
             inbox_due_sk; waiting_pk/waiting_sk only while the case waits for an agent; sla_due_pk/
             sla_next_sk only while the scheduler must look at it (sparse: absent, not empty).
             pk CUSTOMER#<customer key>, sk AWAY: when the customer last got an away message (TTL).
+            pk CUSTOMER#<customer key>, sk SURVEY: the case whose CSAT survey the customer's next message
+            may answer, and until when (TTL a day after); an erasure deletes it with AWAY.
             pk NOTIFY#<recipient>: in-app notifications (chalicelib/adapters/notifications.py).
 - mentions: mention_id -> dedupe state, the mention, the triage decision; expires_at (TTL).
 - settings: SOURCES/<source id>, CURSOR#<source id>/CURSOR, AGENT#<id>/PROFILE,
             TEAM#<team>/AGENT#<id>, TEAMS/ALL, RULES/CURRENT and RULES/V#<n>;
             ROLE#supervisor/AGENT#<id> (who is a supervisor) and ROLE#supervisor/INDEXED (built once);
             CALENDARS/TEAM#<team> (a team's calendar: all of them are one Query), TEAM#<team>/AWAY,
-            TEAM#<team>/FIRST_RESPONSES (the latest 50), SLA/POLICY, RUNS/<job name>.
+            TEAM#<team>/FIRST_RESPONSES (the latest 50), SLA/POLICY, RUNS/<job name>,
+            CSAT/SETTINGS (survey settings), QA/RUBRIC, QA/SAMPLING;
+            KPI aggregates and QA audits (chalicelib/adapters/kpi_store.py).
 """
 from __future__ import annotations
 
@@ -46,10 +50,12 @@ from chalicelib.domain.agent import Agent
 from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import NO_DEADLINE, SLA_FILTERS, Case
 from chalicelib.domain.clock import parse_iso
+from chalicelib.domain.csat import SurveySettings, validate_survey_settings
 from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.hours import Calendar
 from chalicelib.domain.mention import Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
+from chalicelib.domain.qa import Rubric, SamplingPolicy, validate_rubric, validate_sampling_policy
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
 from chalicelib.domain.sla import SlaPolicy, validate_policy
@@ -168,6 +174,14 @@ def _case_item(case: Case, expires_at: Optional[int] = None) -> Dict[str, Any]:
 
 def _case_from(item: Dict[str, Any]) -> Case:
     return Case.from_dict(_strip(item, *_CASE_INDEX_ATTRIBUTES, "expires_at"))
+
+
+def case_from_item(item: Dict[str, Any]) -> Optional[Case]:
+    """The case an (unmarshalled) item of the cases table holds; None for any other item
+    (history, ledger, notifications). The cases table's stream (adapters/streams.py) reads its images so."""
+    if item.get("sk") != "META" or not str(item.get("pk", "")).startswith("CASE#"):
+        return None
+    return _case_from(item)
 
 
 def _expiring(item: Dict[str, Any], expires_at: Optional[int]) -> Dict[str, Any]:
@@ -731,7 +745,36 @@ class DynamoCaseStore:
                       {"#last": "last_at", "#case": "case_id"}, {":not_since": not_since, ":case": case_id})
 
     def forget_away_message(self, customer_key: str) -> None:
-        ddb().delete_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}", "sk": "AWAY"}))
+        # The customer's other small record keyed by their identity, the survey awaiting an answer, goes too:
+        # an erasure calls this one (services/privacy.py), and both name the customer.
+        _delete_keys(self.table, [{"pk": f"CUSTOMER#{customer_key}", "sk": "AWAY"},
+                                  {"pk": f"CUSTOMER#{customer_key}", "sk": _SURVEY}])
+
+    # ---- CSAT surveys awaiting an answer -----------------------------------------------------
+    def await_survey_answer(self, customer_key: str, case_id: str, *, until: str) -> None:
+        """One item per customer (the latest survey asked wins); it expires a day after ``until``, so it is
+        kept no longer than it can matter (DynamoDB's TTL is late by up to days: reads check ``until``)."""
+        ddb().put_item(TableName=self.table, Item=marshal({
+            "pk": f"CUSTOMER#{customer_key}", "sk": _SURVEY, "case_id": case_id, "until": until,
+            "expires_at": int(parse_iso(until).timestamp()) + 86_400}))
+
+    def survey_awaiting(self, customer_key: str, *, now: str) -> Optional[str]:
+        item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}", "sk": _SURVEY}),
+                              ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        data = unmarshal(item)
+        return str(data["case_id"]) if now < str(data.get("until", "")) else None
+
+    def stop_awaiting_survey(self, customer_key: str, case_id: str) -> None:
+        # Only that case's survey: one asked for a later case meanwhile keeps waiting.
+        try:
+            ddb().delete_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}", "sk": _SURVEY}),
+                              ConditionExpression="#case = :case", ExpressionAttributeNames={"#case": "case_id"},
+                              ExpressionAttributeValues=marshal_values({":case": case_id}))
+        except Exception as err:
+            if not is_conditional_failure(err):
+                raise
 
     # ---- the customer's ledger ------------------------------------------------------------
     @staticmethod
@@ -1141,6 +1184,27 @@ class DynamoSettingsStore:
     def put_sla_policy(self, policy: SlaPolicy, *, author: str, at: str) -> None:
         self._put("SLA", "POLICY", {"policy": policy.to_dict(), "saved_by": author, "saved_at": at})
 
+    def get_survey_settings(self) -> Optional[SurveySettings]:
+        item = self._get("CSAT", "SETTINGS")
+        return validate_survey_settings(item["survey"]) if item else None
+
+    def put_survey_settings(self, survey: SurveySettings, *, author: str, at: str) -> None:
+        self._put("CSAT", "SETTINGS", {"survey": survey.to_dict(), "saved_by": author, "saved_at": at})
+
+    def get_qa_rubric(self) -> Optional[Rubric]:
+        item = self._get("QA", "RUBRIC")
+        return validate_rubric(item["rubric"]) if item else None
+
+    def put_qa_rubric(self, rubric: Rubric, *, author: str, at: str) -> None:
+        self._put("QA", "RUBRIC", {"rubric": rubric.to_dict(), "saved_by": author, "saved_at": at})
+
+    def get_qa_sampling(self) -> Optional[SamplingPolicy]:
+        item = self._get("QA", "SAMPLING")
+        return validate_sampling_policy(item["sampling"]) if item else None
+
+    def put_qa_sampling(self, policy: SamplingPolicy, *, author: str, at: str) -> None:
+        self._put("QA", "SAMPLING", {"sampling": policy.to_dict(), "saved_by": author, "saved_at": at})
+
     def record_first_response(self, team: str, seconds: int, *, at: str) -> None:
         """One item per team holds the latest 50, written over its version. A writer that loses the race
         three times in a row drops its sample: the list feeds a typical reply time, where one sample less
@@ -1206,6 +1270,7 @@ class DynamoSettingsStore:
 
 
 _SUPERVISORS = "ROLE#supervisor"
+_SURVEY = "SURVEY"
 _CALENDARS = "CALENDARS"
 _FIRST_RESPONSES = "FIRST_RESPONSES"
 _KEPT_FIRST_RESPONSES = 50

@@ -1,4 +1,9 @@
-"""``python -m chalicelib.cost estimate ...`` and ``python -m chalicelib.cost prices``: see the package's docstring."""
+"""``python -m chalicelib.cost estimate ...``, ``prices`` and ``report``: see the package's docstring.
+
+``report --from YYYY-MM-DD --to YYYY-MM-DD [--group-by day|function|service|channel|stage]``
+prints what ``GET /reports/costs`` answers, from the deployment's cost store
+(``chalicelib.bootstrap.deps()``: the stage and account of the environment).
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +13,10 @@ from typing import List, Optional, Sequence, TextIO
 
 from chalicelib.cost import estimate_to_dict, load_profile, read_override, render_estimate, render_prices
 from chalicelib.domain.cost import ARCHITECTURES, CHANNELS, Plan, PriceError, estimate_month, load_prices
+from chalicelib.domain.errors import ApiError
 
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 1
 
 
 def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
@@ -20,6 +27,8 @@ def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None, 
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:  # argparse has written its message to stderr
         return int(exit_.code or 0)
+    if args.command == "report":
+        return _report(args, out, err)
     try:
         prices = load_prices(args.region, args.arch, args.whatsapp_market, override=read_override(args.prices_override))
         if args.command == "prices":
@@ -39,9 +48,37 @@ def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None, 
     return 0
 
 
+def _report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.services import costs
+
+    params = {"from": args.from_day, "to": args.to_day, "group_by": args.group_by}
+    try:
+        deps = bootstrap.deps()
+        prices = load_prices(args.region or deps.config.region, args.arch, args.whatsapp_market,
+                             override=read_override(args.prices_override))
+        report = costs.report_for({k: v for k, v in params.items() if v}, deps, prices=prices, budget_usd=args.budget)
+    except ApiError as problem:  # the same refusals the API answers with (a bad day, no cost store)
+        err.write(f"error: {problem}\n")
+        return EXIT_USAGE if problem.status < 500 else EXIT_UNAVAILABLE
+    except (PriceError, ValueError) as problem:
+        err.write(f"error: {problem}\n")
+        return EXIT_USAGE
+    except Exception as problem:  # noqa: BLE001 - AWS unreachable, no credentials: say so, no traceback
+        err.write(f"error: cannot read the cost store: {type(problem).__name__}: {problem}\n")
+        return EXIT_UNAVAILABLE
+    if args.format == "json":
+        out.write(json.dumps(report, indent=2) + "\n")
+    elif args.format == "csv":
+        out.write(costs.report_csv(report))
+    else:
+        out.write(costs.render_report(report) + "\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cost",
-                                     description="What socialcare costs: a planned month, and the prices it uses.")
+                                     description="What socialcare costs: a planned month, the prices it uses, and what was metered.")
     commands = parser.add_subparsers(dest="command", required=True)
     estimate = commands.add_parser("estimate", help="price a planned month")
     estimate.add_argument("--mentions-per-day", type=_non_negative, required=True, metavar="N")
@@ -54,8 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     estimate.add_argument("--profile", help="usage profile written by bench/cost.py (default: the shipped one)")
     estimate.add_argument("--json", action="store_true", help="the estimate as JSON, every row included")
     listing = commands.add_parser("prices", help="list the prices with their sources")
+    report = commands.add_parser("report", help="what the deployment consumed in a period, priced (GET /reports/costs)")
+    report.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day, UTC (default: the 1st)")
+    report.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day, UTC (default: today)")
+    report.add_argument("--group-by", default="day", choices=("day", "function", "service", "channel", "stage"))
+    report.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    report.add_argument("--budget", type=_non_negative, metavar="USD", help="the monthly budget to compare with")
+    report.add_argument("--region", default=None, help="prices of this region (default: the deployment's)")
     for sub in (estimate, listing):
         sub.add_argument("--region", default="us-east-1")
+    for sub in (estimate, listing, report):
         sub.add_argument("--arch", default="arm64", choices=ARCHITECTURES)
         sub.add_argument("--whatsapp-market", default="JP", help="recipients' market for WhatsApp prices (JP, US)")
         sub.add_argument("--prices-override", metavar="FILE",

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.limits import MAX_ID_LENGTH, id_problem, text_problem
 
-ROLES = ("agent", "supervisor")
+# finance sees the cost and KPI reports and nothing else (no case, no customer, no setting).
+ROLES = ("agent", "supervisor", "finance")
 # online: takes cases; away: keeps their cases, takes no new ones; offline: signed off (a shift ended).
 PRESENCES = ("online", "away", "offline")
 DEFAULT_CAPACITY = 20
@@ -98,7 +99,7 @@ def validate_agent(agent_id: str, body: Any, existing: Optional[Agent]) -> Agent
         raise BadRequest("field 'available' must be true or false")
     role = body.get("role", agent.role)
     if not isinstance(role, str) or role not in ROLES:
-        raise BadRequest("field 'role' must be 'agent' or 'supervisor'")
+        raise BadRequest("field 'role' must be 'agent', 'supervisor' or 'finance'")
     name = body.get("name", agent.name or agent_id)
     problem = text_problem(name, max_length=MAX_NAME)
     if problem is None and not name.strip():

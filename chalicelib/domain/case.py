@@ -103,6 +103,13 @@ class Case:
     resolved_at: Optional[str] = None
     reopened_at: Optional[str] = None
     reopen_count: int = 0
+    # ---- customer satisfaction (services/csat.py): asked once, after resolution, where the channel allows ----
+    csat_status: Optional[str] = None      # asked, not_asked (channel forbids / opted out), answered
+    csat_asked_at: Optional[str] = None
+    csat_score: Optional[int] = None       # 1..5
+    csat_comment: Optional[str] = None
+    csat_answered_at: Optional[str] = None
+    csat_agent: Optional[str] = None       # the agent the answer rates (the assignee when it was asked)
     # ---- service levels, as last evaluated (services/sla.py); the store indexes them ----
     sla_state: str = "ok"
     sla_due_at: Optional[str] = None       # earliest due moment of a running clock: the inbox's "due first"
@@ -154,8 +161,8 @@ class Case:
             known[name] = list(known.get(name) or [])
         known["pauses"] = [list(p) for p in known.get("pauses") or []]
         known["response_cycles"] = [list(c) for c in known.get("response_cycles") or []]
-        for name in ("mention_count", "response_count", "reopen_count", "version"):
-            if name in known:
+        for name in ("mention_count", "response_count", "reopen_count", "version", "csat_score"):
+            if known.get(name) is not None:
                 known[name] = int(known[name])  # DynamoDB gives numbers back as Decimal
         return cls(**known)
 

@@ -41,6 +41,9 @@ MAX_PERMALINK_CHARS = 2048    # the longest URL every browser and CDN accepts
 MAX_LANG_CHARS = 16           # BCP 47 tags ("ja", "zh-Hant-TW"); X also sends "und", "qme"...
 MAX_VERIFIED_TYPE_CHARS = 32  # "none", "blue", "business", "government"
 MAX_TIMESTAMP_CHARS = 64
+# What a tapped button sends back: a Messenger or Instagram quick reply's payload is at most 1,000
+# characters, a WhatsApp reply button's id 256.
+MAX_REPLY_PAYLOAD_CHARS = 1000
 MAX_FOLLOWERS = 10 ** 10      # above anyone's follower count, below any integer overflow downstream
 # No social post predates 2006 (Twitter's first post: March 2006); a time in
 # the future beyond clock skew is a parsing error upstream.
@@ -108,6 +111,9 @@ class Mention:
     # reply go to a post that summoned the brand, so search hits get a DM or
     # manual approach instead of a failing public reply.
     addressed_to_brand: bool = True
+    # The payload of the button the customer tapped to send this message (a quick reply's payload, a
+    # WhatsApp reply button's id); "" for a typed message. A survey answer is read from it.
+    reply_payload: str = ""
     # The platform payload, for the parser that built this mention and its
     # tests only: it repeats the text, so it stays in memory and is never
     # queued or stored (to_dict leaves it out, from_dict ignores it).
@@ -125,6 +131,8 @@ class Mention:
     def to_dict(self) -> Dict[str, Any]:
         """The mention as queued and stored: every field but ``raw``, plus ``id``."""
         data: Dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("author", "raw")}
+        if not self.reply_payload:
+            del data["reply_payload"]  # a typed message (nearly all) keeps the shape it always had
         data["author"] = asdict(self.author)
         data["id"] = self.id
         return data
@@ -175,6 +183,7 @@ class Mention:
             in_reply_to_id=_string(data, "in_reply_to_id", "", MAX_ID_CHARS),
             permalink=_string(data, "permalink", "", MAX_PERMALINK_CHARS),
             addressed_to_brand=_boolean(data, "addressed_to_brand", "", default=True),
+            reply_payload=_string(data, "reply_payload", "", MAX_REPLY_PAYLOAD_CHARS),
         )
         given_id = data.get("id")
         if given_id is not None and given_id != mention.id:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Optional
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Optional
 
 from chalicelib.domain.case import Case, ReplyTarget
 from chalicelib.domain.errors import BadRequest, Conflict
@@ -46,8 +46,15 @@ class Reply:
     error: Optional[str] = None
     last_error: Optional[str] = None
     note: Optional[str] = None
-    # Sent by socialcare itself (an away message), not by an agent: it never stops an SLA clock.
+    # Sent by socialcare itself (an away message, a survey), not by an agent: it never stops an SLA clock.
     automatic: bool = False
+    # Buttons the customer may tap instead of typing (a CSAT survey): ``[{"id", "title"}]``, the id
+    # coming back with the tap. Messenger and Instagram show them as quick replies, WhatsApp as reply
+    # buttons; X DMs cannot carry them, so there the text must stand on its own.
+    options: List[Dict[str, str]] = field(default_factory=list)
+    # An approved WhatsApp template (``{"name", "language"}``) sent instead of free text: the only
+    # message WhatsApp lets a business start outside the 24-hour window. Its buttons are ``options``.
+    template: Optional[Dict[str, str]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -59,10 +66,13 @@ class Reply:
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in data.items() if k in names}
         known["target"] = ReplyTarget.from_dict(data["target"])
+        known["options"] = [{"id": str(o["id"]), "title": str(o["title"])} for o in known.get("options") or []]
+        if known.get("template") is not None:
+            known["template"] = {k: str(v) for k, v in dict(known["template"]).items()}
         return cls(**known)
 
     def public_view(self) -> Dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if v is not None}
+        return {k: v for k, v in self.to_dict().items() if v is not None and v != []}
 
 
 def validate_reply_request(body: Any, case: Case) -> Dict[str, Any]:

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol
 
 from chalicelib.domain.errors import PermanentFailure, RetryLater
 from chalicelib.observability import count, logger
@@ -52,10 +52,19 @@ def correlation_id(body: str) -> Optional[str]:
 
 def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Dict[str, Any]], *,
                       dead_letter: DeadLetterQueue, queue: RedeliveringQueue, origin: str, metric: str,
-                      report_item_failures: bool) -> BatchResponse:
-    """Run ``handle(body, receive_count)`` on each record."""
+                      report_item_failures: bool, metered: Optional[Mapping[str, str]] = None) -> BatchResponse:
+    """Run ``handle(body, receive_count)`` on each record.
+
+    Cost metering: the batch's SQS receive and delete are counted, each record's AWS and platform usage
+    is attributed to its channel, and ``metered`` maps outcomes to the usage counters they add (mentions
+    processed, cases opened) that make the cost per mention and per case.
+    """
     # Imported here: the batch utility is heavy and HTTP handlers never need it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    from chalicelib.adapters import metering
+
+    metering.sqs_batch(raw_event)
 
     results: Dict[str, Dict[str, Any]] = {}
 
@@ -64,7 +73,8 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Di
         logger.set_correlation_id(correlation_id(record.body))
         receive_count = _receive_count(record)
         try:
-            result = handle(record.body, receive_count)
+            with metering.attributed(metering.channel_of_message(record.body)):
+                result = handle(record.body, receive_count)
         except PermanentFailure as err:
             logger.error("message dead-lettered", extra={"reason": str(err), "origin": origin})
             dead_letter.dead_letter(record.body, str(err), origin=origin)
@@ -95,6 +105,8 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Di
         raise BatchRetry(f"{len(failures)} of {len(records)} records failed; the batch will be delivered again")
     response = BatchResponse(batchItemFailures=list(failures))
     response.results = [results.get(r.get("messageId", ""), {}) for r in records]
+    if metered:
+        metering.count_outcomes(response.results, metered)
     return response
 
 

@@ -18,8 +18,8 @@ from chalicelib.domain.case import Case
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.observability import logger
-from chalicelib.ports import Deps, InboxPage
-from chalicelib.services import sla, workload
+from chalicelib.ports import CaseHistory, Deps, InboxPage
+from chalicelib.services import measure, sla, workload
 
 MAX_LIMIT = 100
 # History items per page of GET /cases/{id}: a post is at most 10,000 characters
@@ -27,6 +27,15 @@ MAX_LIMIT = 100
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 50
 MAX_ID_LENGTH = 128
+
+
+FINANCE_ONLY = "the finance role sees the cost and KPI reports (/reports/costs, /reports/kpis) and nothing else"
+
+
+def require_case_worker(agent: Agent) -> None:
+    """Cases and customers are for agents and supervisors; finance reads reports only."""
+    if agent.role == "finance":
+        raise Forbidden(FINANCE_ONLY)
 
 
 def agent_for(username: str, deps: Deps) -> Agent:
@@ -48,6 +57,7 @@ def visible_teams(agent: Agent, deps: Deps) -> List[str]:
 
 
 def load_case(agent: Agent, case_id: str, deps: Deps) -> Case:
+    require_case_worker(agent)
     if not isinstance(case_id, str) or not 0 < len(case_id) <= MAX_ID_LENGTH:
         raise NotFound("case id is not one this API issued")
     case = deps.cases.get(case_id)
@@ -59,6 +69,7 @@ def load_case(agent: Agent, case_id: str, deps: Deps) -> Case:
 
 
 def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
+    require_case_worker(agent)
     status = params.get("status", "open")
     if status not in case_rules.STATUSES:
         raise BadRequest(f"query 'status' must be one of {', '.join(case_rules.STATUSES)}")
@@ -167,6 +178,8 @@ def case_detail(agent: Agent, case_id: str, deps: Deps, params: Optional[Mapping
     history = deps.cases.history(case_id, limit=limit, after=params.get("cursor") or None)
     if history is None:
         raise NotFound(f"case '{case_id}' does not exist")
+    if not params.get("cursor"):
+        _note_view(agent, case_id, history, deps)
     case = history.case.public_view()
     case["sla"] = sla.sla_view(history.case, deps, deps.now())
     return {
@@ -178,6 +191,15 @@ def case_detail(agent: Agent, case_id: str, deps: Deps, params: Optional[Mapping
         "notes": [],
         "next_cursor": history.next_position,
     }
+
+
+def _note_view(agent: Agent, case_id: str, history: CaseHistory, deps: Deps) -> None:
+    """Opening a case is where handle time starts (services/measure.py); the next pages of the same
+    history are the same look. Best effort: the agent gets the case even when the event is not written."""
+    try:
+        measure.note_view(agent, case_id, history, deps)
+    except Exception:  # noqa: BLE001 - a missing view shortens a handle time; a failed GET helps nobody
+        logger.exception("recording a case view failed", extra={"case_id": case_id})
 
 
 def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str, Any]:

@@ -2,6 +2,11 @@
 
 Idempotent by design: SQS delivers at least once, so running this twice for
 one mention must change nothing.
+
+Before classifying, a message from a customer whose CSAT survey awaits an
+answer is offered to ``csat.take_answer``: an answer is stored on the
+surveyed case and settles the mention as ``csat_answer``; it never opens a
+case and is never triaged.
 """
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ from chalicelib.domain.mention import InvalidMention, Mention, needs_lookup, nee
 from chalicelib.domain.source import account_of
 from chalicelib.observability import logger
 from chalicelib.ports import Deps
+from chalicelib.services import csat
 from chalicelib.services.rules import current_rules
 
 if TYPE_CHECKING:  # the triage engine is imported when the first mention is classified
     from chalicelib.triage import Model
 
-FORWARDED_OR_DONE = ("triaged", "routed", "no_case")
+FORWARDED_OR_DONE = ("triaged", "routed", "no_case", csat.ANSWER_STATE)
 
 
 def parse_mention(body: str, now: Optional[str] = None) -> Mention:
@@ -102,6 +108,9 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
         # A redelivery: it was forwarded (or settled) already. A crash between forwarding and
         # recording it leaves "received", and the assign stage drops the second copy.
         return {"mention_id": mention.id, "outcome": "duplicate"}
+    answer = csat.take_answer(mention, deps, now, redelivered=existing is not None)
+    if answer is not None:
+        return {"mention_id": mention.id, "outcome": csat.ANSWER_STATE, **answer}
     decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
     if decision["case"]:
         # When socialcare received the post: the case keeps it beside the customer's own time.

@@ -43,7 +43,7 @@ HISTORY_PAGE = 25               # each item at most ~60 KB as JSON: a page stays
 EXPORT_PAGE_CHARS = 2_000_000   # then the page ends; with one history page on top, well under 6 MB
 ERASE_SECONDS = 20.0            # of API Gateway's 29 s: then the answer says to send the request again
 # The counts that are items deleted (the others count cases and agents' open cases given back).
-ITEM_COUNTS = ("case_items", "mention_records", "deliveries", "ledger_entries")
+ITEM_COUNTS = ("case_items", "mention_records", "deliveries", "ledger_entries", "qa_replies")
 HASH_KEY_SECRET = "privacy_hash_key"  # the platform secret's key that keys the audit hashes
 KEY_EXAMPLE = "'<platform>:<author id>', such as 'x:42'"
 NOTHING_HELD = ("nothing is held about this customer: no case or mention under the given identities "
@@ -239,6 +239,7 @@ def _erase_entry(customer_key: str, entry: LedgerEntry, deps: Deps) -> Counter[s
         # The case's posts name their mention records: delete those while the posts still say which.
         for mention_id in deps.cases.case_mention_ids(entry.id):
             counts["mention_records"] += int(deps.mentions.delete(mention_id))
+        counts["qa_replies"] += _forget_qa(entry.id, deps)
         erased = deps.cases.erase_case(entry.id)
         counts["cases"] += int(erased.case_removed)
         counts["case_items"] += erased.items
@@ -249,6 +250,27 @@ def _erase_entry(customer_key: str, entry: LedgerEntry, deps: Deps) -> Counter[s
     deps.cases.forget_customer_entry(customer_key, entry)
     counts["ledger_entries"] += 1
     return counts
+
+
+def _forget_qa(case_id: str, deps: Deps) -> int:
+    """Take the case's sent replies out of the QA pools (and their reviews), while the replies still say
+    when they were sent: the pool is keyed by week."""
+    if deps.qa is None:
+        return 0
+    from chalicelib.services.qa import week_of_moment
+
+    forgotten, after = 0, None
+    while True:
+        history = deps.cases.history(case_id, limit=50, after=after)
+        if history is None:
+            return forgotten
+        for sent in history.replies:
+            if sent.sent_at and not sent.automatic:
+                deps.qa.forget_reply(week_of_moment(sent.sent_at, deps), sent.reply_id)
+                forgotten += 1
+        if not history.next_position:
+            return forgotten
+        after = history.next_position
 
 
 def _answer(status: str, record: Dict[str, Any]) -> Dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from chalicelib.domain import case as case_rules
 from chalicelib.domain.case import Case, ReplyTarget
@@ -46,7 +46,7 @@ from chalicelib.domain.reply import Reply, new_reply, validate_reply_request
 from chalicelib.domain.source import account_of
 from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
-from chalicelib.services import sla
+from chalicelib.services import qa, sla
 from chalicelib.services.case_updates import modify_case
 
 RETRYABLE_BY_AGENT = ("queued", "failed", "unknown")
@@ -155,7 +155,8 @@ def deliver_reply(body: str, deps: Deps, *, receive_count: int = 1) -> Dict[str,
         raise RetryLater(f"reply {reply_id} was claimed by another delivery", delay_seconds=stale_after)
     claimed_reply = replace(reply, delivery_status="sending", sending_since=now, attempts=reply.attempts + 1)
     try:
-        post_id = send_via_platform(reply.target, reply.mode, reply.text, client)
+        post_id = send_via_platform(reply.target, reply.mode, reply.text, client, options=reply.options,
+                                    template=reply.template)
     except Refused as err:
         if err.duplicate and reply.attempts >= 1:
             # X refuses text it already posted: an earlier attempt of ours went through.
@@ -193,6 +194,8 @@ def _mark_sent(deps: Deps, reply: Reply, post_id: Optional[str], now: str, note:
                                          "platform_post_id": post_id, "automatic": reply.automatic}, at=now)
     if reply.automatic:
         return  # an acknowledgement is not a response: the clocks keep running
+    # Into the week's QA pool before the case is touched; note_sent never raises, so QA cannot fail a send.
+    qa.note_sent(reply, now, deps)
     updated = modify_case(deps.cases, reply.case_id,
                           lambda c: sla.refresh(case_rules.with_response(c, now), deps, now))
     if updated is not None and updated.first_response_at == now and updated.response_count == 1:
@@ -234,7 +237,14 @@ def _client_for(target: ReplyTarget, deps: Deps) -> Any:
     return deps.platforms.x() if target.platform == "x" else deps.platforms.graph()
 
 
-def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any) -> str:
+def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any, *,
+                      options: Optional[List[Dict[str, str]]] = None,
+                      template: Optional[Dict[str, str]] = None) -> str:
+    """Send one reply; ``options`` (buttons to tap) and ``template`` go with a direct message only.
+
+    X DMs carry no buttons: the text is sent alone, and a survey's text says how to answer in
+    words. A survey is its own message, so on WhatsApp it does not quote the customer's last one.
+    """
     platform = target.platform
     if platform == "x":
         if mode == "private" or target.is_dm:
@@ -242,8 +252,14 @@ def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any) ->
         return str(client.reply(target.platform_id, text))
     account_id = account_of(target.source_id)
     if platform in ("messenger", "whatsapp") or target.is_dm:
+        interactive = bool(options) or template is not None
+        # Only when there are any: a plain message calls the client exactly as before.
+        extra: Dict[str, Any] = {"options": list(options)} if options else {}
+        if template is not None:
+            extra["template"] = dict(template)
+        quoted = target.platform_id if platform == "whatsapp" and not interactive else None
         return str(client.send_message(platform, account_id, target.author_id, text,
-                                       reply_to_message_id=target.platform_id if platform == "whatsapp" else None))
+                                       reply_to_message_id=quoted, **extra))
     if mode == "private":
         # One private message to the commenter, the way Meta allows it.
         return str(client.private_reply_to_comment(account_id, target.platform_id, text, platform=platform))

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from chalicelib.domain.agent import MAX_TEAM_NAME, Agent, valid_team_name
 from chalicelib.domain.case import PRIORITIES, Case
 from chalicelib.domain.clock import parse_iso, to_iso
+from chalicelib.domain.csat import SurveySettings
 from chalicelib.domain.errors import BadRequest, Forbidden
 from chalicelib.domain.hours import Calendar, validate_calendar, zone
 from chalicelib.domain.sla import (
@@ -50,7 +51,7 @@ from chalicelib.domain.sla import (
 )
 from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
-from chalicelib.services import notify, workload
+from chalicelib.services import csat, notify, workload
 
 # The longest an active case goes without being evaluated again: how soon a new policy or calendar
 # reaches cases nothing else touches (see the module docstring for what it costs).
@@ -75,6 +76,7 @@ class _Unread:
 
 UNREAD = _Unread()
 PolicyArg = Union[Optional[SlaPolicy], _Unread]
+SurveyArg = Union[SurveySettings, _Unread]
 
 
 # ---- reading the clocks ---------------------------------------------------------------
@@ -110,20 +112,36 @@ def clocks_for(case: Case, deps: Deps, now: str, *, policy: PolicyArg = UNREAD,
 
 
 def refresh(case: Case, deps: Deps, now: str, *, policy: PolicyArg = UNREAD,
-            calendars: Optional[Mapping[str, Calendar]] = None) -> Case:
+            calendars: Optional[Mapping[str, Calendar]] = None, surveys: SurveyArg = UNREAD) -> Case:
     """The case with its SLA marks recomputed as of ``now`` (not saved).
 
     Without a policy the marks are cleared (state ``ok``, no deadlines), but an active case keeps a
     ``sla_next_at`` RECHECK_AFTER ahead: that is how a policy set later reaches it.
+
+    A resolved case whose CSAT survey is still to be decided has no running clock; its next look is
+    its survey moment (``csat.survey_moment``), when ``run_tick`` decides the survey. Pass
+    ``surveys`` (the survey settings) when evaluating many cases, so they are read once.
     """
     clocks = clocks_for(case, deps, now, policy=policy, calendars=calendars)
     recheck = to_iso(parse_iso(now) + RECHECK_AFTER) if case.active else None
+    survey = _survey_look(case, deps, surveys)
     if clocks is None:
-        return replace(case, sla_state="ok", sla_due_at=None, sla_warning_at=None, sla_next_at=recheck)
+        return replace(case, sla_state="ok", sla_due_at=None, sla_warning_at=None,
+                       sla_next_at=_earliest(recheck, survey))
     marks = marks_for(clocks, case.sla_fired)
-    look = min((m for m in (marks.next_at, recheck) if m is not None), default=None)
     return replace(case, sla_state=marks.state, sla_due_at=marks.due_at, sla_warning_at=marks.warning_at,
-                   sla_next_at=look)
+                   sla_next_at=_earliest(marks.next_at, recheck, survey))
+
+
+def _survey_look(case: Case, deps: Deps, surveys: SurveyArg) -> Optional[str]:
+    if case.active or not case.resolved_at or case.csat_status is not None:
+        return None  # the common case answers without reading the settings
+    chosen = csat.survey_settings(deps) if isinstance(surveys, _Unread) else surveys
+    return csat.survey_moment(case, chosen)
+
+
+def _earliest(*moments: Optional[str]) -> Optional[str]:
+    return min((m for m in moments if m is not None), default=None)
 
 
 def sla_view(case: Case, deps: Deps, now: str, *, policy: PolicyArg = UNREAD,
@@ -177,8 +195,10 @@ def run_tick(deps: Deps, *, log: Any = None, max_cases: int = MAX_CASES_PER_TICK
     now = deps.now()
     chosen = policy(deps)
     calendars = deps.settings.team_calendars()
+    surveys = csat.survey_settings(deps)
     totals: Dict[str, Any] = {"checked": 0, "crossings": 0, "notified": 0, "errors": 0,
                               "actions": {kind: 0 for kind in ("notify", "raise_priority") + CASE_MOVES},
+                              "surveys": {"asked": 0, "not_asked": 0},
                               "remaining": 0, "stopped_early": False}
     after: Optional[str] = None
     while True:
@@ -188,7 +208,7 @@ def run_tick(deps: Deps, *, log: Any = None, max_cases: int = MAX_CASES_PER_TICK
                 totals["stopped_early"] = True
                 break
             try:
-                _check_case(case_id, deps, now, chosen, calendars, totals, log)
+                _check_case(case_id, deps, now, chosen, calendars, totals, log, surveys)
             except Exception:  # noqa: BLE001 - one case must not stop the others; it stays due
                 totals["errors"] += 1
                 logger.exception("SLA check of a case failed; the next run tries again", extra={"case_id": case_id})
@@ -233,8 +253,10 @@ def _workload(deps: Deps, now: str) -> Dict[str, Any]:
 
 
 def _check_case(case_id: str, deps: Deps, now: str, chosen: Optional[SlaPolicy],
-                calendars: Mapping[str, Calendar], totals: Dict[str, Any], log: Any) -> None:
-    """Fire the case's due crossings and save its marks, in as few writes as its actions allow."""
+                calendars: Mapping[str, Calendar], totals: Dict[str, Any], log: Any,
+                surveys: SurveyArg = UNREAD) -> None:
+    """Fire the case's due crossings and save its marks, in as few writes as its actions allow; for
+    a resolved case whose survey moment has come, decide its survey in that same write."""
     for _round in range(MAX_ROUNDS):
         case = deps.cases.get(case_id)
         if case is None or case.sla_next_at is None or case.sla_next_at > now:
@@ -243,7 +265,11 @@ def _check_case(case_id: str, deps: Deps, now: str, chosen: Optional[SlaPolicy],
         due = due_crossings(clocks, case.sla_fired) if clocks is not None and case.active else []
         firing, move = _up_to_first_move(due, chosen, case) if chosen is not None else ([], None)
         changed = _apply(case, firing, now)
-        changed = refresh(changed, deps, now, policy=chosen, calendars=calendars)
+        if not case.active:
+            # Its look may be its survey moment (see refresh): the survey's status lands in this write,
+            # which ends the looks; until then a failed step leaves the look, and the next run repeats it.
+            changed = csat.survey_case(changed, deps, now, settings=None if isinstance(surveys, _Unread) else surveys)
+        changed = refresh(changed, deps, now, policy=chosen, calendars=calendars, surveys=surveys)
         sent = 0
         for crossing, actions in firing:
             if any(a.kind == "notify" for a in actions):
@@ -255,6 +281,8 @@ def _check_case(case_id: str, deps: Deps, now: str, chosen: Optional[SlaPolicy],
             continue  # another writer saved first: read again and decide again
         totals["crossings"] += len(firing)
         totals["notified"] += sent
+        if saved.csat_status in totals["surveys"] and saved.csat_status != case.csat_status:
+            totals["surveys"][saved.csat_status] += 1
         for crossing, actions in firing:
             for action in actions:
                 totals["actions"][action.kind] += 1

@@ -134,6 +134,23 @@ SENTIMENT = {
     "limited": -0.5, "what about": -0.5, "stood me up": -2.5, "second chance": -1.0, "not": -0.4,
     "don't": -0.4, "dont": -0.4, "no": -0.4, "nope": -1.0, "nah": -0.8,
     "anything": -0.3, "someone": -0.3, "somebody": -0.3, "anyone": -0.3,
+    # --- failures told without an emotion word: accounts, devices, safety, fraud
+    "forgot": -1.8, "forgotten": -1.8, "forgetting": -1.5, "locked out": -2.3, "logged out": -1.5,
+    "deleted": -1.8, "wiped": -2.0, "bricked": -2.8, "dropped call": -2.0, "dropped calls": -2.0,
+    "hacked": -2.5, "unauthorized": -2.3, "unauthorised": -2.3, "counterfeit": -2.5, "fake": -1.8,
+    "shattered": -2.3, "threats": -2.5, "threatening": -2.5, "threatened": -2.5, "harassing": -2.5,
+    "harassment": -2.8, "harassed": -2.8, "panicking": -2.0, "panic": -1.8, "stone cold": -2.3,
+    "no signal": -2.3, "no service": -2.0, "no announcements": -2.0, "no announcement": -2.0,
+    "no warning": -1.8, "without telling": -1.8, "without warning": -1.8,
+    "unattended": -1.5, "caught fire": -2.8, "overheating": -2.0, "overheated": -2.0,
+    "texting while driving": -2.8, "fainted": -2.0, "drops": -0.8, "narrow": -1.0, "too narrow": -1.5,
+    "spot on": 2.0, "price drops": 0.0, "drops in price": 0.0, "fraud team": 0.0, "fraud department": 0.0,
+    # --- phrases that contain a sentiment word but are not one (common words such as "out",
+    # "way", "who" do not open phrases here: each would cost a look-up in most posts)
+    "lost and found": 0.0, "the best deal": 0.0, "best deal": 0.0,
+    "the best price": 0.0, "best price": 0.0, "the best rate": 0.0, "best rate": 0.0,
+    "zero issues": 1.5, "zero problems": 1.5, "zero buffering": 1.5, "zero lag": 1.5, "no lag": 1.0,
+    "no buffering": 1.0, "useful": 1.5, "handy": 1.3,
     # --- praise, relief, delight
     "fixed": 1.0, "resolved": 1.5, "sorted": 1.0, "sorted out": 1.5, "works": 0.3, "works for me": 1.0,
     "good morning": 0.0, "good night": 0.0, "good evening": 0.0, "good afternoon": 0.0,
@@ -210,7 +227,7 @@ SITUATIONAL = frozenset("""
 delay delays delayed late cancel cancelled canceled cancellation cancellations rebook rebooked rebooking
 fee fees refund refunds charged charge paid pay lost missing hold wait waiting hours hour hrs hr
 minutes mins days weeks another need needed phone call calling called problems problem issue issues
-still again down miss missed stuck help
+still again down miss missed stuck help outage outages
 """.split())
 
 # Openers that turn sarcastic when a grievance follows in the same sentence.

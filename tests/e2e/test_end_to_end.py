@@ -46,7 +46,7 @@ def call(deployment, method, path, body=None):
 
 
 def run_pipeline(deployment):
-    outcomes = {"triaged": [], "assigned": [], "sent": []}
+    outcomes = {"triaged": [], "assigned": [], "sent": [], "measured": []}
     for _ in range(5):
         turn = deployment.pump()
         for stage, results in turn.items():

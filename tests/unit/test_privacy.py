@@ -198,10 +198,12 @@ def test_erasure_removes_everything_and_leaves_an_audit_record_without_personal_
     assert deps.settings.get_agent("aiko").open_cases == 3
     answer = privacy.erase_customer(CUSTOMER, {"also": ["instagram:1784"]}, agent_id="boss", deps=deps)
     assert answer["status"] == "erased"
-    # case items: the two cases, 3 posts, 5 events (2 opened, follow-up, reply queued and sent), 1 reply
+    # case items: the two cases, 3 posts, 5 events (2 opened, follow-up, reply queued and sent), 1 reply;
+    # the sent reply also leaves its week's QA pool
     assert answer["counts"] == {"cases": 2, "case_items": 11, "mention_records": 4, "deliveries": 1,
-                                "ledger_entries": 6, "open_cases_released": 2}
-    assert answer["items_deleted"] == 11 + 4 + 1 + 6
+                                "ledger_entries": 6, "open_cases_released": 2, "qa_replies": 1}
+    assert not any(deps.qa.sent.values())
+    assert answer["items_deleted"] == 11 + 4 + 1 + 6 + 1
     for case_id in (ids["case"], ids["instagram"]):
         assert deps.cases.get(case_id) is None and deps.cases.history(case_id) is None
     for mention_id in ("x:1", "x:2", "x:3", "instagram:ig1"):

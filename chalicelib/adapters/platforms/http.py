@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from chalicelib.adapters.metering import platform_call
 from chalicelib.domain.errors import TransientFailure
 
 
@@ -90,6 +91,7 @@ class HttpClient:
                 if attempt >= retries:
                     raise
             else:
+                platform_call(method, url, data, response)  # priced platform usage, for the cost report
                 if response.status < 500 or attempt >= retries:
                     if response.status >= 400:
                         raise HttpError(response)

@@ -20,6 +20,7 @@ this one request).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -68,6 +69,16 @@ MAX_TEXT = {"facebook": 8000, "instagram": 2200, "messenger": 2000, "whatsapp": 
 # Instagram direct messages are limited in UTF-8 bytes, not characters:
 # about 330 characters of Japanese.
 MAX_INSTAGRAM_DM_BYTES = 1000
+# Buttons a customer taps (Send API quick replies; WhatsApp Cloud API reply buttons and template buttons).
+QUICK_REPLIES_MAX = 13
+QUICK_REPLY_TITLE_MAX = 20
+QUICK_REPLY_PAYLOAD_MAX = 1000
+WHATSAPP_BUTTONS_MAX = 3
+WHATSAPP_BUTTON_TITLE_MAX = 20
+WHATSAPP_BUTTON_ID_MAX = 256
+WHATSAPP_BUTTON_BODY_MAX = 1024
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+_TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
 
 # A new comment on a post older than this is left to the webhook: polling
 # every old post each minute would spend the rate limit on nothing.
@@ -380,20 +391,44 @@ class GraphClient:
         return _created_id(body, "message_id")
 
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str,
-                     reply_to_message_id: Optional[str] = None, *, tag: Optional[str] = None) -> str:
+                     reply_to_message_id: Optional[str] = None, *, tag: Optional[str] = None,
+                     options: Optional[List[Dict[str, str]]] = None,
+                     template: Optional[Dict[str, str]] = None) -> str:
         """A direct message; returns its id ("m_..." / "aWdf..." / "wamid...").
 
         Messenger and Instagram answer within 24 hours of the customer's last
         message; ``tag="HUMAN_AGENT"`` (an approved permission) stretches that
         to 7 days for a person's answer. WhatsApp free text has the same 24
         hours and ``reply_to_message_id`` quotes the customer's message.
+
+        ``options`` (``[{"id", "title"}]``) become quick replies on Messenger
+        and Instagram and reply buttons (``type: interactive``) on WhatsApp;
+        ``template`` (``{"name", "language"}``) sends an approved WhatsApp
+        template, whose quick-reply buttons carry the options' ids, instead of
+        free text. Their limits are checked here, before anything is sent: a
+        message Graph would refuse is refused without a call.
         """
         _check_length(platform, text)
+        choices = list(options or [])
+        if template is not None and platform != "whatsapp":
+            raise MetaRequestError(f"templates are WhatsApp's; {platform} has none")
         if platform == "whatsapp":
-            payload: Dict[str, Any] = {
-                "messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient_id,
-                "type": "text", "text": {"preview_url": False, "body": text},
-            }
+            payload: Dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                                       "to": recipient_id}
+            if template is not None:
+                payload.update(_whatsapp_template(template, choices))
+            elif choices:
+                _check_choices(choices, most=WHATSAPP_BUTTONS_MAX, title_max=WHATSAPP_BUTTON_TITLE_MAX,
+                               id_max=WHATSAPP_BUTTON_ID_MAX, what="WhatsApp reply buttons")
+                if len(text) > WHATSAPP_BUTTON_BODY_MAX:
+                    raise MetaRequestError(f"the message is {len(text)} characters; WhatsApp allows "
+                                           f"{WHATSAPP_BUTTON_BODY_MAX} above reply buttons")
+                payload.update({"type": "interactive", "interactive": {
+                    "type": "button", "body": {"text": text},
+                    "action": {"buttons": [{"type": "reply", "reply": {"id": c["id"], "title": c["title"]}}
+                                           for c in choices]}}})
+            else:
+                payload.update({"type": "text", "text": {"preview_url": False, "body": text}})
             if reply_to_message_id:
                 payload["context"] = {"message_id": reply_to_message_id}
             body = self._call("POST", f"/{account_id}/messages", json_body=payload)
@@ -403,7 +438,13 @@ class GraphClient:
             raise MetaRequestError(f"{platform} has no direct messages through the Graph API")
         if platform == "instagram":
             _check_instagram_dm(text)
-        payload = {"recipient": {"id": recipient_id}, "message": {"text": text}}
+        message: Dict[str, Any] = {"text": text}
+        if choices:
+            _check_choices(choices, most=QUICK_REPLIES_MAX, title_max=QUICK_REPLY_TITLE_MAX,
+                           id_max=QUICK_REPLY_PAYLOAD_MAX, what="quick replies")
+            message["quick_replies"] = [{"content_type": "text", "title": c["title"], "payload": c["id"]}
+                                        for c in choices]
+        payload = {"recipient": {"id": recipient_id}, "message": message}
         payload.update({"messaging_type": "MESSAGE_TAG", "tag": tag} if tag else {"messaging_type": "RESPONSE"})
         body = self._call("POST", f"/{account_id}/messages", json_body=payload)
         return _created_id(body, "message_id")
@@ -689,6 +730,38 @@ def _check_length(platform: str, text: str) -> None:
         raise MetaRequestError(f"unknown Meta platform '{platform}'")
     if len(text) > limit:
         raise MetaRequestError(f"the reply is {len(text)} characters; {platform} allows {limit}")
+
+
+def _check_choices(choices: List[Dict[str, str]], *, most: int, title_max: int, id_max: int, what: str) -> None:
+    """Graph refuses the whole message when one button breaks a limit; say which, before sending."""
+    if len(choices) > most:
+        raise MetaRequestError(f"{len(choices)} {what}; Meta allows at most {most}")
+    for choice in choices:
+        title, choice_id = choice.get("title"), choice.get("id")
+        if not isinstance(title, str) or not title.strip() or len(title) > title_max:
+            raise MetaRequestError(f"{what}: the title {str(title)[:40]!r} must be 1 to {title_max} characters")
+        if not isinstance(choice_id, str) or not choice_id or len(choice_id) > id_max:
+            raise MetaRequestError(f"{what}: the id of {title!r} must be 1 to {id_max} characters")
+    if len({c["title"] for c in choices}) != len(choices):
+        raise MetaRequestError(f"{what}: titles must differ (a customer could not tell them apart)")
+
+
+def _whatsapp_template(template: Dict[str, str], choices: List[Dict[str, str]]) -> Dict[str, Any]:
+    """A template message whose quick-reply buttons (approved with the template) carry our ids."""
+    name, language = template.get("name"), template.get("language")
+    if not isinstance(name, str) or not _TEMPLATE_NAME.fullmatch(name):
+        raise MetaRequestError("a WhatsApp template name is lowercase letters, digits and underscores")
+    if not isinstance(language, str) or not _TEMPLATE_LANGUAGE.fullmatch(language):
+        raise MetaRequestError(f"{str(language)[:20]!r} is not a template language code such as 'en' or 'ja'")
+    _check_choices(choices, most=WHATSAPP_BUTTONS_MAX, title_max=WHATSAPP_BUTTON_TITLE_MAX,
+                   id_max=WHATSAPP_BUTTON_ID_MAX, what="template buttons")
+    components = [{"type": "button", "sub_type": "quick_reply", "index": str(index),
+                   "parameters": [{"type": "payload", "payload": choice["id"]}]}
+                  for index, choice in enumerate(choices)]
+    body: Dict[str, Any] = {"name": name, "language": {"code": language}}
+    if components:
+        body["components"] = components
+    return {"type": "template", "template": body}
 
 
 def _check_instagram_dm(text: str) -> None:

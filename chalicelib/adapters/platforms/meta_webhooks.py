@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from chalicelib.domain.mention import UNKNOWN_AUTHOR_ID, Author, InvalidMention, Mention
+from chalicelib.domain.mention import MAX_REPLY_PAYLOAD_CHARS, UNKNOWN_AUTHOR_ID, Author, InvalidMention, Mention
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Feed items a visitor publishes on the Page; likes, reactions and shares are
@@ -31,6 +31,8 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 FEED_POST_ITEMS = ("post", "status", "photo", "video")
 FEED_COMMENT_ITEMS = ("comment", "reply")
 INSTAGRAM_COMMENT_FIELDS = ("comments", "live_comments")
+# WhatsApp messages read as text: typed text, a tapped reply button or list row, a tapped template button.
+WHATSAPP_MESSAGE_TYPES = ("text", "interactive", "button")
 
 # Kana only appears in Japanese; kanji alone could be Chinese, so it is not
 # enough to call a text Japanese.
@@ -357,12 +359,15 @@ def _direct_message(event: Any, platform: str, account_id: str, brand: frozenset
         kinds = [str(att.get("type")) for att in _list(message, "attachments") if isinstance(att, dict)]
         raise _Skip("message has no text" + (f" (attachments: {', '.join(kinds)})" if kinds else ""))
     reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
+    # A tapped quick reply: the text is its title, the payload says which one it was.
+    quick_reply: Dict[str, Any] = message["quick_reply"] if isinstance(message.get("quick_reply"), dict) else {}
     return Mention(
         platform=platform, kind="dm", platform_id=_id(message, "mid", "message.mid"), author=Author(id=sender_id),
         text=text, created_at=_time(event.get("timestamp"), "timestamp"), source_id=f"{platform}:{account_id}",
         lang=guess_lang(text),
         # One thread per customer: every message from this sender is the same conversation.
-        conversation_id=sender_id, in_reply_to_id=_id(reply_to, "mid", "reply_to.mid", required=False), raw=event,
+        conversation_id=sender_id, in_reply_to_id=_id(reply_to, "mid", "reply_to.mid", required=False),
+        reply_payload=_payload(_text(quick_reply, "payload", "message.quick_reply.payload")), raw=event,
     )
 
 
@@ -384,14 +389,13 @@ def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str],
     if not phone_number_id:
         # Replies go to POST /{phone-number-id}/messages; without it the message cannot be answered.
         raise ValueError("value.metadata.phone_number_id is missing")
-    if message.get("type") != "text":
-        raise _Skip(f"'{message.get('type')}' message, not text")
+    kind = message.get("type")
+    if kind not in WHATSAPP_MESSAGE_TYPES:
+        raise _Skip(f"'{kind}' message, not text")
     wa_id = _id(message, "from")
     if wa_id in brand:
         raise _Skip("message sent by the brand itself")
-    if not isinstance(message.get("text"), dict):
-        raise ValueError("'text' is missing or not an object")
-    text = _text(message["text"], "body", "text.body")
+    text, payload = _whatsapp_text(message, str(kind))
     if not text:
         raise _Skip("message has no text")
     context = message.get("context") if isinstance(message.get("context"), dict) else {}
@@ -400,8 +404,31 @@ def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str],
         author=Author(id=wa_id, name=names.get(wa_id, "")), text=text,
         created_at=_time(message.get("timestamp"), "timestamp"),
         source_id=f"whatsapp:{phone_number_id}", lang=guess_lang(text), conversation_id=wa_id,
-        in_reply_to_id=_id(context, "id", "context.id", required=False), raw=message,
+        in_reply_to_id=_id(context, "id", "context.id", required=False), reply_payload=_payload(payload),
+        raw=message,
     )
+
+
+def _whatsapp_text(message: Dict[str, Any], kind: str) -> Tuple[str, str]:
+    """(text, payload of the tapped button) of a text message, a tapped reply button or list row
+    (``interactive``), or a tapped template quick-reply button (``button``): a tap's text is its title."""
+    if kind == "text":
+        if not isinstance(message.get("text"), dict):
+            raise ValueError("'text' is missing or not an object")
+        return _text(message["text"], "body", "text.body"), ""
+    if kind == "button":
+        if not isinstance(message.get("button"), dict):
+            raise ValueError("'button' is missing or not an object")
+        return _text(message["button"], "text", "button.text"), _text(message["button"], "payload", "button.payload")
+    interactive = message.get("interactive")
+    if not isinstance(interactive, dict):
+        raise ValueError("'interactive' is missing or not an object")
+    answer_type = interactive.get("type")
+    if answer_type not in ("button_reply", "list_reply") or not isinstance(interactive.get(answer_type), dict):
+        raise _Skip(f"interactive '{answer_type}' message, not a tapped button")
+    tapped = interactive[answer_type]
+    return (_text(tapped, "title", f"interactive.{answer_type}.title"),
+            _id(tapped, "id", f"interactive.{answer_type}.id"))
 
 
 # ---- shared helpers (also used by the Graph client, chalicelib.adapters.platforms.meta) --------------------------
@@ -509,6 +536,12 @@ def _text(container: Dict[str, Any], key: str, label: str = "") -> str:
     if not isinstance(value, str):
         raise TypeError(f"'{label or key}' must be a string, not {type(value).__name__}")
     return value
+
+
+def _payload(value: str) -> str:
+    """A tapped button's payload; one longer than any platform allows is not ours, and is dropped
+    rather than losing the customer's message with it."""
+    return value if len(value) <= MAX_REPLY_PAYLOAD_CHARS else ""
 
 
 def _display(value: Any) -> str:
