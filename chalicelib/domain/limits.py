@@ -251,3 +251,14 @@ def _clip(text: str, length: int = 40) -> str:
 
 def _quote(text: str) -> str:
     return "'" + _clip(text).encode("utf-8", "backslashreplace").decode("utf-8") + "'"
+
+
+def page_limit(raw: Any, maximum: int) -> int:
+    """A list endpoint's ``limit`` query: a whole number from 1 to ``maximum``, or a 400 saying so."""
+    try:
+        limit = int(raw) if isinstance(raw, str) and len(raw) <= 4 else 0
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= maximum:
+        raise BadRequest(f"query 'limit' must be a whole number from 1 to {maximum}")
+    return limit

@@ -16,6 +16,7 @@ from chalicelib.domain import case as case_rules
 from chalicelib.domain.agent import Agent, validate_agent
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
+from chalicelib.domain.limits import page_limit
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.observability import logger
 from chalicelib.ports import CaseHistory, Deps, InboxPage
@@ -115,13 +116,7 @@ def _shown(case: Case, deps: Deps, now: str, policy: Any, calendars: Mapping[str
 
 
 def _limit(raw: str, maximum: int = MAX_LIMIT) -> int:
-    try:
-        limit = int(raw) if len(raw) <= 4 else 0
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= maximum:
-        raise BadRequest(f"query 'limit' must be a whole number from 1 to {maximum}")
-    return limit
+    return page_limit(raw, maximum)
 
 
 def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: str, limit: int,

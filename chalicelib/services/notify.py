@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.limits import MAX_ID_LENGTH
+from chalicelib.domain.limits import MAX_ID_LENGTH, page_limit
 from chalicelib.domain.notification import MAX_DETAIL, Notification, new_notification
 from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
@@ -81,13 +81,7 @@ def list_notifications(agent: Agent, params: Mapping[str, str], deps: Deps) -> D
 
 
 def _limit(raw: Any) -> int:
-    try:
-        limit = int(raw) if isinstance(raw, str) and len(raw) <= 4 else 0
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"query 'limit' must be a whole number from 1 to {MAX_LIMIT}")
-    return limit
+    return page_limit(raw, MAX_LIMIT)
 
 
 def mark_read(agent: Agent, body: Any, deps: Deps) -> Dict[str, Any]:

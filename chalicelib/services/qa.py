@@ -47,7 +47,7 @@ from chalicelib.domain.case import Case
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound, Unavailable
 from chalicelib.domain.hours import zone
-from chalicelib.domain.limits import id_problem
+from chalicelib.domain.limits import id_problem, page_limit
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
 from chalicelib.domain.reply import Reply
@@ -398,14 +398,7 @@ def _week(params: Mapping[str, str]) -> str:
 
 
 def _limit(params: Mapping[str, str], default: int, maximum: int) -> int:
-    raw = params.get("limit", str(default))
-    try:
-        limit = int(raw) if len(raw) <= 4 else 0
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= maximum:
-        raise BadRequest(f"query 'limit' must be a whole number from 1 to {maximum}")
-    return limit
+    return page_limit(params.get("limit", str(default)), maximum)
 
 
 def _cursor(params: Mapping[str, str], week: str, only_agent: Optional[str]) -> Optional[Tuple[str, ...]]:

@@ -16,6 +16,7 @@ from chalicelib.domain.case import Case, with_assignee
 from chalicelib.domain.clock import parse_iso, to_iso
 from chalicelib.domain.errors import BadRequest, InvalidCursor, NotFound
 from chalicelib.domain.hours import is_open
+from chalicelib.domain.limits import page_limit
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.routing import choose_agent
 from chalicelib.domain.workload import shift_end_between
@@ -166,13 +167,7 @@ def waiting_view(agent: Agent, team: str, params: Mapping[str, str], deps: Deps)
 
 
 def _limit(raw: str) -> int:
-    try:
-        limit = int(raw) if len(raw) <= 4 else 0
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= QUEUE_MAX_LIMIT:
-        raise BadRequest(f"query 'limit' must be a whole number from 1 to {QUEUE_MAX_LIMIT}")
-    return limit
+    return page_limit(raw, QUEUE_MAX_LIMIT)
 
 
 # ---- hand-offs by rule (SLA actions) ---------------------------------------------
