@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
 from chalicelib.config import Settings
 from chalicelib.domain.agent import Agent
-from chalicelib.domain.away import AwaySettings
 from chalicelib.domain.case import Case
 from chalicelib.domain.clock import now_iso
-from chalicelib.domain.csat import SurveySettings
-from chalicelib.domain.hours import Calendar
-from chalicelib.domain.kpi import Delta
 from chalicelib.domain.mention import Author, Mention, MentionRecord
-from chalicelib.domain.notification import Notification
-from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
 from chalicelib.domain.reply import Reply
-from chalicelib.domain.sla import SlaPolicy
+
+if TYPE_CHECKING:  # in annotations only: a handler that never needs the SLA, KPI or QA rules does not load them
+    from chalicelib.domain.away import AwaySettings
+    from chalicelib.domain.csat import SurveySettings
+    from chalicelib.domain.hours import Calendar
+    from chalicelib.domain.kpi import Delta
+    from chalicelib.domain.notification import Notification
+    from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
+    from chalicelib.domain.sla import SlaPolicy
 
 
 @dataclass
