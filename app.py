@@ -16,11 +16,16 @@ from chalicelib.entrypoints.admin_api import admin_api
 from chalicelib.entrypoints.cases_api import cases_api
 from chalicelib.entrypoints.costs_api import costs_api
 from chalicelib.entrypoints.csat_api import csat_api
+from chalicelib.entrypoints.customers_api import customers_api
+from chalicelib.entrypoints.media_api import media_api
+from chalicelib.entrypoints.openapi_api import openapi_api
 from chalicelib.entrypoints.privacy_api import privacy_api
 from chalicelib.entrypoints.qa_api import qa_api
 from chalicelib.entrypoints.reports_api import measure_batch, reports_api
 from chalicelib.entrypoints.service_levels_api import service_levels_api
 from chalicelib.entrypoints.sqs import process_sqs_batch
+from chalicelib.entrypoints.templates_api import templates_api
+from chalicelib.entrypoints.triage_api import triage_api
 from chalicelib.entrypoints.webhooks_api import webhooks_api
 from chalicelib.observability import count, flush_metrics, logger, start_invocation
 from chalicelib.services import assign, intake, reply, sla
@@ -38,6 +43,11 @@ app.register_blueprint(csat_api)       # GET/PUT /admin/csat
 app.register_blueprint(qa_api)         # GET/PUT /admin/qa/rubric, /admin/qa/sampling, GET /qa/queue, POST /qa/reviews
 app.register_blueprint(service_levels_api)  # /admin/teams/{team}/hours|away, /admin/sla, /notifications, /me,
                                             # /me/presence, /teams/{team}/waiting
+app.register_blueprint(customers_api)  # /customers, /customers/{id}, merge/unmerge, /admin/customer-fields
+app.register_blueprint(templates_api)  # /admin/templates, /admin/brand-voice, POST /cases/{id}/replies/check
+app.register_blueprint(media_api)      # /cases/{id}/media/{media_id}, GET /cases/{id}/reply-options
+app.register_blueprint(triage_api)     # /mentions review, promote/confirm, /admin/triage-models, corrections export
+app.register_blueprint(openapi_api)    # GET /openapi.json
 
 
 metering.install_log_counter(logger.registered_handler)

@@ -21,6 +21,7 @@ from chalicelib.domain.reply import Reply
 if TYPE_CHECKING:  # in annotations only: a handler that never needs the SLA, KPI or QA rules does not load them
     from chalicelib.domain.away import AwaySettings
     from chalicelib.domain.csat import SurveySettings
+    from chalicelib.domain.feedback import Correction
     from chalicelib.domain.hours import Calendar
     from chalicelib.domain.kpi import Delta
     from chalicelib.domain.notification import Notification
@@ -307,6 +308,13 @@ class QaStore(Protocol):
         """Remove a reply from its week's pool and its review, if any (a customer's erasure; repeatable)."""
 
 
+class TriageFeedbackStore(Protocol):
+    """Agents' corrections of triage, kept as labeled examples (issue 14 extends this)."""
+
+    def record_correction(self, correction: "Correction") -> bool:
+        """Keep it; False when this very correction (same ``correction_id``) was kept before."""
+
+
 class NotificationStore(Protocol):
     def add_notification(self, recipient: str, notification: Notification) -> bool:
         """Put it in ``recipient``'s feed; False when it is there already (same ``notification_id``)."""
@@ -568,6 +576,11 @@ class Deps:
     costs: Optional[CostStore] = None                  # metered usage per day, function and channel
     qa: Optional[QaStore] = None                       # QA audits
     notifier: Optional[Notifier] = None                # the notifications topic (SNS)
+    # ---- the agent's workspace (issue 12) and triage learning (issue 14); each helper types its own ----
+    customers: Any = None      # CustomerStore: profiles, linked identities, supervisor-defined fields
+    templates: Any = None      # TemplateStore: canned replies per team and brand-voice rules
+    media: Any = None          # MediaStore: inbound media copied to the stack's bucket
+    feedback: Optional[TriageFeedbackStore] = None  # triage corrections as labeled examples
     credentials: Optional[CredentialStore] = None   # the platform secret, read fresh, for token refresh
     x_tokens: Optional[TokenRefresher] = None        # X's OAuth 2.0 token endpoint
     now: Callable[[], str] = now_iso
