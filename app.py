@@ -6,7 +6,9 @@ event, calls a service, and shapes the answer. Stage settings come from
 environment variables (.chalice/config.json); boto3 and platform clients load
 lazily, on first use.
 """
-from chalice import Chalice, Rate
+from typing import TYPE_CHECKING
+
+from chalice import Chalice, Cron, Rate
 
 from chalicelib.adapters import metering
 from chalicelib.bootstrap import deps, fetchers
@@ -17,6 +19,7 @@ from chalicelib.entrypoints.cases_api import cases_api
 from chalicelib.entrypoints.costs_api import costs_api
 from chalicelib.entrypoints.csat_api import csat_api
 from chalicelib.entrypoints.customers_api import customers_api
+from chalicelib.entrypoints.lazy import lazy_module
 from chalicelib.entrypoints.media_api import media_api
 from chalicelib.entrypoints.openapi_api import openapi_api
 from chalicelib.entrypoints.privacy_api import privacy_api
@@ -26,10 +29,16 @@ from chalicelib.entrypoints.service_levels_api import service_levels_api
 from chalicelib.entrypoints.sqs import process_sqs_batch
 from chalicelib.entrypoints.templates_api import templates_api
 from chalicelib.entrypoints.triage_api import triage_api
+from chalicelib.entrypoints.web_api import web_api
 from chalicelib.entrypoints.webhooks_api import webhooks_api
 from chalicelib.observability import count, flush_metrics, logger, start_invocation
-from chalicelib.services import assign, intake, reply, sla
-from chalicelib.services.listen import poll
+
+if TYPE_CHECKING:
+    from chalicelib.services import assign, intake, reply, sla
+    from chalicelib.services.listen import poll
+else:  # loaded by the first handler that uses one: each function's cold start pays for its own (entrypoints/lazy.py)
+    assign, intake, reply, sla = (lazy_module(f"chalicelib.services.{name}") for name in ("assign", "intake", "reply", "sla"))
+    poll = lazy_module("chalicelib.services.listen.poll")
 
 app = Chalice(app_name="socialcare")
 config = settings()
@@ -48,6 +57,7 @@ app.register_blueprint(templates_api)  # /admin/templates, /admin/brand-voice, P
 app.register_blueprint(media_api)      # /cases/{id}/media/{media_id}, GET /cases/{id}/reply-options
 app.register_blueprint(triage_api)     # /mentions review, promote/confirm, /admin/triage-models, corrections export
 app.register_blueprint(openapi_api)    # GET /openapi.json
+app.register_blueprint(web_api)        # GET / (the web inbox) and /assets/{name}
 
 
 metering.install_log_counter(logger.registered_handler)
@@ -129,4 +139,15 @@ def refresh_x_token(event):
 
     result = credentials.refresh_x_token(deps(), deps().credentials, deps().x_tokens, log=logger)
     logger.info("x token run", extra={"result": result})
+    return result
+
+
+# ---- triage learning (issue 14) ---------------------------------------------
+@app.schedule(Cron(15, 0, "*", "*", "?", "*"), name="triage_daily")
+def triage_daily(event):
+    """Yesterday's negative no-case mentions to the supervisors (once a day); the weekly retraining."""
+    from chalicelib.services import triage_review
+
+    result = triage_review.run_daily(deps())
+    logger.info("triage daily run", extra={"result": result})
     return result

@@ -21,12 +21,15 @@ one based on sizes or indexes, so it is not asked for): the larger of the item
 before and after a write, twice in a transaction, and a write to every global
 secondary index the item enters, leaves or changes in; Secrets Manager and S3
 calls. Per invocation: Lambda requests and GB-seconds, API Gateway requests
-(agent calls; webhooks apart), log bytes written, X-Ray traces. Platform API
+(agent calls; webhooks apart), log bytes written, X-Ray traces (where the ``prod``
+stage of .chalice/config.json turns active tracing on). Platform API
 calls are counted by priced kind. ``chalicelib.domain.cost`` prices all of it.
 
 Measured locally, so some of it is a model, named where it is used: the time
 AWS and the platforms take to answer (``LATENCY_MS``), the CPU a function gets
-for its memory, the lines Lambda writes per invocation. The figures go to
+for its memory, the lines Lambda writes per invocation. A function's own time is
+its thread's CPU time less what moto and the fake platforms spent inside its
+calls (not wall time: on a busy machine that also counts waiting for a CPU). The figures go to
 bench/COST.md; the usage profile is what ``python -m chalicelib.cost estimate``
 prices.
 """
@@ -85,6 +88,8 @@ BYTES_PER_GB = 1024 ** 3
 SQS_CHUNK = 64 * 1024
 
 AGENT_CALLS = ("list", "open", "answer", "resolve")
+# The deployed stage whose settings (X-Ray tracing per function) the bench prices.
+TRACING_STAGE = "prod"
 
 
 # ---- counting ------------------------------------------------------------------------------------
@@ -94,6 +99,11 @@ class Invocation:
     function: str
     phase: str
     started: float
+    # CPU time of the invocation's own thread: what the function's code used, without the waiting that a
+    # busy machine adds to wall time; the CPU moto and the fake platforms use inside calls is left out.
+    thread: int = 0
+    cpu_started: float = 0.0
+    cpu_in_calls: float = 0.0
     intervals: List[Tuple[float, float]] = field(default_factory=list)
     modeled_ms: Dict[int, float] = field(default_factory=lambda: defaultdict(float))
     log_bytes: int = 0
@@ -102,8 +112,9 @@ class Invocation:
 class Meter:
     """Everything the run consumed, by phase: listen, webhook (API Gateway only), case, idle, token."""
 
-    def __init__(self, memory_mb: Mapping[str, int]):
+    def __init__(self, memory_mb: Mapping[str, int], tracing: Optional[Mapping[str, bool]] = None):
         self.memory_mb = dict(memory_mb)
+        self.tracing = dict(tracing or {})   # function -> X-Ray active tracing on (as the stage deploys it)
         self.phase = "setup"
         self.function = "setup"
         self.usage: Dict[str, Counter] = defaultdict(Counter)
@@ -131,13 +142,16 @@ class Meter:
         with self._lock:
             self.requests[phase or self.phase][service] += 1
 
-    def spent(self, start: float, end: float, latency_ms: float) -> None:
-        """A call to AWS or a platform from inside the current invocation: its local time is left out
-        of the function's duration and the modeled round trip put in instead."""
+    def spent(self, start: float, end: float, latency_ms: float, cpu: float = 0.0) -> None:
+        """A call to AWS or a platform from inside the current invocation: its local time (``cpu``: the
+        thread's CPU seconds inside it) is left out of the function's duration and the modeled round trip
+        put in instead."""
         with self._lock:
             if self.invocation is not None:
                 self.invocation.intervals.append((start, end))
                 self.invocation.modeled_ms[threading.get_ident()] += latency_ms
+                if threading.get_ident() == self.invocation.thread:
+                    self.invocation.cpu_in_calls += cpu
 
     def log(self, size: int) -> None:
         with self._lock:
@@ -158,7 +172,8 @@ class Meter:
         """One Lambda invocation: its requests, GB-seconds, logs and trace."""
         log = CountingStream(self)
         with self.doing(phase, function), contextlib.redirect_stdout(log):
-            self.invocation = Invocation(function=function, phase=phase, started=time.perf_counter())
+            self.invocation = Invocation(function=function, phase=phase, started=time.perf_counter(),
+                                         thread=threading.get_ident(), cpu_started=time.thread_time())
             try:
                 yield
             finally:
@@ -166,8 +181,9 @@ class Meter:
                 self._bill(invocation, time.perf_counter())
 
     def _bill(self, invocation: Invocation, ended: float) -> None:
-        wall = ended - invocation.started
-        local = max(0.0, wall - _covered(invocation.intervals, invocation.started, ended))
+        # The function's own CPU (its thread's CPU time less that spent inside AWS and platform calls): wall
+        # time less the calls would also count the time this process waited for a CPU on a busy machine.
+        local = max(0.0, time.thread_time() - invocation.cpu_started - invocation.cpu_in_calls)
         memory = self.memory_mb[invocation.function]
         cpu_ms = local * 1000 * max(1.0, FULL_VCPU_MB / memory)
         main = threading.get_ident()
@@ -178,23 +194,13 @@ class Meter:
         phase = invocation.phase
         self.add(phase, "lambda.requests", 1)
         self.add(phase, "lambda.gb_seconds", billed_ms / 1000 * memory / 1024)
-        self.add(phase, "xray.traces_recorded", 1)
+        if self.tracing.get(invocation.function):
+            self.add(phase, "xray.traces_recorded", 1)  # an upper bound: X-Ray's default rule samples some away
         self.add(phase, "logs.ingested_gb", (invocation.log_bytes + LAMBDA_PLATFORM_LOG_BYTES) / BYTES_PER_GB)
         self.request("lambda", phase)
         self.note(("lambda", invocation.function, "invocations"), 1, phase)
         self.note(("lambda", invocation.function, "billed ms"), billed_ms, phase)
         self.note(("logs", invocation.function, "bytes"), invocation.log_bytes + LAMBDA_PLATFORM_LOG_BYTES, phase)
-
-
-def _covered(intervals: List[Tuple[float, float]], start: float, end: float) -> float:
-    """Seconds of [start, end] inside at least one interval (calls overlap across threads)."""
-    total, reach = 0.0, start
-    for left, right in sorted(intervals):
-        left, right = max(left, reach), min(right, end)
-        if right > left:
-            total += right - left
-            reach = right
-    return total
 
 
 class CountingStream:
@@ -471,6 +477,7 @@ def install_hooks(session: Any, meter: Meter, units: DynamoUnits) -> None:
             return
         # From here to the end of ``after``, the time is moto's and ours: the model's latency replaces it.
         context["bench_started"] = time.perf_counter()
+        context["bench_cpu"] = time.thread_time()
         operation = model.name
         if model.service_model.service_name == "dynamodb" and operation in DynamoUnits.WRITES:
             context["bench_touched"] = units.before_write(operation, context.get("bench_params", {}))
@@ -516,7 +523,7 @@ def install_hooks(session: Any, meter: Meter, units: DynamoUnits) -> None:
             meter.request(service)
             meter.note((service, function, operation), 1)
         latency = LATENCY_MS["dynamodb:transact"] if operation.startswith("Transact") else LATENCY_MS.get(service, LATENCY_MS["other"])
-        meter.spent(context["bench_started"], time.perf_counter(), latency)
+        meter.spent(context["bench_started"], time.perf_counter(), latency, time.thread_time() - context["bench_cpu"])
 
     session.events.register("provide-client-params.*.*", remember_params)
     session.events.register("before-call.*.*", before)
@@ -532,9 +539,9 @@ def install_platform_recorder(meter: Meter, x_url: str) -> Callable[[], None]:
     original = platform_http.HttpClient._send
 
     def recording_send(client: Any, method: str, url: str, data: Optional[bytes], headers: Dict[str, str]) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         response = original(client, method, url, data, headers)
-        meter.spent(started, time.perf_counter(), LATENCY_MS["platform"])
+        meter.spent(started, time.perf_counter(), LATENCY_MS["platform"], time.thread_time() - cpu)
         if meter.counting and response.status < 400:
             with meter._lock:
                 _record_platform(meter, method, url, data, response, is_x=url.startswith(x_url))
@@ -710,6 +717,15 @@ def _memory_by_function() -> Dict[str, int]:
     return {name: int(spec["lambda_memory_size"]) for name, spec in config["lambda_functions"].items()}
 
 
+def _tracing_by_function(stage: str = TRACING_STAGE) -> Dict[str, bool]:
+    """Whether each function runs with X-Ray active tracing in ``stage``, as Chalice resolves .chalice/config.json
+    (the stage's ``xray``, or a function's own)."""
+    from infra.policies import stage_settings
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {name: stage_settings(stage, name, config)[1] for name in config["lambda_functions"]}
+
+
 def _reset_caches() -> None:
     from chalicelib.adapters import aws, queues
     from chalicelib.bootstrap import deps
@@ -792,7 +808,7 @@ def run(mentions: int = 500, waves: int = 5, idle_runs: int = 5, token_runs: int
                    user_token=X_USER_TOKEN, rate_limits={e: 10**9 for e in ("mentions", "search", "dm_events", "post",
                                                                               "dm_send", "user_tweets")}).start()
     graph = FakeGraph(access_token=META_TOKEN).start()
-    meter = Meter(_memory_by_function())
+    meter = Meter(_memory_by_function(), _tracing_by_function())
     undo_platform = install_platform_recorder(meter, fake_x.url)
     try:
         with bench_environment(fake_x.url, graph.url), mock_aws():
@@ -1197,7 +1213,7 @@ def _where(result: Run, numbers: Figures, prices: Any) -> List[str]:
                              what, quantity / per))
         rows.sort(key=lambda r: -r[0])
         lines.append(f"  per million {label}s, the largest items (before subtracting idle polling):")
-        for cost, what, quantity in rows[:15]:
+        for cost, what, quantity in rows[:int(os.environ.get("BENCH_COST_ROWS") or 15)]:  # more: BENCH_COST_ROWS=60
             shown = " ".join(str(w).replace(f"socialcare-{STAGE}-", "") for w in what)
             lines.append(f"    ${cost:>8,.2f}  {quantity:>8.2f} per {label}  {shown}")
     return lines

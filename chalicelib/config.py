@@ -41,6 +41,8 @@ class Settings:
     fetch_max_pages: int
     # Optional learned triage model (s3://bucket/key), trained with `python -m chalicelib.triage train`.
     triage_model_uri: str
+    # The stack's model bucket (ModelBucketName): retrained model versions (issue 14); empty: no retraining.
+    triage_models_bucket: str
     # Agent sign-in (Cognito user pool)
     user_pool_id: str
     user_pool_client_id: str
@@ -72,6 +74,13 @@ class Settings:
     # many days for a reopen or a returning customer before a resolution day's FCR figure is final.
     brand_time_zone: str = "UTC"
     fcr_window_days: int = 7
+    # A customer's case-worthy follow-up this many hours after their case was resolved reopens it instead of
+    # opening a new case (services/customers.py); 0 turns reopening off.
+    reopen_window_hours: int = 72
+    # Customers' media files (stack output MediaBucketName; empty: files are kept as platform references
+    # only) and the WhatsApp Business Account whose approved templates are offered outside the 24-hour window.
+    media_bucket: str = ""
+    whatsapp_waba_id: str = ""
 
     def sign_in_problem(self) -> Optional[str]:
         """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
@@ -181,6 +190,7 @@ def settings() -> Settings:
         fetch_run_budget_seconds=float(_env("FETCH_RUN_BUDGET_SECONDS", "25")),
         fetch_source_budget_seconds=float(_env("FETCH_SOURCE_BUDGET_SECONDS", "20")),
         triage_model_uri=_env("TRIAGE_MODEL_URI"),
+        triage_models_bucket=_unless_placeholder(_env("TRIAGE_MODELS_BUCKET")),
         user_pool_id=user_pool_id,
         user_pool_client_id=_env("USER_POOL_CLIENT_ID"),
         jwks_url=_env("COGNITO_JWKS_URL", default_jwks),
@@ -194,4 +204,7 @@ def settings() -> Settings:
         cases_stream_arn=_unless_placeholder(_env("CASES_STREAM_ARN")),
         brand_time_zone=_time_zone("BRAND_TIME_ZONE", "UTC"),
         fcr_window_days=_whole("FCR_WINDOW_DAYS", 7, 1, 90, "days"),
+        reopen_window_hours=_whole("REOPEN_WINDOW_HOURS", 72, 0, 720, "hours"),
+        media_bucket=_unless_placeholder(_env("MEDIA_BUCKET")),
+        whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
     )

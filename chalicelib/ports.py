@@ -21,12 +21,15 @@ from chalicelib.domain.reply import Reply
 if TYPE_CHECKING:  # in annotations only: a handler that never needs the SLA, KPI or QA rules does not load them
     from chalicelib.domain.away import AwaySettings
     from chalicelib.domain.csat import SurveySettings
+    from chalicelib.domain.customer import FieldDefinition, Identity, Profile
     from chalicelib.domain.feedback import Correction
     from chalicelib.domain.hours import Calendar
+    from chalicelib.domain.inbox_filter import InboxFilter
     from chalicelib.domain.kpi import Delta
     from chalicelib.domain.notification import Notification
     from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
     from chalicelib.domain.sla import SlaPolicy
+    from chalicelib.domain.templates import Template
 
 
 @dataclass
@@ -213,20 +216,29 @@ class CaseStore(CustomerLedger, Protocol):
     def active_case_for_customer(self, customer_key: str) -> Optional[str]: ...
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
-                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
+                   sla: Optional[str] = None, now: Optional[str] = None,
+                   where: Optional["InboxFilter"] = None) -> InboxPage:
         """Up to ``limit`` cases of a team in one status, after the position ``after``
         (raises InvalidCursor for a position this store did not issue for that query).
 
         ``order``: ``newest``, ``priority``, or ``due`` (earliest ``sla_due_at`` first; cases without one
         last, oldest first). ``sla``: only cases whose clocks are ``breached`` (``sla_due_at`` <= ``now``)
         or in ``warning`` (``sla_warning_at`` <= ``now`` < ``sla_due_at``), as of ``now``. A page holds
-        ``limit`` cases unless the listing ends (no short page with more to come)."""
+        ``limit`` cases unless the listing ends (no short page with more to come). ``where``: only the cases
+        it matches (domain/inbox_filter.py), still in full pages."""
 
-    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+    def assignee_page(self, agent_id: str, status: str, order: str, limit: int, after: Optional[str], *,
+                      teams: Iterable[str], sla: Optional[str] = None, now: Optional[str] = None,
+                      where: Optional["InboxFilter"] = None) -> Optional[InboxPage]:
+        """One agent's cases in one status and in ``teams``, as ``inbox_page`` lists a team's (same orders,
+        filters, full pages), read from the agent's own entries. None when the agent has too many cases in
+        that status to sort by priority or due (read the team inboxes with ``where`` instead)."""
+
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any], over_capacity: bool = False) -> str:
         """All or nothing: the case (over ``before.version``) with its new assignee and team, one open case
         less for ``before.assignee`` and one more for ``after.assignee`` (below their capacity) while the
         case is active, and the event. ``assigned``; ``stale`` (the case changed: re-read it); ``full``
-        (the new assignee has no room)."""
+        (the new assignee has no room; ``over_capacity``: a person decided to give it anyway)."""
 
     def waiting_page(self, team: str, limit: int, after: Optional[str]) -> InboxPage:
         """A team's open cases with no assignee, most urgent first: earliest ``sla_due_at`` (none last),
@@ -308,11 +320,126 @@ class QaStore(Protocol):
         """Remove a reply from its week's pool and its review, if any (a customer's erasure; repeatable)."""
 
 
+class CustomerStore(Protocol):
+    """Customer profiles and their linked identities (domain/customer.py), found by key, never by a Scan:
+    by identity (``<platform>:<user id>``), by profile (``customer_id``), by handle."""
+
+    def identity(self, customer_key: str) -> Optional[Identity]:
+        """The identity as last recorded; None when it was never recorded (it is then linked to its home profile)."""
+
+    def record_identity(self, seen: Identity, *, case_id: Optional[str] = None, at: str) -> bool:
+        """Remember an identity seen on a post. New: linked to its home profile and findable by its handle
+        (all or nothing; True). Known: only its handle, name and, given ``case_id``, its newest case change
+        (False). Never moves an identity to another profile."""
+
+    def identities(self, customer_id: str) -> List[Identity]:
+        """The identities linked to a profile (at most domain.customer.MAX_IDENTITIES)."""
+
+    def profile(self, customer_id: str) -> Optional[Profile]:
+        """Tags, notes, fields and ``merged_into`` of a profile; None when none were ever kept."""
+
+    def save_profile(self, profile: Profile) -> bool:
+        """Tags, notes, fields over ``profile.version`` (0: none saved yet), never ``merged_into``;
+        False when someone saved a newer version meanwhile."""
+
+    def link(self, target_id: str, other_id: str, identities: List[Identity], *, audit: Dict[str, Any]) -> bool:
+        """All or nothing (a merge): each identity, linked to ``other_id`` now, linked to ``target_id``; the
+        ``other_id`` profile marked ``merged_into`` ``target_id``; ``audit`` on both. False when an identity
+        moved meanwhile."""
+
+    def unlink(self, identity: Identity, *, audit: Dict[str, Any]) -> bool:
+        """All or nothing (an unmerge): the identity, linked to ``identity.customer_id`` now, back to its home
+        profile, which is then not merged; ``audit`` on both. False when it moved meanwhile."""
+
+    def audit_trail(self, customer_id: str, *, limit: int) -> List[Dict[str, Any]]:
+        """The merges and unmerges recorded on a profile, newest first."""
+
+    def keys_by_handle(self, handle: str, *, platform: Optional[str] = None, limit: int) -> List[str]:
+        """Customer keys ever recorded with this handle (domain.customer.normal_handle), optionally of one platform."""
+
+    def field_definitions(self) -> List[FieldDefinition]:
+        """The customer fields supervisors defined (none: an empty list)."""
+
+    def put_field_definitions(self, definitions: List[FieldDefinition], *, author: str, at: str) -> None: ...
+
+    def forget_identity(self, customer_key: str) -> int:
+        """Erase an identity: its record, links and handle entries, a profile it leaves without identities
+        (with its notes and audit), and the audit entries naming it elsewhere. Items deleted; repeatable."""
+
+
+class TemplateStore(Protocol):
+    """Canned replies per team (``domain.templates``) and the brand-voice rules document."""
+
+    def get_template(self, template_id: str) -> Optional["Template"]: ...
+
+    def put_template(self, template: "Template") -> bool:
+        """Create or replace it (its usage count is kept, also when it moves to another team); True when new."""
+
+    def delete_template(self, template_id: str) -> Optional["Template"]:
+        """The template as it was; None when there was none."""
+
+    def templates_page(self, team: str, *, lang: Optional[str] = None, limit: int = 50,
+                       after: Optional[str] = None) -> Tuple[List["Template"], Optional[str]]:
+        """A team's templates by id (only those with a ``lang`` body when given), and the position of the
+        next page (None: no more); raises InvalidCursor for a position it did not issue."""
+
+    def template_teams(self) -> List[str]:
+        """Every team that has (or had) a template, sorted."""
+
+    def count_use(self, template_id: str, team: str) -> None:
+        """Add one to its usage counter (an atomic add; nothing when the template is gone)."""
+
+    def get_brand_voice(self) -> Optional[Dict[str, Any]]:
+        """``{"rules", "updated_by", "updated_at"}`` as last saved; None when never saved."""
+
+    def put_brand_voice(self, rules: Dict[str, Any], *, author: str, at: str) -> None: ...
+
+
 class TriageFeedbackStore(Protocol):
     """Agents' corrections of triage, kept as labeled examples (issue 14 extends this)."""
 
     def record_correction(self, correction: "Correction") -> bool:
         """Keep it; False when this very correction (same ``correction_id``) was kept before."""
+
+    def corrections(self, *, since: str = "", until: str = "", limit: int = 100,
+                    after: Optional[str] = None) -> Tuple[List["Correction"], Optional[str]]:
+        """Corrections made at ``since`` <= at <= ``until`` (ISO times or their prefix, such as a day: all of
+        it; empty: no bound), oldest first, and the position of the next page (None: no more); raises
+        InvalidCursor for a position it did not issue."""
+
+
+class MentionReviewStore(Protocol):
+    """Mentions triage left without a case, per day (UTC), for people to review (issue 14)."""
+
+    def no_case_page(self, day: str, *, limit: int, after: Optional[str] = None,
+                     filters: Optional[Mapping[str, str]] = None) -> Tuple[List[StoredMention], Optional[str]]:
+        """The day's unreviewed no-case mentions, newest first, matching ``filters`` (``lang``, ``platform``,
+        ``sentiment``, ``category``: equal to); raises InvalidCursor for a position it did not issue."""
+
+    def no_case_summaries(self, day: str) -> List[Dict[str, Any]]:
+        """Every unreviewed no-case mention of the day, small: ``mention_id``, ``at``, ``lang``, ``platform``,
+        ``sentiment``, ``category``, ``score`` (the sentiment score)."""
+
+    def settle_review(self, mention_id: str, *, outcome: str, by: str, at: str) -> bool:
+        """Take it off the review list (``promoted`` or ``confirmed``); False when it is not on it (any more)."""
+
+
+class TriageModelStore(Protocol):
+    """Learned triage models, versioned (bytes in the model bucket, figures beside them), and which is active."""
+
+    def add_version(self, version: Dict[str, Any], blob: bytes) -> Optional[Dict[str, Any]]:
+        """Store a model under ``version["version"]`` (with its figures); returns it with its ``uri``
+        (what ModelSource.load reads), or None when that version exists already."""
+
+    def get_version(self, version: str) -> Optional[Dict[str, Any]]: ...
+
+    def list_versions(self) -> List[Dict[str, Any]]:
+        """Every version, newest first."""
+
+    def active(self) -> Optional[Dict[str, Any]]:
+        """The active version's record (None: no learned model is active)."""
+
+    def activate(self, version: str, *, by: str, at: str) -> None: ...
 
 
 class NotificationStore(Protocol):
@@ -333,13 +460,17 @@ class Notifier(Protocol):
 
 
 class MentionStore(Protocol):
-    def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
-        """Record a new mention; None if it is new, else what was recorded before."""
+    def claim(self, mention: Mention, *, now_epoch: int,
+              settled: Optional[Dict[str, Any]] = None) -> Optional[MentionRecord]:
+        """Record a new mention; None if it is new, else what was recorded before (left as it was).
+        ``settled``: ``update``'s keyword arguments, written with the claim (one write, not two)."""
 
     def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
-               case_id: Optional[str] = None) -> None: ...
+               case_id: Optional[str] = None, review_at: Optional[str] = None) -> None:
+        """``review_at``: triage left it without a case at this time; it joins that day's review list."""
 
-    def get(self, mention_id: str) -> Optional[MentionRecord]: ...
+    def get(self, mention_id: str, *, consistent: bool = True) -> Optional[MentionRecord]:
+        """``consistent=False``: may miss a write of the last second (half the price; a pre-check only)."""
 
     def stored(self, mention_id: str) -> Optional[StoredMention]:
         """Everything the record holds, for a customer's export."""
@@ -366,6 +497,11 @@ class SourceStore(Protocol):
 
 class AgentStore(Protocol):
     def get_agent(self, agent_id: str) -> Optional[Agent]: ...
+
+    def signed_in_agent(self, agent_id: str) -> Optional[Agent]:
+        """The profile as authorization reads it on every request: it may be up to
+        ``AGENT_CACHE_SECONDS`` (adapters/stores.py) old, so a removed or changed agent's access follows
+        within that time. Not for their load or presence: ``get_agent`` reads those fresh."""
 
     def put_agent(self, agent: Agent) -> None: ...
 
@@ -470,9 +606,12 @@ class DeadLetterQueue(Protocol):
 
 
 class XApi(Protocol):
-    def reply(self, in_reply_to_tweet_id: str, text: str) -> str: ...
+    def reply(self, in_reply_to_tweet_id: str, text: str, *, media_ids: Optional[List[str]] = None) -> str: ...
 
-    def send_dm(self, participant_id: str, text: str) -> str: ...
+    def send_dm(self, participant_id: str, text: str, *, media_id: Optional[str] = None) -> str: ...
+
+    def upload_image_url(self, url: str, *, for_dm: bool = False) -> str:
+        """Fetch a JPEG or PNG image from ``url`` and upload it; its media id, for ``reply`` or ``send_dm``."""
 
     def find_reply(self, brand_user_id: str, in_reply_to_tweet_id: str, text: str, since: str) -> Optional[str]:
         """The id of the brand's reply with ``text`` to that post since ``since``, if X has one."""
@@ -482,7 +621,8 @@ class XApi(Protocol):
 
 
 class GraphApi(Protocol):
-    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str: ...
+    def reply_to_comment(self, platform: str, comment_id: str, text: str, *,
+                         attachment_url: Optional[str] = None) -> str: ...
 
     def reply_to_ig_mention(self, ig_user_id: str, media_id: str, text: str, *,
                             comment_id: Optional[str] = None) -> str: ...
@@ -492,12 +632,22 @@ class GraphApi(Protocol):
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
                      reply_to_message_id: Optional[str] = None,
                      options: Optional[List[Dict[str, str]]] = None,
-                     template: Optional[Dict[str, str]] = None) -> str:
+                     template: Optional[Dict[str, str]] = None, tag: Optional[str] = None,
+                     template_variables: Optional[List[str]] = None,
+                     attachment: Optional[Dict[str, str]] = None) -> str:
         """A direct message. ``options`` (``[{"id", "title"}]``): buttons to tap, as quick replies on
         Messenger and Instagram and reply buttons on WhatsApp (the id comes back with the tap).
         ``template`` (``{"name", "language"}``): an approved WhatsApp template instead of free text, its
         quick-reply buttons carrying the options' ids. Refused (``Refused``) when the platform's limits
-        on them are not met."""
+        on them are not met. ``tag="HUMAN_AGENT"``: a person's answer on Messenger or Instagram up to 7 days
+        after the customer's last message; ``template_variables`` fill a template's body; ``attachment``
+        (``{"url"}``): an image sent with the text."""
+
+    def media_file(self, media_id: str, *, max_bytes: int) -> Tuple[bytes, str]:
+        """A WhatsApp media file: (bytes, mime type). Refused above ``max_bytes`` or when gone."""
+
+    def message_templates(self, waba_id: str, *, limit: int = ...) -> List[Dict[str, Any]]:
+        """The account's approved WhatsApp templates: ``{"name", "language", "category", "body", "variables"}``."""
 
     def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
                            source_id: str = "") -> Mention: ...
@@ -533,6 +683,25 @@ class TokenGrant(Protocol):
 class TokenRefresher(Protocol):
     def refresh(self, refresh_token: str, *, client_id: str, client_secret: str = "") -> TokenGrant:
         """Raises AuthFailed when the platform refuses, TransientFailure when it could not answer."""
+
+
+class MediaStore(Protocol):
+    """Customers' media files in the stack's private bucket, named by (mention id, position)."""
+
+    def put(self, mention_id: str, index: int, data: bytes, *, content_type: str) -> str:
+        """Store a file (repeatable); returns the opaque reference to keep. TransientFailure when it cannot."""
+
+    def find(self, mention_id: str, index: int) -> Optional[str]:
+        """The reference of the file stored for this mention and position, else None."""
+
+    def read(self, ref: str, *, max_bytes: int) -> bytes:
+        """A stored file's bytes; ValueError above ``max_bytes``."""
+
+    def forget(self, mention_id: str) -> None:
+        """Delete every file stored for this mention (repeatable)."""
+
+    def url(self, ref: str, *, expires_in: int) -> str:
+        """A short-lived GET URL for a stored file."""
 
 
 class ModelSource(Protocol):
@@ -577,10 +746,12 @@ class Deps:
     qa: Optional[QaStore] = None                       # QA audits
     notifier: Optional[Notifier] = None                # the notifications topic (SNS)
     # ---- the agent's workspace (issue 12) and triage learning (issue 14); each helper types its own ----
-    customers: Any = None      # CustomerStore: profiles, linked identities, supervisor-defined fields
-    templates: Any = None      # TemplateStore: canned replies per team and brand-voice rules
-    media: Any = None          # MediaStore: inbound media copied to the stack's bucket
+    customers: Optional[CustomerStore] = None  # profiles, linked identities, supervisor-defined fields
+    templates: Optional[TemplateStore] = None  # canned replies per team and brand-voice rules
+    media: Optional[MediaStore] = None  # inbound media copied to the stack's bucket (None: no bucket configured)
     feedback: Optional[TriageFeedbackStore] = None  # triage corrections as labeled examples
+    review: Optional[MentionReviewStore] = None     # no-case mentions to review (issue 14)
+    triage_models: Optional[TriageModelStore] = None  # learned model versions and the active one (issue 14)
     credentials: Optional[CredentialStore] = None   # the platform secret, read fresh, for token refresh
     x_tokens: Optional[TokenRefresher] = None        # X's OAuth 2.0 token endpoint
     now: Callable[[], str] = now_iso

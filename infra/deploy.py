@@ -62,7 +62,8 @@ APP = "socialcare"
 PLACEHOLDER = "REPLACE_WITH"
 # Stack output -> the environment variable of the functions that carries it.
 OUTPUT_ENV = {"UserPoolId": "USER_POOL_ID", "UserPoolClientId": "USER_POOL_CLIENT_ID",
-              "NotificationsTopicArn": "NOTIFICATIONS_TOPIC_ARN", "CasesStreamArn": "CASES_STREAM_ARN"}
+              "NotificationsTopicArn": "NOTIFICATIONS_TOPIC_ARN", "CasesStreamArn": "CASES_STREAM_ARN",
+              "MediaBucketName": "MEDIA_BUCKET", "ModelBucketName": "TRIAGE_MODELS_BUCKET"}
 # Functions fed by a DynamoDB stream (app.py on_dynamodb_record), whose mappings report item failures.
 STREAM_FUNCTIONS = ("measure_changes",)
 ITEM_FAILURES_FLAG = "SQS_REPORT_BATCH_ITEM_FAILURES"  # what the handlers read (chalicelib/config.py)
@@ -166,6 +167,9 @@ class Deployment:
     env: Optional[Mapping[str, str]] = None  # for `chalice deploy`; os.environ when None
     out: Callable[[str], None] = print
     waiter_delay: int = 5
+    # Read from the stack's tables by provision(): each index as declared, and the removals to stage.
+    _index_definitions: Dict[str, Dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+    _retire_steps: List[Any] = field(default_factory=list, init=False, repr=False)
 
     @property
     def region(self) -> str:
@@ -183,6 +187,7 @@ class Deployment:
         self.prepare_log_groups()
         self.chalice_deploy()
         self.after_chalice()
+        self.retire_indexes()  # only now: the functions deployed above no longer read them
         self.stage_settings_and_tags()
         return self.summary()
 
@@ -241,7 +246,15 @@ class Deployment:
         elif status.endswith("_IN_PROGRESS"):
             raise DeployError(f"stack {name} is busy ({status}); run the deploy again when it has finished")
         else:
-            for index, step_body in index_steps(body, self._existing_indexes(cloudformation, name)):
+            existing = self._existing_indexes(cloudformation, name)
+            # Indexes the template no longer has (a new name replaced them: a projection cannot change in place)
+            # stay until the new functions are deployed (retire_indexes), then go one per update.
+            retired = retired_indexes(body, self._index_definitions)
+            self._retire_steps = retire_steps(body, retired)
+            bridge = bridge_body(body, retired)
+            if bridge is not None:
+                arguments["TemplateBody"] = bridge
+            for index, step_body in index_steps(body, existing, retired):
                 self.out(f"updating stack {name} with index {index} first (CloudFormation creates one "
                          f"global secondary index per table in an update) ...")
                 try:
@@ -271,13 +284,48 @@ class Deployment:
                 if resource.get("ResourceType") == "AWS::DynamoDB::Table" and resource.get("PhysicalResourceId"):
                     tables[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
         dynamodb = self.client("dynamodb")
-        return {logical_id: {index["IndexName"] for index in dynamodb.describe_table(TableName=table)["Table"].get(
-                    "GlobalSecondaryIndexes", [])}
-                for logical_id, table in tables.items()}
+        described = {logical_id: dynamodb.describe_table(TableName=table)["Table"] for logical_id, table in tables.items()}
+        # Each index as CloudFormation declares it, and the types of the attributes the table defines.
+        self._index_definitions = {
+            logical_id: {"indexes": {index["IndexName"]: {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                                     for index in table.get("GlobalSecondaryIndexes", [])},
+                         "attributes": {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])}}
+            for logical_id, table in described.items()}
+        return {logical_id: set(definitions["indexes"]) for logical_id, definitions in self._index_definitions.items()}
+
+    def retire_indexes(self) -> List[str]:
+        """Remove the indexes the template dropped, one per stack update (CloudFormation deletes at most one
+        global secondary index per table in an update); the names removed."""
+        steps = self._retire_steps
+        if not steps:
+            return []
+        cloudformation = self.client("cloudformation")
+        name = infra_stack(self.stage)
+        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        previous = {p["ParameterKey"] for p in stack.get("Parameters", [])}
+        removed: List[str] = []
+        for index, step_body in steps:
+            self.out(f"updating stack {name} without index {index} (the deployed functions no longer read it) ...")
+            try:
+                cloudformation.update_stack(
+                    StackName=name, TemplateBody=step_body,
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+                    Parameters=self._parameters(step_body, previous=previous))
+            except Exception as err:
+                raise DeployError(f"stack {name} could not be updated to remove index {index}: {err}; the functions "
+                                  f"are deployed and work without it: run the deploy again to finish") from err
+            self._wait(cloudformation, "stack_update_complete", name)
+            removed.append(index)
+        self._retire_steps = []
+        return removed
 
     def _parameters(self, template_body: str, *, previous: Set[str]) -> List[Dict[str, Any]]:
         declared = template_parameters(template_body)
         given = {"Stage": self.stage, **self.parameters}
+        # The stage's MONTHLY_BUDGET_USD (the in-app cost warning's budget) is also the AWS budget's.
+        budget = stage_environment(load_config(self.project_dir), self.stage).get("MONTHLY_BUDGET_USD", "").strip()
+        if budget and "MonthlyBudgetUsd" in declared and "MonthlyBudgetUsd" not in given:
+            given["MonthlyBudgetUsd"] = budget
         unknown = sorted(set(given) - set(declared))
         if unknown:
             raise DeployError(f"infra/template.yaml has no parameter {', '.join(unknown)} "
@@ -627,18 +675,85 @@ def _template_loader() -> Any:
     return Loader
 
 
-def index_steps(body: str, existing: Mapping[str, Set[str]]) -> List[Any]:
+def _parsed(body: str) -> Dict[str, Any]:
+    import yaml
+
+    return yaml.load(body, Loader=_template_loader()) or {}  # noqa: S506 - a SafeLoader subclass
+
+
+Retired = Mapping[str, List[Dict[str, Any]]]
+
+
+def retired_indexes(body: str, definitions: Mapping[str, Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """Per table (logical id), the indexes it has now that the template no longer declares, as CloudFormation
+    declares them, each with ``_attributes`` (the definitions of its key attributes)."""
+    found: Dict[str, List[Dict[str, Any]]] = {}
+    for logical_id, resource in (_parsed(body).get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::DynamoDB::Table" or logical_id not in definitions:
+            continue
+        declared = {index["IndexName"] for index in resource.get("Properties", {}).get("GlobalSecondaryIndexes", [])}
+        have = definitions[logical_id]
+        for name, index in have["indexes"].items():
+            if name not in declared:
+                keys = [key["AttributeName"] for key in index["KeySchema"]]
+                found.setdefault(logical_id, []).append({
+                    **index, "_attributes": [{"AttributeName": k, "AttributeType": have["attributes"].get(k, "S")}
+                                             for k in keys]})
+    return found
+
+
+def _keep(properties: Dict[str, Any], indexes: List[Dict[str, Any]]) -> None:
+    """Add retired ``indexes`` (and their key attributes' definitions) to a table's properties."""
+    present = {index["IndexName"] for index in properties.get("GlobalSecondaryIndexes", [])}
+    defined = {a["AttributeName"] for a in properties.get("AttributeDefinitions", [])}
+    for index in indexes:
+        if index["IndexName"] in present:
+            continue
+        properties.setdefault("GlobalSecondaryIndexes", []).append(
+            {k: v for k, v in index.items() if not k.startswith("_")})
+        for attribute in index["_attributes"]:
+            if attribute["AttributeName"] not in defined:
+                properties.setdefault("AttributeDefinitions", []).append(attribute)
+                defined.add(attribute["AttributeName"])
+
+
+def bridge_body(body: str, retired: Retired) -> Optional[str]:
+    """``body`` with the retired indexes still in it (None when there are none): the template the stack has
+    until the functions that no longer read them are deployed."""
+    if not any(retired.values()):
+        return None
+    template = _parsed(body)
+    for logical_id, indexes in retired.items():
+        _keep(template["Resources"][logical_id]["Properties"], indexes)
+    return json.dumps(template, separators=(",", ":"))
+
+
+def retire_steps(body: str, retired: Retired) -> List[Any]:
+    """[(index name, template)]: each removes one more retired index (one deletion per table per update);
+    the last is ``body`` itself (as JSON)."""
+    count = max((len(indexes) for indexes in retired.values()), default=0)
+    steps: List[Any] = []
+    for done in range(1, count + 1):
+        template = _parsed(body)
+        removed = []
+        for logical_id, indexes in retired.items():
+            _keep(template["Resources"][logical_id]["Properties"], indexes[done:])
+            removed += [index["IndexName"] for index in indexes[done - 1:done]]
+        steps.append((", ".join(removed), json.dumps(template, separators=(",", ":"))))
+    return steps
+
+
+def index_steps(body: str, existing: Mapping[str, Set[str]], retired: Optional[Retired] = None) -> List[Any]:
     """[(index name, template)] to apply, in order, before ``body`` itself, so that no stack update creates
     more than one global secondary index on a table (CloudFormation refuses that).
 
     ``existing``: the indexes each table of the stack has now, by logical id (a table not there yet is
     created with all of its indexes at once, which is allowed). Step n is ``body`` (as JSON) with each
     table's existing indexes and its first n new ones, in template order, and only the attribute
-    definitions those use (DynamoDB refuses a definition no key uses). Removing indexes is not staged.
+    definitions those use (DynamoDB refuses a definition no key uses). ``retired``: indexes the template
+    dropped, kept in every step (removing them is staged after the functions are deployed: retire_steps).
     """
-    import yaml
-
-    template = yaml.load(body, Loader=_template_loader()) or {}  # noqa: S506 - a SafeLoader subclass
+    template = _parsed(body)
     new: Dict[str, List[str]] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         if resource.get("Type") != "AWS::DynamoDB::Table" or logical_id not in existing:
@@ -657,6 +772,7 @@ def index_steps(body: str, existing: Mapping[str, Set[str]]) -> List[Any]:
             added += names[count - 1:count]
             properties["GlobalSecondaryIndexes"] = [index for index in properties["GlobalSecondaryIndexes"]
                                                     if index["IndexName"] in keep]
+            _keep(properties, list((retired or {}).get(logical_id, [])))
             used = {key["AttributeName"] for key in properties.get("KeySchema", [])}
             for index in properties["GlobalSecondaryIndexes"] + properties.get("LocalSecondaryIndexes", []):
                 used |= {key["AttributeName"] for key in index["KeySchema"]}

@@ -180,8 +180,10 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
         # Every function gets the cases stream from the template itself: the stage's CASES_STREAM_ARN is a
         # placeholder until `make deploy` writes the stack output, and a package must not ship one.
         stream_arn = {"Fn::GetAtt": ["CasesTable", "StreamArn"]}
+        # Likewise the model bucket (retrained triage models, issue 14): the template's own, by Ref.
         properties: Dict[str, Any] = {"FunctionName": function_name,
-                                      "Environment": {"Variables": {"CASES_STREAM_ARN": stream_arn}}}
+                                      "Environment": {"Variables": {"CASES_STREAM_ARN": stream_arn,
+                                                                    "TRIAGE_MODELS_BUCKET": {"Ref": "ModelBucket"}}}}
         depends_on: List[str] = []
         if scoped.log_retention_in_days:
             log_group = to_cfn_resource_name(f"{name}-log-group")

@@ -44,9 +44,10 @@ Resource = Tuple[str, ...]
 CASES: Resource = ("table", "CASES_TABLE", "cases")
 MENTIONS: Resource = ("table", "MENTIONS_TABLE", "mentions")
 SETTINGS: Resource = ("table", "SETTINGS_TABLE", "settings")
-INBOX_BY_TIME: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-time")
-INBOX_BY_PRIORITY: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-priority")
+INBOX_BY_TIME: Resource = ("index", "CASES_TABLE", "cases", "inbox-time")
+INBOX_BY_PRIORITY: Resource = ("index", "CASES_TABLE", "cases", "inbox-priority")
 INBOX_BY_DUE: Resource = ("index", "CASES_TABLE", "cases", "inbox-by-due")
+INBOX_ASSIGNEE: Resource = ("index", "CASES_TABLE", "cases", "inbox-assignee")
 WAITING: Resource = ("index", "CASES_TABLE", "cases", "waiting")
 SLA_DUE: Resource = ("index", "CASES_TABLE", "cases", "sla-due")
 MENTIONS_QUEUE: Resource = ("queue", "MENTIONS_QUEUE", "mentions")
@@ -63,6 +64,13 @@ CASES_TABLE_LOGICAL_ID = "CasesTable"   # the package path names the stream by F
 # The notifications topic: NOTIFICATIONS_TOPIC_ARN (the stack output the deploy writes), else by its name.
 NOTIFICATIONS_TOPIC: Resource = ("topic", "NOTIFICATIONS_TOPIC_ARN", "notifications")
 MODEL: Resource = ("model",)          # TRIAGE_MODEL_URI's object; no grant while it is not set
+# Retrained model versions: every S3 version of triage/model.json.gz in TRIAGE_MODELS_BUCKET (the stack's
+# ModelBucketName; adapters/model_store.py); no grant while it is not set.
+MODEL_VERSIONS: Resource = ("model_versions",)
+# Customers' media files (issue 12): the objects under inbound/ in MEDIA_BUCKET (the stack's MediaBucketName,
+# written into the stage by the deploy; adapters/media_store.py); no grant while it is not set.
+MEDIA_FILES: Resource = ("media",)
+NO_CASE_REVIEW: Resource = ("index", "MENTIONS_TABLE", "mentions", "no-case-by-day")
 OWN_LOG_GROUP: Resource = ("log_group",)
 ANY: Resource = ("any",)              # only where the service has no resource-level permissions (X-Ray)
 
@@ -96,7 +104,7 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "cases_api: case, history (Query), replies (Put/Update), status change (TransactWriteItems: Put, "
               "Delete of the customer's pointer), retention stamps (Query, Update); webhooks: late failures; "
               "privacy_api: the customer's ledger (Query), erasure (Delete, audit record Put/Update)"),
-        Grant("Inbox", ("dynamodb:Query",), (INBOX_BY_TIME, INBOX_BY_PRIORITY, INBOX_BY_DUE, WAITING),
+        Grant("Inbox", ("dynamodb:Query",), (INBOX_BY_TIME, INBOX_BY_PRIORITY, INBOX_BY_DUE, INBOX_ASSIGNEE, WAITING),
               "GET /cases: the inbox, newest, most urgent or due first; GET /teams/{team}/waiting and an agent "
               "who frees up or comes online (workload.fill_agent): the team's waiting queue"),
         Grant("CaseReads", ("dynamodb:BatchGetItem",), (CASES,),
@@ -106,16 +114,33 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
                            "dynamodb:Query"), (SETTINGS,),
               "agents and teams (the caller, PUT /admin/agents, PUT /me/presence), sources, triage rule versions, "
               "the assignee's open-case count in a status change or a hand-out (TransactWriteItems: Update), "
-              "team calendars, away settings and the SLA policy"),
+              "team calendars, away settings and the SLA policy; templates (TransactWriteItems: Put, Update, "
+              "Delete; usage: Update ADD) and the brand-voice rules"),
         Grant("Enqueue", ("sqs:SendMessage", "sqs:GetQueueUrl"), (OUTBOUND_QUEUE, MENTIONS_QUEUE),
               "POST /cases/{id}/replies and retries -> outbound; Meta webhook deliveries -> mentions"),
         Grant("Erasure", ("dynamodb:BatchWriteItem",), (CASES,),
               "privacy_api: erasing a case deletes its items in batches of 25"),
         Grant("MentionRecords", ("dynamodb:GetItem", "dynamodb:DeleteItem"), (MENTIONS,),
               "privacy_api: a customer's mention records, exported (Get) and erased (Delete)"),
+        Grant("TriageReview", ("dynamodb:Query",), (NO_CASE_REVIEW,),
+              "GET /mentions?case=false and the triage digest: a day's mentions left without a case"),
+        Grant("ReviewedMentions", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), (MENTIONS,),
+              "the review list reads its page's mentions by key; promote and confirm take one off the list "
+              "(conditional Update) and record a promotion"),
+        Grant("Promote", ("sqs:SendMessage", "sqs:GetQueueUrl"), (TRIAGED_QUEUE,),
+              "POST /mentions/{id}/promote -> triaged (a case opened the normal way)"),
+        Grant("TriageModels", ("s3:PutObject", "s3:GetObjectVersion"), (MODEL_VERSIONS,),
+              "POST /admin/triage-models: the new version (Put), the active one it is compared with (Get)"),
+        Grant("CustomerIdentities", ("dynamodb:BatchGetItem",), (SETTINGS,),
+              "customers_api and the case detail's customer panel: a profile's linked identities by key (the "
+              "profiles themselves, links and merges: Get, Query, TransactWriteItems under Settings)"),
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue",), (SECRET,),
               "the Meta webhook: app secret (signature) and verify token (handshake); privacy_api: the key of "
               "the erasure audit's hashes"),
+        Grant("MediaFiles", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), (MEDIA_FILES,),
+              "GET /cases/{id}/media/{media_id}: the presigned link it signs (Get; HeadObject of a copy made "
+              "earlier), a WhatsApp file not copied at intake, copied when opened (Put); privacy_api: a "
+              "customer's files erased with their mentions (DeleteObjects)"),
     )),
     Function("fetch_mentions", "listen", (
         Grant("Sources", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
@@ -133,18 +158,31 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "the customer's ledger entry for the mention (export and erasure find it); whether the customer's "
               "message may answer a CSAT survey (Get of their SURVEY item)"),
         Grant("Rules", ("dynamodb:GetItem",), (SETTINGS,), "the supervisors' current triage rules"),
+        Grant("Customers", ("dynamodb:Query", "dynamodb:BatchGetItem"), (SETTINGS,),
+              "a message that needs no case: its author's linked identities (Get, Query, BatchGetItem; nothing is "
+              "written for an author never seen in a case); then it joins their case's history (Put on cases)"),
         Grant("Forward", ("sqs:SendMessage", "sqs:GetQueueUrl"), (TRIAGED_QUEUE,), "mentions that deserve a case"),
         Grant("DeadLetter", ("sqs:SendMessage", "sqs:GetQueueUrl"), (MENTIONS_DLQ,),
               "bad input, dead-lettered at once with its reason"),
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue",), (SECRET,),
               "Graph look-ups: an Instagram @mention's text, a DM sender's profile"),
         Grant("Model", ("s3:GetObject",), (MODEL,), "the learned triage model (TRIAGE_MODEL_URI)"),
+        Grant("ModelVersions", ("s3:GetObjectVersion",), (MODEL_VERSIONS,),
+              "the model version a supervisor activated (POST /admin/triage-models/{version}/activate)"),
+        Grant("MediaFiles", ("s3:PutObject",), (MEDIA_FILES,),
+              "a WhatsApp customer's photo, video, voice note or document, copied when it arrives (its URL expires)"),
     ), source_queue=MENTIONS_QUEUE),
     Function("assign_cases", "route", (
         Grant("SourceQueue", SQS_POLLER, (TRIAGED_QUEUE,), "Lambda's SQS poller (event source mapping)"),
         Grant("Cases", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), (CASES,),
               "the case and the customer's pointer (Get), opening or joining a case (TransactWriteItems: Put), "
               "the post (conditional Put), a stale pointer (conditional Delete)"),
+        Grant("Reopen", ("dynamodb:Query", "dynamodb:UpdateItem"), (CASES,),
+              "a follow-up within the reopen window reopens the resolved case: its items lose their expiry "
+              "(Query, Update)"),
+        Grant("Customers", ("dynamodb:PutItem",), (SETTINGS,),
+              "the identity a case opened for (Update under Agents: created or its newest case; the first "
+              "time its profile link and handles: Put)"),
         Grant("Agents", ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"),
               (SETTINGS,), "teams (Get), a team's agents and the supervisors (Query, BatchGetItem), the assignee's "
               "open-case count (TransactWriteItems: Update); the SLA policy, team calendars (Query), away settings "
@@ -169,6 +207,9 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
         Grant("DeadLetter", ("sqs:SendMessage", "sqs:GetQueueUrl"), (OUTBOUND_DLQ,),
               "bad input, dead-lettered at once with its reason"),
         Grant("PlatformSecret", ("secretsmanager:GetSecretValue",), (SECRET,), "platform tokens for sending"),
+        Grant("MediaFiles", ("s3:GetObject", "s3:PutObject"), (MEDIA_FILES,),
+              "an image of the case attached to a reply: the presigned link the platform fetches (Get), a "
+              "WhatsApp file copied late (Put)"),
         Grant("ServiceLevels", ("dynamodb:GetItem", "dynamodb:PutItem"), (SETTINGS,),
               "a sent reply stops SLA clocks: the policy and the team's calendar (Get); the team's recent "
               "first-response times (Get, conditional Put)"),
@@ -203,6 +244,20 @@ FUNCTIONS: Dict[str, Function] = {f.name: f for f in (
               "read the refresh token fresh, write the rotated pair back (services/credentials.py)"),
         Grant("Sources", ("dynamodb:Query", "dynamodb:UpdateItem"), (SETTINGS,),
               "a refused refresh marks the X sources needs_attention"),
+    )),
+    Function("triage_daily", "triage", (
+        Grant("CostMetering", ("dynamodb:UpdateItem",), (SETTINGS,),
+              "adapters/metering.py: the usage this container metered, added to its day's item (at most once a minute)"),
+        Grant("NoCaseReview", ("dynamodb:Query",), (NO_CASE_REVIEW,),
+              "the digest: yesterday's mentions left without a case"),
+        Grant("Mentions", ("dynamodb:GetItem",), (MENTIONS,), "the digest: the text of the most negative ones"),
+        Grant("Settings", ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
+              (SETTINGS,), "the supervisors (Query, BatchGetItem); the triage rules, the corrections (Query), the "
+              "model versions and the active one (Get, Query), the week's new version (conditional Put)"),
+        Grant("Feeds", ("dynamodb:PutItem",), (CASES,), "the digest in each supervisor's in-app feed"),
+        Grant("Notify", ("sns:Publish",), (NOTIFICATIONS_TOPIC,), "the digest, to the notifications topic"),
+        Grant("TriageModels", ("s3:PutObject", "s3:GetObjectVersion"), (MODEL_VERSIONS,),
+              "the weekly retraining: the new version (Put), the active one it is compared with (Get)"),
     )),
 )}
 
@@ -307,6 +362,14 @@ def _render(function: str, stage: str, env: Mapping[str, str], xray: bool, *, ar
                 model = _model_object(env)
                 if model:
                     resources.append(s3_arn(f"{model[0]}/{model[1]}"))
+            elif kind == "media":
+                bucket = env.get("MEDIA_BUCKET", "")
+                if bucket and not bucket.startswith("REPLACE_WITH"):
+                    resources.append(s3_arn(f"{bucket}/inbound/*"))  # one object per file: keys are not known ahead
+            elif kind == "model_versions":
+                bucket = env.get("TRIAGE_MODELS_BUCKET", "")
+                if bucket and not bucket.startswith("REPLACE_WITH"):
+                    resources.append(s3_arn(f"{bucket}/triage/model.json.gz"))
             else:  # pragma: no cover - a typo in FUNCTIONS
                 raise ValueError(f"unknown resource kind {kind!r}")
         if resources:
@@ -333,6 +396,7 @@ def policy_for(function: str, stage: str, region: str, account_id: str, outputs:
     partition = partition_of(region)
     env, xray = stage_settings(stage, function, config)
     env.update(environment or {})
+    _stack_model_bucket(env, stage, account_id)
     secret_id = _secret_id(stage, env)
     stack_secret = str((outputs or {}).get(SECRET_OUTPUT) or "")
     if secret_id != f"{APP}-{stage}/platforms" or not stack_secret.startswith(f"arn:{partition}:secretsmanager:"):
@@ -360,9 +424,17 @@ def _stream_arn(stage: str, env: Mapping[str, str], outputs: Mapping[str, str], 
     return f"{table}/stream/*"
 
 
+def _stack_model_bucket(env: Dict[str, str], stage: str, account: str) -> None:
+    """TRIAGE_MODELS_BUCKET still the stack-output placeholder: the stack's ModelBucket by the name the template
+    gives it (socialcare-<stage>-models-<account>), which the deploy writes in its place."""
+    if env.get("TRIAGE_MODELS_BUCKET", "").startswith("REPLACE_WITH"):
+        env["TRIAGE_MODELS_BUCKET"] = f"{APP}-{stage}-models-{account}"
+
+
 def package_policy_for(function: str, stage: str, *, config: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """The function's policy for the packaged template: the same ARNs, resolved by CloudFormation."""
     env, xray = stage_settings(stage, function, config)
+    _stack_model_bucket(env, stage, "${AWS::AccountId}")
     secret_id = _secret_id(stage, env)
     secret: Any = ({"Ref": SECRET_LOGICAL_ID} if secret_id == f"{APP}-{stage}/platforms"
                    else {"Fn::Sub": f"arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:"

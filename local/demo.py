@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Set
 
+from local import demo_costs
 from local.demo_agent import ApiClient, DemoAgent, kpi_summary
 from local.stack import LocalDeployment
 
@@ -54,6 +55,9 @@ def seed_service_levels() -> None:
 
     # Surveys a minute after resolution (60 by default), so the fake platforms' answers show in the KPIs.
     store.put_survey_settings(validate_survey_settings({"enabled": True, "delay_minutes": 1}), author="demo", at=now)
+    from local.demo_templates import seed_templates
+
+    seed_templates()  # canned replies and brand-voice rules (issue 12)
     print("service levels: support is closed now (away message on), vip open around the clock; "
           "first response due in 2 minutes, warning at 1; CSAT asked a minute after resolution", flush=True)
 
@@ -136,6 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--agent-every", type=float, default=20.0,
                         help="seconds between the demo agent's turns (answer two cases, resolve what was sent)")
     parser.add_argument("--kpi-every", type=float, default=120.0, help="seconds between KPI summaries")
+    parser.add_argument("--cost-every", type=float, default=180.0,
+                        help="seconds between cost summaries (GET /reports/costs, checked against bench/cost.py)")
     args = parser.parse_args(argv)
     problems = busy_ports({"agent API": args.api_port, "embedded AWS": args.aws_port, "fake X": args.x_port,
                            "fake Graph": args.graph_port})
@@ -158,6 +164,8 @@ def main(argv=None) -> int:
         seed_service_levels()
         seen_notifications: Set[str] = set()
         api = deployment.api_url
+        # The token rides in the fragment: the browser keeps it, the server never sees it in a URL.
+        print(f"\nWeb inbox (signed in as the demo supervisor): {deployment.api_url}/#token={deployment.agent_token}", flush=True)
         print(f"\nAGENT_TOKEN={deployment.agent_token}\n", flush=True)
         print("Try, in another terminal (export AGENT_TOKEN=... first):", flush=True)
         print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/cases?order=priority"', flush=True)
@@ -170,12 +178,14 @@ def main(argv=None) -> int:
         print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" {api}/notifications', flush=True)
         print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/reports/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=agent"',
               flush=True)
+        print(f'  curl -s -H "Authorization: Bearer $AGENT_TOKEN" "{api}/reports/costs?group_by=service"', flush=True)
         print("Ctrl-C stops everything.\n", flush=True)
         client = ApiClient(api, deployment.agent_token)
         agent = DemoAgent(client)
         next_fetch = 0.0
         next_agent = time.monotonic() + args.agent_every
         next_kpi = time.monotonic() + args.kpi_every
+        next_cost, bench_per_mention = time.monotonic() + args.cost_every, demo_costs.bench_per_mention()
         while not stopping["now"]:
             if time.monotonic() >= next_fetch:
                 for source in deployment.run_schedule():
@@ -197,6 +207,10 @@ def main(argv=None) -> int:
                 for line in kpi_summary(client):
                     print(line, flush=True)
                 next_kpi = time.monotonic() + args.kpi_every
+            if time.monotonic() >= next_cost:
+                for line in demo_costs.fetch(client, bench_per_mention):
+                    print(line, flush=True)
+                next_cost = time.monotonic() + args.cost_every
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass

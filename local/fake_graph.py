@@ -31,6 +31,13 @@ next ``release`` at least ``answer_delay_seconds`` later, or at once with
 ``survey_taps`` lists option positions, used in turn (default: the first
 option, the best score).
 
+Media (issue 12): a WhatsApp customer's file is added with ``add_whatsapp_media`` (and pushed with
+``whatsapp_media_delivery``); ``GET /{media-id}`` answers its short-lived ``url``, downloaded with the
+same bearer token. Images go out by URL: Messenger and Instagram ``message.attachment`` (alone, no
+text in the same message), WhatsApp ``type: image`` with a caption, Facebook comment replies with
+``attachment_url``. ``GET /{waba-id}/message_templates`` lists the approved templates with their
+body (``TEMPLATE_BODIES``), and a template send must fill exactly its {{n}} variables.
+
 It can also play Meta's webhook sender: ``deliver`` signs a payload with
 X-Hub-Signature-256 over the exact bytes it posts, and ``sample_deliveries``
 builds one realistic delivery per channel. ``give_up_webhooks(n)`` makes it
@@ -92,6 +99,16 @@ WHATSAPP_BODY_MAX = 1024
 INVALID_PARAMETER_CODE = 131009     # WhatsApp: "Parameter value is not valid"
 TEMPLATE_MISSING_CODE = 132001      # WhatsApp: the template does not exist (in that language)
 INSTAGRAM_DM_MAX_BYTES = 1000
+# Issue 12: images sent by URL (Send API attachments, WhatsApp image messages, comment replies).
+WHATSAPP_CAPTION_MAX = 1024
+TEMPLATE_PARAMETERS_CODE = 132000   # WhatsApp: the number of parameters does not match the template
+# Approved template bodies ({{n}} are the variables), by (name, language): what message_templates lists.
+TEMPLATE_BODIES = {
+    ("csat_survey", "en"): "How did we do? Tap a score from 1 (poor) to 5 (great).",
+    ("csat_survey", "ja"): "対応はいかがでしたか？1（悪い）から5（とても良い）でお選びください。",
+    ("case_follow_up", "en"): "Hello {{1}}, there is news on your request {{2}}. Reply to this message to continue.",
+    ("case_follow_up", "ja"): "{{1}}様、お問い合わせ {{2}} について新しいお知らせがあります。このメッセージに返信してください。",
+}
 MAX_LIMIT = 100
 # Instagram's Conversations API details only a conversation's 20 newest messages.
 INSTAGRAM_CONVERSATION_MESSAGES = 20
@@ -123,6 +140,7 @@ ERROR_MESSAGES = {
     131009: "(#131009) Parameter value is not valid",
     131047: "(#131047) Re-engagement message",
     132001: "(#132001) Template name does not exist in the translation",
+    132000: "(#132000) Number of parameters does not match the expected number of params",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
 }
 DEFAULT_FAILURE_CODES = {400: 100, 401: 190, 403: 200, 429: 4, 500: 2, 502: 2, 503: 2}
@@ -162,7 +180,8 @@ class FakeGraph(FakeServer):
                  ig_username: str = SORA_IG_USERNAME, display_phone_number: str = SORA_DISPLAY_PHONE,
                  host: str = "127.0.0.1", clock: Callable[[], float] = time.time, answer_surveys: bool = True,
                  answer_delay_seconds: float = 0.0, survey_taps: Sequence[int] = (0,),
-                 approved_templates: Iterable[Tuple[str, str]] = (("csat_survey", "en"), ("csat_survey", "ja"))):
+                 approved_templates: Iterable[Tuple[str, str]] = (("csat_survey", "en"), ("csat_survey", "ja"),
+                                                                  ("case_follow_up", "en"), ("case_follow_up", "ja"))):
         """``answer_surveys``: play the customer who taps a button of each message with buttons (see the
         module docstring); ``approved_templates``: the WhatsApp templates (name, language) that may be sent."""
         self.host = host
@@ -206,11 +225,15 @@ class FakeGraph(FakeServer):
         self.approved_templates = {(str(name), str(lang)) for name, lang in approved_templates}
         # Taps the fake customers will send: (due at, platform, customer id, button, message tapped).
         self._answers: deque = deque()
+        # WhatsApp media files customers sent: media id -> {"data", "mime_type", "sha256"} (GET /{media-id}).
+        self._wa_media: Dict[str, Dict[str, Any]] = {}
         self._taps = 0
 
     # ---- lifecycle -----------------------------------------------------------------
 
     def encode(self, path: str, payload: Any) -> bytes:
+        if isinstance(payload, bytes):  # a media download
+            return payload
         if path.startswith("/_fake/"):
             return json.dumps(payload, ensure_ascii=False).encode("utf-8")
         # Graph escapes non-ASCII and "/" in its JSON; clients must not care.
@@ -343,6 +366,14 @@ class FakeGraph(FakeServer):
                                       timestamp_ms=int(created * 1000))
 
     # ---- seed stream ---------------------------------------------------------------------
+
+    def add_whatsapp_media(self, data: bytes, mime_type: str = "image/jpeg") -> str:
+        """A file a WhatsApp customer sent; its media id (GET /{media-id} gives a download URL)."""
+        with self._lock:
+            media_id = str(self._next_number(1_000_000_000_000_000))
+            self._wa_media[media_id] = {"data": bytes(data), "mime_type": mime_type,
+                                        "sha256": hashlib.sha256(data).hexdigest()}
+            return media_id
 
     def load_seed(self, path: str) -> int:
         """Brand posts now, and a stream of items that ``release`` makes visible (see meta_stream.json)."""
@@ -527,6 +558,8 @@ class FakeGraph(FakeServer):
 
     def _route(self, method: str, path: str, query: Dict[str, str], params: Dict[str, Any]) -> Any:
         parts = [part for part in path.split("/") if part]
+        if method == "GET" and len(parts) == 2 and parts[0] == "_media_download":
+            return self._download(parts[1])
         node = self.page_id if parts and parts[0] == "me" else (parts[0] if parts else "")
         edge = parts[1] if len(parts) == 2 else ""
         if len(parts) > 2 or not node:
@@ -552,6 +585,7 @@ class FakeGraph(FakeServer):
                 ("ig_user", "conversations"): self._serve_conversations,
                 ("conversation", ""): self._serve_conversation,
                 ("conversation", "messages"): self._serve_conversation_messages,
+                ("wa_media", ""): self._serve_wa_media, ("waba", "message_templates"): self._serve_templates,
             }
         elif method == "POST":
             table = {
@@ -571,6 +605,10 @@ class FakeGraph(FakeServer):
             return "ig_user"
         if node == self.phone_number_id:
             return "phone"
+        if node == self.waba_id:
+            return "waba"
+        if node in self._wa_media:
+            return "wa_media"
         if node in self._posts:
             return "post"
         if node in self._fb_comments:
@@ -589,6 +627,31 @@ class FakeGraph(FakeServer):
 
     def _serve_page(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
         return {"id": self.page_id, "name": self.page_name}
+
+    def _serve_wa_media(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        """``GET /{media-id}``: a URL (valid minutes on Meta's side) that needs the same bearer token."""
+        media = self._wa_media[node]
+        return {"messaging_product": "whatsapp", "url": f"{self.url}/{GRAPH_VERSION}/_media_download/{node}",
+                "mime_type": media["mime_type"], "sha256": media["sha256"], "file_size": len(media["data"]),
+                "id": node}
+
+    def _download(self, media_id: str) -> bytes:
+        media = self._wa_media.get(media_id)
+        if media is None:
+            raise GraphFault(100, f"(#100) media {media_id} does not exist", status=404)
+        return bytes(media["data"])
+
+    def _serve_templates(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
+        """``GET /{waba-id}/message_templates``: the approved templates with their body component."""
+        wanted = (query.get("status") or "").upper()
+        items = []
+        for index, (name, language) in enumerate(sorted(self.approved_templates)):
+            if wanted and wanted != "APPROVED":
+                continue
+            body = TEMPLATE_BODIES.get((name, language), f"{name} ({language})")
+            items.append({"name": name, "language": language, "status": "APPROVED", "category": "UTILITY",
+                          "id": str(900_000 + index), "components": [{"type": "BODY", "text": body}]})
+        return _listing(*self._paginate(items, query, scope=f"templates:{node}", path=f"/{node}/message_templates"))
 
     def _serve_profile(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
         # Like Graph, only the fields asked for (and the id).
@@ -696,10 +759,14 @@ class FakeGraph(FakeServer):
 
     def _post_fb_reply(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
         text = self._required_text(params.get("message"), "facebook", "message")
+        attachment_url = params.get("attachment_url")
+        if attachment_url is not None and not _is_url(attachment_url):
+            raise GraphFault(100, "(#100) param attachment_url must be a valid URL")
         target = self._fb_comments.get(node)
         comment = self.add_page_comment(text, post_id=None if target else node, author_id=self.page_id,
                                         parent_id=node if target else None)
-        self._record("comment_reply", "facebook", node, text, comment["id"], account_id=self.page_id)
+        self._record("comment_reply", "facebook", node, text, comment["id"], account_id=self.page_id,
+                     attachment_url=attachment_url)
         return {"id": comment["id"]}
 
     def _post_ig_reply(self, node: str, query: Dict[str, str], params: Dict[str, Any]) -> Dict[str, Any]:
@@ -729,6 +796,8 @@ class FakeGraph(FakeServer):
 
     def _send_message(self, platform: str, account_id: str, params: Dict[str, Any]) -> Dict[str, Any]:
         recipient, message = _json_param(params, "recipient"), _json_param(params, "message")
+        if "attachment" in message:
+            return self._send_attachment(platform, account_id, recipient, message, params)
         text = self._required_text(message.get("text"), platform if platform == "instagram" else "messenger",
                                    "message[text]")
         quick_replies = _quick_replies(message.get("quick_replies"))
@@ -752,6 +821,30 @@ class FakeGraph(FakeServer):
         buttons = [(qr["title"], qr["payload"]) for qr in quick_replies if qr["content_type"] == "text"]
         self._queue_answer(platform, account_id, recipient_id, buttons, mid, "quick_reply")
         return {"recipient_id": recipient_id, "message_id": mid}
+
+    def _send_attachment(self, platform: str, account_id: str, recipient: Dict[str, Any], message: Dict[str, Any],
+                         params: Dict[str, Any]) -> Dict[str, Any]:
+        """An image by URL: ``message.attachment = {"type": "image", "payload": {"url", "is_reusable"}}`` (no text
+        in the same message)."""
+        attachment = message["attachment"] if isinstance(message.get("attachment"), dict) else {}
+        payload = attachment["payload"] if isinstance(attachment.get("payload"), dict) else {}
+        if message.get("text"):
+            raise GraphFault(100, "(#100) Only one of text or attachment may be set in param message")
+        if attachment.get("type") not in ("image", "video", "audio", "file"):
+            raise GraphFault(100, "(#100) param message[attachment][type] must be image, video, audio or file")
+        if not _is_url(payload.get("url")) and not payload.get("attachment_id"):
+            raise GraphFault(100, "(#100) param message[attachment][payload][url] must be a valid URL")
+        recipient_id = str(recipient.get("id") or "")
+        if not recipient_id:
+            raise GraphFault(100, "(#100) The parameter recipient is required")
+        messaging_type, tag = params.get("messaging_type"), params.get("tag")
+        self._check_window(platform, recipient_id, human_agent=messaging_type == "MESSAGE_TAG" and tag == "HUMAN_AGENT")
+        mid = self._mid(platform)
+        self._record_dm(platform, recipient_id, mid, "", self._clock(), from_brand=True)
+        self._record("attachment", platform, recipient_id, "", mid, account_id=account_id,
+                     messaging_type=messaging_type, tag=tag, attachment_type=attachment["type"],
+                     attachment_url=payload.get("url"))
+        return {"recipient_id": recipient_id, "message_id": mid, "attachment_id": str(self._next_number(5_000_000))}
 
     def _private_reply(self, platform: str, account_id: str, comment_id: str, text: str) -> Dict[str, Any]:
         comments = self._fb_comments if platform == "messenger" else self._ig_comments
@@ -788,9 +881,27 @@ class FakeGraph(FakeServer):
             if (name, lang) not in self.approved_templates:
                 raise GraphFault(TEMPLATE_MISSING_CODE, error_data={
                     "messaging_product": "whatsapp", "details": f"template name ({name}) does not exist in {lang}"})
+            variables = _template_variables(template)
+            expected = len(set(re.findall(r"\{\{\s*(\d+)\s*\}\}", TEMPLATE_BODIES.get((name, lang), ""))))
+            if len(variables) != expected:
+                raise GraphFault(TEMPLATE_PARAMETERS_CODE, error_data={
+                    "messaging_product": "whatsapp",
+                    "details": f"body: number of localizable_params ({len(variables)}) does not match the expected "
+                               f"number of params ({expected})"})
             text, extra["template"] = f"[template {name} ({lang})]", {"name": name, "language": lang}
+            if variables:
+                extra["template"]["variables"] = variables
+        elif kind == "image":
+            image = _json_param(params, "image")
+            if not _is_url(image.get("link")) and not image.get("id"):
+                raise _invalid("image.link must be a valid URL (or image.id an uploaded media id)")
+            caption = image.get("caption")
+            if caption is not None and (not isinstance(caption, str) or len(caption) > WHATSAPP_CAPTION_MAX):
+                raise _invalid(f"image.caption must be at most {WHATSAPP_CAPTION_MAX} characters")
+            text = str(caption or "")
+            extra["image"] = {"link": image.get("link")}
         else:
-            raise GraphFault(100, f"(#100) The fake sends text, interactive and template messages, not {kind!r}")
+            raise GraphFault(100, f"(#100) The fake sends text, image, interactive and template messages, not {kind!r}")
         if kind != "template":  # templates are the one thing a business may send outside the window
             self._check_window("whatsapp", to, human_agent=False)
         wamid = self._wamid(to)
@@ -1395,6 +1506,28 @@ def whatsapp_delivery(waba_id: str, phone_number_id: str, *, wa_id: str, name: s
             "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]}
 
 
+def whatsapp_media_delivery(waba_id: str, phone_number_id: str, *, wa_id: str, name: str, wamid: str,
+                            media_id: str, kind: str = "image", mime_type: str = "image/jpeg",
+                            caption: Optional[str] = None, filename: Optional[str] = None, voice: bool = False,
+                            timestamp: float, display_phone_number: str = SORA_DISPLAY_PHONE) -> Dict[str, Any]:
+    """A customer's photo, video, voice note, document or sticker: ``{"type": kind, kind: {"id", "mime_type",
+    "sha256", "caption"?, "filename"?, "voice"?}}`` (the file itself is fetched with GET /{media-id})."""
+    body: Dict[str, Any] = {"id": media_id, "mime_type": mime_type,
+                            "sha256": hashlib.sha256(media_id.encode()).hexdigest()}
+    if caption is not None:
+        body["caption"] = caption
+    if filename is not None:
+        body["filename"] = filename
+    if voice:
+        body["voice"] = True
+    delivery = whatsapp_delivery(waba_id, phone_number_id, wa_id=wa_id, name=name, wamid=wamid, text="",
+                                 timestamp=timestamp, display_phone_number=display_phone_number)
+    message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message.update({"type": kind, kind: body})
+    return delivery
+
+
 def whatsapp_button_delivery(waba_id: str, phone_number_id: str, *, wa_id: str, wamid: str, title: str,
                              payload: str, timestamp: float, context_id: str, name: str = "", template: bool = False,
                              display_phone_number: str = SORA_DISPLAY_PHONE) -> Dict[str, Any]:
@@ -1698,6 +1831,22 @@ def _template(template: Dict[str, Any]) -> Tuple[str, str, List[Tuple[str, str]]
         # The approved button's title is the template's own; the fake names it by its position.
         buttons.append((f"button {component['index']}", payloads[0]))
     return name, language["code"], buttons
+
+
+def _template_variables(template: Dict[str, Any]) -> List[str]:
+    """The texts of a template's body parameters, in order."""
+    found: List[str] = []
+    for component in template.get("components") or []:
+        if isinstance(component, dict) and component.get("type") == "body":
+            for parameter in component.get("parameters") or []:
+                if not isinstance(parameter, dict) or parameter.get("type") != "text" or not parameter.get("text"):
+                    raise _invalid("a body parameter is {\"type\": \"text\", \"text\": \"...\"}")
+                found.append(str(parameter["text"]))
+    return found
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) <= 2048
 
 
 def _json_param(params: Dict[str, Any], name: str) -> Dict[str, Any]:

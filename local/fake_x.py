@@ -6,6 +6,11 @@ bodies, rate-limit headers with 15-minute windows) so the adapter is tested
 against the contract, not against itself. Seed posts are released over time
 so the demo shows mentions arriving the way a poller sees them.
 
+Media (issue 12): posts and DMs may carry photos, videos and GIFs (``add_post(media=...)``), served
+as ``attachments.media_keys`` and ``includes.media``; ``POST /2/media/upload`` takes an image in
+base64 JSON and gives a media id that a reply (``media.media_ids``, 1-4) or a DM (``attachments``,
+one) may then carry; an id it never issued is refused.
+
     python -m local.fake_x --port 8081 --seed local/data/x_stream.json --release-every 5
 
 Tests can drive a fake in another process through ``/_fake/...`` (see
@@ -39,8 +44,15 @@ TOKEN_PATH = "/2/oauth2/token"
 OAUTH_ACCESS_TOKEN_TTL = 7200  # X's user access tokens last two hours
 # Per 15-minute window, from the platform notes; DM reads are not listed
 # there, so that one is a generous guess.
-DEFAULT_LIMITS = {"mentions": 450, "user_tweets": 900, "search": 450, "dm_events": 300, "post": 100, "dm_send": 15}
-USER_CONTEXT_ENDPOINTS = ("dm_events", "post", "dm_send")
+DEFAULT_LIMITS = {"mentions": 450, "user_tweets": 900, "search": 450, "dm_events": 300, "post": 100, "dm_send": 15,
+                  "media_upload": 500}
+USER_CONTEXT_ENDPOINTS = ("dm_events", "post", "dm_send", "media_upload")
+# POST /2/media/upload (simple upload, JSON with the file in base64): images up to 5 MB.
+UPLOAD_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+UPLOAD_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+MEDIA_CATEGORIES = ("tweet_image", "dm_image", "tweet_gif", "dm_gif", "tweet_video", "dm_video", "subtitles")
+# Media attached to seeded or added posts (add_post(media=[...])): X's types and fields.
+MEDIA_TYPES = ("photo", "video", "animated_gif")
 DEFAULT_TWEET_FIELDS = ("id", "text", "edit_history_tweet_ids")
 DEFAULT_USER_FIELDS = ("id", "name", "username")
 DEFAULT_DM_FIELDS = ("id", "event_type", "text")
@@ -59,6 +71,7 @@ ROUTES = (
     ("GET", re.compile(r"^/2/dm_events$"), "dm_events"),
     ("POST", re.compile(r"^/2/tweets$"), "post"),
     ("POST", re.compile(r"^/2/dm_conversations/with/(?P<participant_id>\d+)/messages$"), "dm_send"),
+    ("POST", re.compile(r"^/2/media/upload$"), "media_upload"),
 )
 
 
@@ -143,6 +156,9 @@ class FakeX(FakeServer):
         self._seed_ids: Dict[str, str] = {}
         self._failures: List[_Failure] = []
         self._windows: Dict[str, _Window] = {}
+        # Uploaded media (id -> {"media_key", "type", "size", "category"}) and media attached to posts (by key).
+        self._uploads: Dict[str, Dict[str, Any]] = {}
+        self._media: Dict[str, Dict[str, Any]] = {}
         self.oauth_client_id = oauth_client_id
         self.oauth_client_secret = oauth_client_secret
         self.access_token_ttl = access_token_ttl
@@ -172,8 +188,11 @@ class FakeX(FakeServer):
             return dict(user)
 
     def add_post(self, author: str, text: str, *, in_reply_to: Optional[str] = None, lang: str = "",
-                 created_at: Optional[str] = None) -> Dict[str, Any]:
-        """Publish a post now; ``author`` is a username or user id (unknown usernames are created)."""
+                 created_at: Optional[str] = None, media: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+        """Publish a post now; ``author`` is a username or user id (unknown usernames are created).
+
+        ``media``: ``[{"type": "photo"|"video"|"animated_gif", "alt_text"?}]``, served as
+        ``attachments.media_keys`` and, with ``expansions=attachments.media_keys``, ``includes.media``."""
         with self._lock:
             author_user = self._resolve_user(author)
             parent = self._tweets.get(str(in_reply_to)) if in_reply_to else None
@@ -195,14 +214,38 @@ class FakeX(FakeServer):
             mentions = self._mention_entities(text)
             if mentions:
                 tweet["entities"] = {"mentions": mentions}
+            keys = [self._add_media(tweet_id, index, spec) for index, spec in enumerate(media or [])]
+            if keys:
+                tweet["attachments"] = {"media_keys": keys}
             self._tweets[tweet_id] = tweet
             return dict(tweet)
 
-    def add_dm(self, sender: str, text: str, *, created_at: Optional[str] = None) -> Dict[str, Any]:
-        """A DM from ``sender`` (username or id) to the brand."""
+    def _add_media(self, tweet_id: str, index: int, spec: Dict[str, Any]) -> str:
+        kind = spec.get("type", "photo")
+        if kind not in MEDIA_TYPES:
+            raise ValueError(f"media type {kind!r} is not one of {', '.join(MEDIA_TYPES)}")
+        prefix = {"photo": "3", "video": "7", "animated_gif": "16"}[kind]
+        key = f"{prefix}_{tweet_id}{index}"
+        item: Dict[str, Any] = {"media_key": key, "type": kind, "width": 1200, "height": 900}
+        if kind == "photo":
+            item["url"] = f"https://pbs.twimg.com/media/F{tweet_id}{index}.jpg"
+        else:
+            item["preview_image_url"] = f"https://pbs.twimg.com/ext_tw_video_thumb/{tweet_id}/pu/img/{index}.jpg"
+        if spec.get("alt_text"):
+            item["alt_text"] = str(spec["alt_text"])
+        self._media[key] = item
+        return key
+
+    def add_dm(self, sender: str, text: str, *, created_at: Optional[str] = None,
+               media: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+        """A DM from ``sender`` (username or id) to the brand; ``media`` as for ``add_post`` (X allows one)."""
         with self._lock:
             sender_user = self._resolve_user(sender)
-            return dict(self._record_dm(sender_user["id"], self.brand_user_id, text, created_at))
+            event = self._record_dm(sender_user["id"], self.brand_user_id, text, created_at)
+            keys = [self._add_media(event["id"], index, spec) for index, spec in enumerate((media or [])[:1])]
+            if keys:
+                event["attachments"] = {"media_keys": keys}
+            return dict(event)
 
     def load_seed(self, path: str) -> int:
         """Queue a seed stream (see local/data/x_stream.json); ``release`` makes it visible."""
@@ -358,6 +401,11 @@ class FakeX(FakeServer):
         response: Dict[str, Any] = {"data": [_select(event, fields) for event in page]}
         if "sender_id" in _csv(query.get("expansions")):
             response["includes"] = {"users": self._users_for({event["sender_id"] for event in page}, query)}
+        keys = [key for event in page for key in (event.get("attachments") or {}).get("media_keys", [])]
+        if keys and "attachments.media_keys" in _csv(query.get("expansions")):
+            wanted = ("media_key", "type") + tuple(_csv(query.get("media.fields")))
+            response.setdefault("includes", {})["media"] = [_select(self._media[key], wanted)
+                                                            for key in keys if key in self._media]
         response["meta"] = _meta(page, next_token, with_ids=False)
         return 200, response
 
@@ -387,24 +435,66 @@ class FakeX(FakeServer):
             return 403, problem(403, "Forbidden", REPLY_NOT_ALLOWED)
         if any(item.get("text") == text and item["kind"] in ("reply", "post") for item in self._posted):
             return 403, problem(403, "Forbidden", DUPLICATE_CONTENT)
+        media_ids = self._attached_media((request.get("media") or {}).get("media_ids"), "media.media_ids", most=4)
         tweet = self.add_post(self.brand_user_id, text, in_reply_to=target_id or None)
         self._posted.append({"kind": "reply" if target else "post", "id": tweet["id"], "text": text,
                              "in_reply_to_tweet_id": target_id, "to_user_id": (target or {}).get("author_id", ""),
-                             "created_at": tweet["created_at"]})
+                             "created_at": tweet["created_at"], **({"media_ids": media_ids} if media_ids else {})})
         return 201, {"data": {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}}
 
     def _serve_dm_send(self, query: Dict[str, str], params: Dict[str, str], body: bytes) -> Tuple[int, Any]:
         participant_id = params["participant_id"]
-        text = _json_body(body).get("text")
+        request = _json_body(body)
+        text = request.get("text")
         if not isinstance(text, str) or not text:
             raise BadRequest("The `text` field is required", "text", "")
+        attachments = request.get("attachments")
+        media_ids = self._attached_media(
+            [a.get("media_id") for a in attachments if isinstance(a, dict)] if isinstance(attachments, list)
+            else attachments, "attachments", most=1)
         if participant_id not in self._users or participant_id == self.brand_user_id:
             return 403, problem(403, "Forbidden", DM_NOT_ALLOWED)
         event = self._record_dm(self.brand_user_id, participant_id, text, None)
         self._posted.append({"kind": "dm", "dm_event_id": event["id"], "participant_id": participant_id,
                              "dm_conversation_id": event["dm_conversation_id"], "text": text,
-                             "created_at": event["created_at"]})
+                             "created_at": event["created_at"], **({"media_ids": media_ids} if media_ids else {})})
         return 201, {"data": {"dm_conversation_id": event["dm_conversation_id"], "dm_event_id": event["id"]}}
+
+    def _serve_media_upload(self, query: Dict[str, str], params: Dict[str, str], body: bytes) -> Tuple[int, Any]:
+        """``POST /2/media/upload`` with ``{"media": <base64>, "media_category", "media_type"}``."""
+        request = _json_body(body)
+        category, media_type = request.get("media_category", "tweet_image"), request.get("media_type")
+        if category not in MEDIA_CATEGORIES:
+            raise BadRequest(f"The `media_category` value [{category}] is not one of {', '.join(MEDIA_CATEGORIES)}",
+                             "media_category", str(category))
+        if media_type not in UPLOAD_IMAGE_TYPES:
+            raise BadRequest(f"The `media_type` value [{media_type}] is not a supported image type",
+                             "media_type", str(media_type))
+        try:
+            data = base64.b64decode(str(request.get("media") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("The `media` field must be the file's bytes in base64", "media", "") from None
+        if not data or len(data) > UPLOAD_IMAGE_MAX_BYTES:
+            raise BadRequest(f"The image must be 1 to {UPLOAD_IMAGE_MAX_BYTES} bytes", "media", "")
+        media_id = self._next_id()
+        self._uploads[media_id] = {"media_key": f"3_{media_id}", "type": media_type, "size": len(data),
+                                   "category": category}
+        self._posted.append({"kind": "media_upload", "id": media_id, "media_type": media_type, "size": len(data),
+                             "media_category": category, "created_at": self._now_iso()})
+        return 200, {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(data),
+                              "expires_after_secs": 86400, "image": {"image_type": media_type}}}
+
+    def _attached_media(self, value: Any, field: str, *, most: int) -> List[str]:
+        """Media ids a post or DM names: each uploaded here, at most ``most``."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or not value or len(value) > most:
+            raise BadRequest(f"The `{field}` field must list 1 to {most} media ids", field, "")
+        ids = [str(item) for item in value]
+        unknown = [media_id for media_id in ids if media_id not in self._uploads]
+        if unknown:
+            raise BadRequest(f"Your media IDs are invalid: {', '.join(unknown)}", field, unknown[0])
+        return ids
 
     # ---- OAuth 2.0 (POST /2/oauth2/token) ------------------------------------
 
@@ -591,6 +681,12 @@ class FakeX(FakeServer):
         response: Dict[str, Any] = {"data": [_select(tweet, fields) for tweet in page]}
         if "author_id" in _csv(query.get("expansions")):
             response["includes"] = {"users": self._users_for({tweet["author_id"] for tweet in page}, query)}
+        if "attachments.media_keys" in _csv(query.get("expansions")):
+            keys = [key for tweet in page for key in (tweet.get("attachments") or {}).get("media_keys", [])]
+            wanted = ("media_key", "type") + tuple(_csv(query.get("media.fields")))
+            if keys:
+                response.setdefault("includes", {})["media"] = [_select(self._media[key], wanted)
+                                                                for key in keys if key in self._media]
         response["meta"] = _meta(page, next_token, with_ids=True)
         return response
 

@@ -332,6 +332,9 @@ class LocalDeployment:
         # And the cases table's stream, which measure_changes reads (deliver_stream plays its mapping).
         self.env["CASES_STREAM_ARN"] = outputs["CasesStreamArn"]
         os.environ["CASES_STREAM_ARN"] = outputs["CasesStreamArn"]
+        # And the media bucket WhatsApp files are copied to (issue 12); the fake WhatsApp account's templates.
+        self.env["MEDIA_BUCKET"] = os.environ["MEDIA_BUCKET"] = outputs["MediaBucketName"]
+        self.env.setdefault("WHATSAPP_WABA_ID", os.environ.setdefault("WHATSAPP_WABA_ID", "102290129340398"))
         # moto's CloudFormation skips Cognito and Secrets Manager: create them by API.
         cognito = self._client("cognito-idp")
         pool_id, client_id = create_demo_pool(cognito, f"socialcare-{self.stage}-agents")

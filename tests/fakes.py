@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
+import re
+from datetime import date
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from chalicelib.config import settings
@@ -39,7 +42,9 @@ from chalicelib.ports import (
     OpenResult,
     StoredMention,
 )
-from tests.fakes_costs import FakeCostStore
+from tests.fakes_customers import FakeCustomerStore
+from tests.fakes_templates import FakeTemplateStore
+from tests.fakes_triage import FakeFeedbackStore, FakeMentionReview, FakeModelStore
 
 
 def _configured_days(kind: str) -> int:
@@ -302,10 +307,22 @@ class FakeCaseStore:
                 if key.startswith(erasure_id + "#")]
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
-                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
+                   sla: Optional[str] = None, now: Optional[str] = None, where: Any = None) -> InboxPage:
         matching = [c for c in self.cases.values() if c.team == team and c.status == status]
         if sla:
             matching = [c for c in matching if c.sla_state_at(now or "") == sla]
+        if where is not None:
+            matching = [c for c in matching if where.matches(c)]
+        return self._page(matching, lambda c: c.sort_key(order), descending=order == "newest", limit=limit,
+                          after=after, what="inbox")
+
+    def assignee_page(self, agent_id: str, status: str, order: str, limit: int, after: Optional[str], *,
+                      teams: Iterable[str], sla: Optional[str] = None, now: Optional[str] = None,
+                      where: Any = None) -> Optional[InboxPage]:
+        allowed = set(teams)
+        matching = [c for c in self.cases.values()
+                    if c.assignee == agent_id and c.status == status and c.team in allowed
+                    and (not sla or c.sla_state_at(now or "") == sla) and (where is None or where.matches(c))]
         return self._page(matching, lambda c: c.sort_key(order), descending=order == "newest", limit=limit,
                           after=after, what="inbox")
 
@@ -326,14 +343,18 @@ class FakeCaseStore:
         positions = [encode_cursor({"c": c.case_id, "k": list(key(c))}) for c in page]
         return InboxPage(cases=copy.deepcopy(page), positions=positions, more=start + limit < len(matching))
 
-    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any], over_capacity: bool = False) -> str:
         stored = self.cases.get(after.case_id)
         if stored is None or stored.version != before.version:
             return "stale"
         if before.active and after.assignee and after.assignee != before.assignee:
-            if not self._load_fits(after.assignee, +1):
+            taker = self.settings.agents.get(after.assignee) if self.settings else None
+            if over_capacity and taker is not None:
+                taker.open_cases += 1  # a person decided: past capacity
+                taker.last_assigned_at = after.updated_at
+            elif not self._load_fits(after.assignee, +1):
                 return "full"
-            if self.settings:
+            elif self.settings:
                 self.settings.adjust_open_cases(after.assignee, +1, at=after.updated_at)
         if before.active and before.assignee and before.assignee != after.assignee:
             if self._load_fits(before.assignee, -1) and self.settings:
@@ -394,25 +415,31 @@ class FakeMentionStore:
         self.records: Dict[str, MentionRecord] = {}
         self.bodies: Dict[str, Dict[str, Any]] = {}  # mention id -> the mention as stored
         self.received: Dict[str, int] = {}  # mention id -> epoch it was claimed
+        self.review_at: Dict[str, str] = {}  # mention id -> when triage left it without a case (unreviewed)
 
-    def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
+    def claim(self, mention: Mention, *, now_epoch: int,
+              settled: Optional[Dict[str, Any]] = None) -> Optional[MentionRecord]:
         if mention.id in self.records:
             return copy.deepcopy(self.records[mention.id])
         self.records[mention.id] = MentionRecord(mention_id=mention.id)
         self.bodies[mention.id] = mention.to_dict()
         self.received[mention.id] = now_epoch
+        if settled:
+            self.update(mention.id, **settled)
         return None
 
     def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
-               case_id: Optional[str] = None) -> None:
+               case_id: Optional[str] = None, review_at: Optional[str] = None) -> None:
         record = self.records.setdefault(mention_id, MentionRecord(mention_id=mention_id))
         record.state = state
         if triage is not None:
             record.triage = copy.deepcopy(triage)
         if case_id is not None:
             record.case_id = case_id
+        if review_at is not None:  # on the day's review list (tests/fakes_triage.FakeMentionReview reads it)
+            self.review_at[mention_id] = review_at
 
-    def get(self, mention_id: str) -> Optional[MentionRecord]:
+    def get(self, mention_id: str, *, consistent: bool = True) -> Optional[MentionRecord]:
         record = self.records.get(mention_id)
         return copy.deepcopy(record) if record else None
 
@@ -428,6 +455,7 @@ class FakeMentionStore:
     def delete(self, mention_id: str) -> bool:
         self.bodies.pop(mention_id, None)
         self.received.pop(mention_id, None)
+        self.review_at.pop(mention_id, None)
         return self.records.pop(mention_id, None) is not None
 
 
@@ -475,6 +503,9 @@ class FakeSettingsStore:
     def get_agent(self, agent_id: str) -> Optional[Agent]:
         agent = self.agents.get(agent_id)
         return copy.deepcopy(agent) if agent else None
+
+    def signed_in_agent(self, agent_id: str) -> Optional[Agent]:
+        return self.get_agent(agent_id)  # no cache here: tests change agents between requests
 
     def put_agent(self, agent: Agent) -> None:
         old = self.agents.get(agent.agent_id)
@@ -792,6 +823,8 @@ class FakeX:
         self.errors: List[Exception] = []
         self.lost_answers: List[Exception] = []
         self.lookups = 0
+        self.uploads: List[Tuple[str, bool]] = []                 # (image URL, for a DM)
+        self.media_sent: List[Tuple[str, str, List[str]]] = []   # (reply | dm, target, media ids)
 
     def _maybe_fail(self) -> None:
         if self.errors:
@@ -804,11 +837,20 @@ class FakeX:
             raise self.lost_answers.pop(0)
         return f"{prefix}{len(self.posted):018d}"
 
-    def reply(self, in_reply_to_tweet_id: str, text: str) -> str:
+    def reply(self, in_reply_to_tweet_id: str, text: str, *, media_ids: Optional[List[str]] = None) -> str:
+        if media_ids:
+            self.media_sent.append(("reply", in_reply_to_tweet_id, list(media_ids)))
         return self._post("reply", in_reply_to_tweet_id, text, "9")
 
-    def send_dm(self, participant_id: str, text: str) -> str:
+    def send_dm(self, participant_id: str, text: str, *, media_id: Optional[str] = None) -> str:
+        if media_id:
+            self.media_sent.append(("dm", participant_id, [media_id]))
         return self._post("dm", participant_id, text, "dm")
+
+    def upload_image_url(self, url: str, *, for_dm: bool = False) -> str:
+        self._maybe_fail()
+        self.uploads.append((url, for_dm))
+        return f"77{len(self.uploads):017d}"
 
     def find_reply(self, brand_user_id: str, in_reply_to_tweet_id: str, text: str, since: str) -> Optional[str]:
         self.lookups += 1
@@ -831,6 +873,12 @@ class FakeGraph:
         self.errors: List[Exception] = []
         self.profiles: Dict[str, Author] = {}
         self.mention_details: Dict[str, Mention] = {}
+        # Issue 12: what went with messages (attachment, tag, template variables), WhatsApp media files by
+        # id ((bytes, mime)), and the account's approved templates.
+        self.extras: List[Dict[str, Any]] = []
+        self.media_files: Dict[str, Tuple[bytes, str]] = {}
+        self.templates: List[Dict[str, Any]] = []
+        self.template_calls = 0
 
     def _maybe_fail(self) -> None:
         if self.errors:
@@ -841,7 +889,10 @@ class FakeGraph:
         self.posted.append(what)
         return f"m_{len(self.posted)}"
 
-    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str:
+    def reply_to_comment(self, platform: str, comment_id: str, text: str, *,
+                         attachment_url: Optional[str] = None) -> str:
+        if attachment_url:
+            self.extras.append({"comment_id": comment_id, "attachment_url": attachment_url})
         return self._post("comment_reply", platform, comment_id, text)
 
     def reply_to_ig_mention(self, ig_user_id: str, media_id: str, text: str, *,
@@ -853,8 +904,26 @@ class FakeGraph:
 
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str, *,
                      reply_to_message_id: Optional[str] = None, options: Optional[List[Dict[str, str]]] = None,
-                     template: Optional[Dict[str, str]] = None) -> str:
+                     template: Optional[Dict[str, str]] = None, **extra: Any) -> str:
+        if extra:
+            self.extras.append({"recipient_id": recipient_id, "template": template, **extra})
         return self._post("message", platform, recipient_id, text)
+
+    def media_file(self, media_id: str, *, max_bytes: int) -> Tuple[bytes, str]:
+        from chalicelib.domain.errors import Refused
+
+        self._maybe_fail()
+        if media_id not in self.media_files:
+            raise Refused(f"media {media_id} does not exist")
+        data, mime = self.media_files[media_id]
+        if len(data) > max_bytes:
+            raise Refused(f"media {media_id} is {len(data)} bytes; at most {max_bytes}")
+        return data, mime
+
+    def message_templates(self, waba_id: str, *, limit: int = 100) -> List[Dict[str, Any]]:
+        self._maybe_fail()
+        self.template_calls += 1
+        return [dict(t) for t in self.templates]
 
     def ig_mention_details(self, ig_user_id: str, media_id: str, comment_id: Optional[str] = None, *,
                            source_id: str = "") -> Mention:
@@ -876,6 +945,52 @@ class FakePlatforms:
 
     def graph(self) -> FakeGraph:
         return self.fake_graph
+
+
+class FakeMediaStore:
+    """The media bucket in memory; URLs say which file and for how long."""
+
+    def __init__(self) -> None:
+        self.files: Dict[str, Tuple[bytes, str]] = {}
+        self.fail_puts = 0
+
+    @staticmethod
+    def _ref(mention_id: str, index: int) -> str:
+        import hashlib
+
+        return f"inbound/{hashlib.sha256(mention_id.encode()).hexdigest()[:12]}/{index}"
+
+    def put(self, mention_id: str, index: int, data: bytes, *, content_type: str) -> str:
+        if self.fail_puts:
+            from chalicelib.domain.errors import TransientFailure
+
+            self.fail_puts -= 1
+            raise TransientFailure("the media bucket is unavailable")
+        ref = self._ref(mention_id, index)
+        self.files[ref] = (bytes(data), content_type)
+        return ref
+
+    def find(self, mention_id: str, index: int) -> Optional[str]:
+        ref = self._ref(mention_id, index)
+        return ref if ref in self.files else None
+
+    def forget(self, mention_id: str) -> None:
+        prefix = self._ref(mention_id, 0)[:-1]
+        for ref in [ref for ref in self.files if ref.startswith(prefix)]:
+            del self.files[ref]
+
+    def read(self, ref: str, *, max_bytes: int) -> bytes:
+        if ref not in self.files:
+            raise ValueError("not a media reference this store issued")
+        data = self.files[ref][0]
+        if len(data) > max_bytes:
+            raise ValueError(f"the stored file is larger than {max_bytes} bytes")
+        return data
+
+    def url(self, ref: str, *, expires_in: int) -> str:
+        if ref not in self.files:
+            raise ValueError("not a media reference this store issued")
+        return f"https://media.example/{ref}?expires_in={int(expires_in)}"
 
 
 class FakeModels:
@@ -922,9 +1037,16 @@ def fake_deps(clock: Optional[Clock] = None, secrets: Optional[Dict[str, str]] =
         secrets=lambda: dict(secrets or {}), platforms=FakePlatforms(), models=FakeModels(),
         notifications=FakeNotificationStore(), notifier=FakeNotifier(), kpis=FakeKpiStore(), qa=FakeQaStore(),
         costs=FakeCostStore(),
+        feedback=FakeFeedbackStore(),
+        customers=FakeCustomerStore(),
+        templates=FakeTemplateStore(),
+        media=FakeMediaStore(),
         now=clock.now, epoch=clock.epoch,
     )
     values.update(overrides)
+    # Over the mention store and model source in use (a test may have replaced them).
+    values.setdefault("review", FakeMentionReview(values["mentions"]))
+    values.setdefault("triage_models", FakeModelStore(values["models"]))
     return Deps(**values)
 
 
@@ -958,3 +1080,53 @@ class StaticPlatforms:
 
 def use_platforms(deps: Deps, *, x: Any = None, graph: Any = None) -> None:
     deps.platforms = StaticPlatforms(deps.platforms, x=x, graph=graph)
+
+
+# ---- costs ----------------------------------------------------------------------------------------------
+
+_COST_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _cost_check_day(day: str) -> None:
+    if not isinstance(day, str) or not _COST_DAY.match(day):
+        raise ValueError(f"a day is YYYY-MM-DD, not {day!r}")
+    date.fromisoformat(day)
+
+
+def _cost_part(name: str) -> str:
+    return (name or "-").replace("#", "_")
+
+
+class FakeCostStore:
+    """An in-memory ``CostStore`` that behaves as ``adapters/cost_store.py`` does (tests/contract keeps them alike)."""
+
+    def __init__(self, stage: str = "test") -> None:
+        self.stage = stage
+        self.items: Dict[Tuple[str, str, str, str], Dict[str, float]] = {}
+        self.writes = 0          # add_usage calls that wrote (an UpdateItem each)
+        self.queries = 0         # Queries the Dynamo store would make (one per calendar month read)
+
+    def add_usage(self, day: str, function: str, channel: str, usage: Mapping[str, float]) -> None:
+        _cost_check_day(day)
+        quantities = {k: q for k, q in usage.items() if q}
+        for quantity in quantities.values():
+            if (isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity)
+                    or quantity < 0):
+                raise ValueError(f"usage quantities are finite numbers, zero or more, not {quantity!r}")
+        if not quantities:
+            return
+        item = self.items.setdefault((day, _cost_part(self.stage), _cost_part(function), _cost_part(channel)), {})
+        for kind, quantity in quantities.items():
+            item[kind] = item.get(kind, 0.0) + float(quantity)
+        self.writes += 1
+
+    def usage_rows(self, from_day: str, to_day: str) -> List[Dict[str, Any]]:
+        _cost_check_day(from_day)
+        _cost_check_day(to_day)
+        start, end = date.fromisoformat(from_day), date.fromisoformat(to_day)
+        if start <= end:
+            self.queries += (end.year - start.year) * 12 + end.month - start.month + 1
+        # In sort-key order, as DynamoDB returns them: "<day>#<stage>#<function>#<channel>".
+        keys = sorted((k for k in self.items if from_day <= k[0] <= to_day), key=lambda k: "#".join(k))
+        return [{"day": k[0], "stage": k[1], "function": k[2], "channel": k[3], "usage": dict(self.items[k])}
+                for k in keys]

@@ -103,11 +103,18 @@ def api(client, app_module, stored):
 
 def test_finance_gets_the_report_as_json(api, app_module, stored):
     headers = app_module.agents.add("fin", [], role="finance")
+    before = expected(stored, "channel")  # the request meters itself into the store once it has answered
     answer = api.http.get(f"/reports/costs?from={TODAY}&to={TODAY}&group_by=channel", headers=headers)
     assert answer.status_code == 200
     body = json.loads(answer.body)
     assert {row["key"] for row in body["rows"]} == {"shared", "x"}
-    assert body["total_usd"] == pytest.approx(expected(stored, "channel")["total_usd"])
+    assert body["total_usd"] == pytest.approx(before["total_usd"])
+    # The fixed parts come from the shipped usage profile: the idle polling is in the metered use, the secret not.
+    fixed = {f["label"]: f for f in body["fixed_costs"]}
+    assert fixed["polling every minute, nothing new"]["metered"] is True
+    assert fixed["platform secret"]["metered"] is False and fixed["platform secret"]["monthly_usd"] == pytest.approx(0.40)
+    assert body["fixed_monthly_usd"]["platform secret"] == pytest.approx(0.40)
+    assert "polling every minute, nothing new" not in body["fixed_monthly_usd"]
     assert body["per_case_usd"] == pytest.approx((8 * 0.2e-6 + 8 * 3.5e-6 + 24 * 0.125e-6 + 2 * 0.015) / 2)
 
 

@@ -89,7 +89,9 @@ def test_policies_name_exact_arns_of_this_account_and_region(stage, function):
                 assert re.fullmatch(rf"socialcare-{stage}-[a-z]+(-dlq)?", parts[5]), arn
             if parts[2] == "secretsmanager":
                 assert arn == secret_arn
-    assert {s["Sid"] for s in statements(policy)} >= {"OwnLogs", "Tracing"}
+    # X-Ray's grant only where the stage turns tracing on for the function (.chalice/config.json "xray").
+    tracing = {"Tracing"} if policies.stage_settings(stage, function)[1] else set()
+    assert {s["Sid"] for s in statements(policy)} & {"OwnLogs", "Tracing"} == {"OwnLogs"} | tracing
 
 
 def test_without_the_stack_outputs_the_secret_is_matched_by_name_and_its_six_character_suffix():
@@ -119,18 +121,22 @@ def test_only_the_stream_function_reads_the_cases_stream_named_exactly_once_the_
             [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/socialcare-prod-cases/stream/*"]]
 
 
-def test_only_the_triage_function_reads_the_model_and_only_the_configured_object():
+def test_only_the_triage_functions_touch_the_model_bucket_and_only_its_model_objects():
+    models = "arn:aws:s3:::socialcare-prod-models-123456789012/"
     uri = {"TRIAGE_MODEL_URI": "s3://socialcare-prod-models-123456789012/models/2026-12.json.gz"}
+    versions = models + "triage/model.json.gz"  # every retrained version (issue 14): S3 versions of one object
+    store = ("s3:PutObject", "s3:GetObjectVersion")
+    expected = {"triage_mentions": {("Model", ("s3:GetObject",), (models + "models/2026-12.json.gz",)),
+                                    ("ModelVersions", ("s3:GetObjectVersion",), (versions,))},
+                "api_handler": {("TriageModels", store, (versions,))},
+                "triage_daily": {("TriageModels", store, (versions,))}}
     for function in policies.FUNCTIONS:
-        without = policies.policy_for(function, "prod", "us-east-1", ACCOUNT)
-        assert not any(a.startswith("s3:") for s in statements(without) for a in s["Action"]), function
-        granted = [s for s in statements(policies.policy_for(function, "prod", "us-east-1", ACCOUNT, environment=uri))
-                   if any(a.startswith("s3:") for a in s["Action"])]
-        if function == "triage_mentions":
-            assert granted == [{"Sid": "Model", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [
-                "arn:aws:s3:::socialcare-prod-models-123456789012/models/2026-12.json.gz"]}]
-        else:
-            assert granted == [], function
+        for environment, wanted in (({}, {g for g in expected.get(function, set()) if g[0] != "Model"}),
+                                    (uri, expected.get(function, set()))):
+            policy = policies.policy_for(function, "prod", "us-east-1", ACCOUNT, environment=environment)
+            granted = {(s["Sid"], tuple(s["Action"]), tuple(s["Resource"])) for s in statements(policy)
+                       if any(str(r).startswith(models) for r in s["Resource"])}
+            assert granted == wanted, (function, environment)
 
 
 def test_dead_letter_queues_only_where_the_function_dead_letters():
@@ -203,7 +209,9 @@ def app_functions(chalice_app) -> List[str]:
 # (Each entry: the route that reaches it, and why; none today.)
 NOT_REACHED_YET: Dict[str, Tuple[str, str]] = {}
 IAM_ACTION = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
-              "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+              "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+              # A presigned GET is honoured only if its signer may GetObject; HEAD is authorized as GetObject.
+              "GeneratePresignedUrl": "GetObject", "HeadObject": "GetObject", "DeleteObjects": "DeleteObject"}
 
 
 def adapter_operations() -> Set[str]:
@@ -230,7 +238,8 @@ def test_every_aws_operation_in_the_adapters_is_granted_to_some_function():
 
     granted = {action.split(":", 1)[1] for function in policies.FUNCTIONS
                for statement in statements(policies.policy_for(
-                   function, "prod", REGION, ACCOUNT, environment={"TRIAGE_MODEL_URI": "s3://b/k"}))
+                   function, "prod", REGION, ACCOUNT, environment={"TRIAGE_MODEL_URI": "s3://b/k",
+                                                                   "MEDIA_BUCKET": "socialcare-prod-media-1"}))
                for action in statement["Action"]}
     missing = []
     for operation in sorted(adapter_operations()):
@@ -273,6 +282,8 @@ def arn_of(service: str, operation: str, params: Dict[str, Any], secrets: Dict[s
         secret = params["SecretId"]
         return [(f"secretsmanager:{operation}", secret if secret.startswith("arn:") else secrets[secret])]
     if service == "s3":
+        if operation == "GetObject" and params.get("VersionId"):
+            operation = "GetObjectVersion"  # what IAM checks for a read of one version
         return [(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
     if service == "sns":
         return [(f"sns:{operation}", params["TopicArn"])]
@@ -395,6 +406,12 @@ def test_the_check_itself_catches_a_call_not_granted_and_a_grant_not_used():
 
 # ---- scenario helpers ----------------------------------------------------------------------------
 
+def call_ok(answer, status=200):
+    """The answer's JSON, once its status is the one expected."""
+    assert answer.status_code == status, answer.body
+    return answer.json_body
+
+
 def x_mention(platform_id, text, author_id="42", **extra):
     return {"platform": "x", "kind": "mention", "platform_id": platform_id, "text": text,
             "created_at": "2026-11-23T03:00:00Z", "lang": "en", "source_id": f"x:mentions:{X_BRAND}",
@@ -502,7 +519,7 @@ def json_headers(headers):
 
 # ---- the scenarios ---------------------------------------------------------------------------------
 
-def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_x):
+def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_x, monkeypatch):
     from chalicelib.bootstrap import deps
     from local.fake_graph import encode_delivery, feed_comment_delivery
 
@@ -525,11 +542,35 @@ def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_
     assert waiting["assignee"] is None, waiting
     calendar = {"time_zone": "Asia/Tokyo", "weekly": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}}
     policy = {"business_hours": False, "default": {"normal": {"first_response": 60, "resolution": 1440}}}
+    # Triage learning (issue 14): two posts left without a case; model versions kept in the (versioned) bucket.
+    pipeline(app_module, x_mention("103", "@SoraAir you are the best, thank you!", author_id="46"),
+             x_mention("104", "@SoraAir lovely crew, thanks!", author_id="47"))
+    models_bucket = f"socialcare-{STAGE}-models-{ACCOUNT}"
+    boto3.client("s3", region_name=REGION).put_bucket_versioning(
+        Bucket=models_bucket, VersioningConfiguration={"Status": "Enabled"})
+    # What the deploy sets from the stack's ModelBucketName (TRIAGE_MODELS_BUCKET), in every new container.
+    from chalicelib import bootstrap
+
+    configured = replace(bootstrap.settings(), triage_models_bucket=models_bucket)
+    monkeypatch.setattr(bootstrap, "settings", lambda: configured)
+    deps.cache_clear()
+    assert call_ok(client.http.post("/admin/triage-models", headers=json_headers(boss)), 201)  # the version to compare with
 
     with recorder.running("api_handler"):
+        # Triage learning: the review list, a promotion (-> triaged), a confirmation, the digest, the export,
+        # a retraining compared with the active version (read from the bucket), the versions.
+        assert call_ok(client.http.get("/mentions?case=false", headers=aiko))["mentions"]
+        assert call_ok(client.http.post("/mentions/x:103/promote", headers=json_headers(aiko)), 202)
+        assert call_ok(client.http.post("/mentions/x:104/confirm", headers=json_headers(aiko)))["confirmed"]
+        assert "negative" in call_ok(client.http.get(
+            f"/reports/triage-digest?day={time.strftime('%Y-%m-%d', time.gmtime())}", headers=boss))
+        assert call_ok(client.http.get("/admin/triage-corrections", headers=boss))["count"] == 2
+        assert call_ok(client.http.post("/admin/triage-models", headers=json_headers(boss)), 201)
+        assert call_ok(client.http.get("/admin/triage-models", headers=boss))["versions"]
         assert client.http.get("/health").status_code == 200
         assert client.http.get("/cases", headers=aiko).status_code == 200
         assert client.http.get("/cases?order=priority", headers=boss).status_code == 200
+        assert client.http.get("/cases?assignee=me&order=priority", headers=aiko).status_code == 200  # own entries
         assert client.http.get(f"/cases/{case_id}", headers=aiko).status_code == 200
         answer = client.http.post(f"/cases/{case_id}/replies", headers=json_headers(aiko),
                                   body=json.dumps({"text": "Sorry about this, we are on it."}))
@@ -582,13 +623,24 @@ def test_api_handler_uses_exactly_its_grants(client, app_module, recorder, fake_
         assert answer.status_code == 200 and answer.json_body["assigned"] == [waiting["case_id"]], answer.json_body
         answer = client.http.post("/webhooks/meta", headers=signed, body=delivery)
         assert answer.status_code == 200 and answer.json_body["enqueued"] == 1, answer.json_body
+        # Customers (customers_api): found by handle, a profile read and edited, another customer merged in.
+        [found] = client.http.get("/customers?handle=cust42", headers=aiko).json_body["customers"]
+        [other] = client.http.get("/customers?handle=cust43", headers=aiko).json_body["customers"]
+        path = f"/customers/{found['customer_id']}"
+        for method, where, body in (("GET", path, None), ("PATCH", path, {"tags": ["VIP"]}),
+                                    ("POST", path + "/merge", {"customer_id": other["customer_id"]}),
+                                    ("PUT", "/admin/customer-fields", {"fields": []}),
+                                    ("GET", "/admin/customer-fields", None)):
+            answer = getattr(client.http, method.lower())(where, headers=json_headers(boss),
+                                                          **({"body": json.dumps(body)} if body else {}))
+            assert answer.status_code == 200, (method, where, answer.json_body)
         # Customers' rights: everything held about customer x:42, exported, then erased.
         answer = client.http.get("/admin/customers/x:42/export", headers=boss)
         assert answer.status_code == 200 and answer.json_body["cases"], answer.json_body
         answer = client.http.post("/admin/customers/x:42/erase", headers=boss)
         assert answer.status_code == 200 and answer.json_body["status"] == "erased", answer.json_body
 
-    check(recorder, "api_handler")
+    check(recorder, "api_handler", environment={"TRIAGE_MODELS_BUCKET": models_bucket})
 
 
 def test_fetch_mentions_uses_exactly_its_grants(app_module, recorder, fake_x):
@@ -619,23 +671,29 @@ def test_triage_mentions_uses_exactly_its_grants(client, app_module, recorder, f
     boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key="models/m.json.gz", Body=model.to_bytes())
     model_uri = f"s3://{bucket}/models/m.json.gz"
     use_platform_urls(monkeypatch, TRIAGE_MODEL_URI=model_uri)
+    # Customers (services/customers.py): a "thanks" from a customer with a case joins its history; one from
+    # someone never seen records them.
+    [known] = pipeline(app_module, x_mention("202", "@SoraAir my bag is lost, terrible", author_id="44"))
     dm = messaging_delivery("page", "PAGE1", sender_id="7300000000000001", mid="m_001",
                             text="Where is my refund? Nobody answers", timestamp_ms=int(time.time() * 1000))
     delivery, signed = encode_delivery(dm, APP_SECRET)
     assert client.http.post("/webhooks/meta", headers=signed, body=delivery).json_body["enqueued"] == 1
     complaint = x_mention("201", "@SoraAir my bag is lost and nobody answers, terrible")
-    put_messages("mentions", complaint, complaint, "{not json")
+    put_messages("mentions", complaint, complaint, "{not json", x_mention("203", "@SoraAir thanks!", author_id="44"),
+                 x_mention("204", "@SoraAir thanks!", author_id="45"))
 
     results = run_batches(recorder, "triage_mentions", app_module.triage_mentions, "mentions")
 
     outcomes = sorted(r.get("outcome") for r in results)
-    assert outcomes == ["dead_lettered", "duplicate", "triaged", "triaged"], results
+    assert outcomes == ["dead_lettered", "duplicate", "no_case", "no_case", "triaged", "triaged"], results
+    assert [r.get("case_id") for r in results if r.get("outcome") == "no_case"].count(known["case_id"]) == 1
     check(recorder, "triage_mentions", environment={"TRIAGE_MODEL_URI": model_uri})
 
 
 def test_assign_cases_uses_exactly_its_grants(app_module, recorder, monkeypatch):
     from chalicelib.bootstrap import deps
     from chalicelib.domain.away import AwaySettings
+    from chalicelib.domain.case import with_status
     from chalicelib.domain.clock import now_iso, parse_iso
     from chalicelib.domain.hours import WEEKDAYS, validate_calendar
     from chalicelib.services import intake
@@ -653,19 +711,26 @@ def test_assign_cases_uses_exactly_its_grants(app_module, recorder, monkeypatch)
     [stale] = pipeline(app_module, x_mention("301", "@SoraAir my bag is lost, terrible", author_id="55"))
     case = deps().cases.get(stale["case_id"])
     assert deps().cases.save(replace(case, status="closed"))
+    # A customer whose case was resolved a moment ago: their next complaint reopens it (services/customers.py).
+    [done] = pipeline(app_module, x_mention("306", "@SoraAir my bag is lost, terrible", author_id="57"))
+    before = deps().cases.get(done["case_id"])
+    assert deps().cases.change_status(before, with_status(before, "resolved", now_iso()), event={"event": "resolved"})
 
     # Triaged (outside the recording): each one is on the triaged queue, in this order.
     for mention in (x_mention("302", "@SoraAir my bag is lost and nobody answers, terrible"),
                     x_mention("303", "@SoraAir still nothing about my bag, awful", created_at="2026-11-23T04:00:00Z"),
                     x_mention("304", "@SoraAir lost my bag again, terrible", author_id="55"),
                     # Escalated by triage: a supervisor is notified (feed and topic).
-                    x_mention("305", "@SoraAir I was injured by your trolley, my lawyer will call", author_id="56")):
+                    x_mention("305", "@SoraAir I was injured by your trolley, my lawyer will call", author_id="56"),
+                    x_mention("307", "@SoraAir the bag came back broken, awful", author_id="57")):
         assert intake.triage_message(json.dumps(mention), deps())["outcome"] == "triaged"
     put_messages("triaged", "{not json")
 
     results = run_batches(recorder, "assign_cases", app_module.assign_cases, "triaged", batch_size=1)
 
-    assert sorted(r.get("outcome") for r in results) == ["dead_lettered", "joined", "opened", "opened", "opened"], results
+    assert sorted(r.get("outcome") for r in results) == ["dead_lettered", "joined", "joined", "opened", "opened",
+                                                        "opened"], results
+    assert deps().cases.get(done["case_id"]).reopen_count == 1
     assert deps().notifications.notifications_page("boss", limit=10).notifications
     check(recorder, "assign_cases")
 
@@ -752,6 +817,36 @@ def test_sla_tick_uses_exactly_its_grants(app_module, recorder, monkeypatch):
     check(recorder, "sla_tick")
 
 
+def test_triage_daily_uses_exactly_its_grants(app_module, recorder, monkeypatch):
+    from chalicelib import bootstrap
+    from chalicelib.bootstrap import deps
+    from chalicelib.domain.clock import now_iso
+    from local.lambda_events import LambdaContext, scheduled_event
+
+    use_notifications_topic(monkeypatch)
+    app_module.agents.add("boss", ["leads"], role="supervisor")
+    models_bucket = f"socialcare-{STAGE}-models-{ACCOUNT}"
+    boto3.client("s3", region_name=REGION).put_bucket_versioning(
+        Bucket=models_bucket, VersioningConfiguration={"Status": "Enabled"})
+    configured = replace(bootstrap.settings(), triage_models_bucket=models_bucket)  # the deploy's TRIAGE_MODELS_BUCKET
+    monkeypatch.setattr(bootstrap, "settings", lambda: configured)
+    deps.cache_clear()
+    # Yesterday (as the run sees it): a negative retweet left without a case, and an active model version.
+    day_before = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - 86400))
+    deps().now = lambda: day_before
+    pipeline(app_module, x_mention("501", "RT @kana: @SoraAir worst airline ever, lost my bag", author_id="51"))
+    from chalicelib.services import triage_models
+
+    assert triage_models.retrain(deps(), by="boss", version="v-previous")["activated"]
+    deps().now = now_iso
+
+    with recorder.running("triage_daily"):
+        result = app_module.triage_daily(scheduled_event("triage_daily", REGION), LambdaContext("triage_daily", REGION))
+
+    assert result["digest"]["notified"] == ["boss"] and result["retrain"]["version"].startswith("w"), result
+    check(recorder, "triage_daily", environment={"TRIAGE_MODELS_BUCKET": models_bucket})
+
+
 def test_refresh_x_token_uses_exactly_its_grants(app_module, recorder, fake_x):
     from local.lambda_events import LambdaContext, scheduled_event
 
@@ -774,10 +869,16 @@ def test_refresh_x_token_uses_exactly_its_grants(app_module, recorder, fake_x):
     check(recorder, "refresh_x_token")
 
 
-def test_measure_changes_uses_exactly_its_grants(client, app_module, recorder):
+def test_measure_changes_uses_exactly_its_grants(client, app_module, recorder, monkeypatch):
     """The cases stream, read as Lambda's mapping would: a case opened, answered and resolved (its events for
     the handle time), the customer back with a new case (their ledger, the earlier case), each change once."""
     from chalicelib.bootstrap import deps
+    from chalicelib.config import settings
+
+    # No reopen window: the customer's return opens a new case, the path that reads their ledger.
+    monkeypatch.setenv("REOPEN_WINDOW_HOURS", "0")
+    settings.cache_clear()
+    deps.cache_clear()
     from chalicelib.domain.clock import now_iso
     from chalicelib.domain.hours import validate_calendar
     from chalicelib.domain.sla import validate_policy

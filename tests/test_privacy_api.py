@@ -33,9 +33,9 @@ def customer_post(platform_id, text, **extra):
 
 def a_customer(app_module, api, team):  # noqa: F811
     """A case with a sent reply and a follow-up, a post that needed no case; another customer's case."""
+    triage(app_module, customer_post("102", "lol"))  # before the case: later it would join the case's history
     [opened] = open_case(app_module, customer_post("100", COMPLAINT))
     open_case(app_module, customer_post("101", "Still nothing about my bag!!", created_at="2026-11-23T03:10:00Z"))
-    triage(app_module, customer_post("102", "lol"))
     use_platforms(deps(), x=RecordingX())
     answer = api.http.post(f"/cases/{opened['case_id']}/replies", headers={**team["aiko"], **JSON},
                            body=json.dumps({"text": "Sorry, we are on it"}))

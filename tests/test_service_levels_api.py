@@ -97,6 +97,7 @@ def test_agents_get_a_403_on_every_supervisor_route(client, team):  # noqa: F811
         ("DELETE", "/admin/teams/support/hours", None),
         ("GET", "/admin/teams/support/away", None), ("PUT", "/admin/teams/support/away", {"enabled": False}),
         ("GET", "/admin/sla", None), ("PUT", "/admin/sla", QUICK), ("GET", "/teams/support/waiting", None),
+        ("GET", "/teams/support/agents", None),
     ]:
         answer = call(client, method, path, aiko, body)
         if answer.status_code != 403 or "supervisor" not in answer.json_body.get("error", ""):
@@ -109,7 +110,8 @@ def test_a_team_name_that_cannot_exist_is_a_400(client, team):  # noqa: F811
     # Longer than a team name may be (64), though a valid id (128): refused before any read.
     long_team = "t" * 65
     for method, path in [("GET", f"/admin/teams/{long_team}/hours"), ("PUT", f"/admin/teams/{long_team}/hours"),
-                         ("GET", f"/admin/teams/{long_team}/away"), ("GET", f"/teams/{long_team}/waiting")]:
+                         ("GET", f"/admin/teams/{long_team}/away"), ("GET", f"/teams/{long_team}/waiting"),
+                         ("GET", f"/teams/{long_team}/agents")]:
         answer = call(client, method, path, team["boss"], TOKYO if method == "PUT" else None)
         assert answer.status_code == 400 and "team" in answer.json_body["error"], (path, answer.body)
 
@@ -255,6 +257,13 @@ def test_presence_is_set_and_shown_with_the_agents_load(client, team, clock):  #
     answer = call(client, "PUT", "/me/presence", aiko, {"presence": "asleep"})
     assert answer.status_code == 400 and "online" in answer.json_body["error"]
     assert deps().settings.get_agent("aiko").presence == "away"
+
+    # The supervisor sees the team's roster: who is in, their presence and their load.
+    roster = call(client, "GET", "/teams/support/agents", team["boss"]).json_body
+    by_id = {a["agent_id"]: a for a in roster["agents"]}
+    assert set(by_id) == {"aiko", "ken"}
+    assert by_id["aiko"]["presence"] == "away" and by_id["aiko"]["takes_new_cases"] is False
+    assert by_id["ken"]["presence"] == "online" and by_id["ken"]["free_slots"] == by_id["ken"]["capacity"]
 
 
 def test_a_case_nobody_can_take_waits_and_goes_to_the_first_agent_who_comes_online(client, app_module, team, clock):  # noqa: F811

@@ -37,13 +37,15 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from chalicelib.domain import metering as rules
 from chalicelib.domain.metering import UsageMeter
 from chalicelib.observability import logger
-from chalicelib.ports import CostStore
+
+if TYPE_CHECKING:  # annotations only: the middleware runs before anything needs the ports
+    from chalicelib.ports import CostStore
 
 _lock = threading.RLock()
 _meter = UsageMeter()

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import replace
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from dataclasses import MISSING, replace
+from dataclasses import fields as dataclass_fields
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from chalicelib.adapters.dynamo import (
     ddb,
@@ -48,12 +49,13 @@ from chalicelib.adapters.dynamo import (
 from chalicelib.config import settings
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.away import AwaySettings
-from chalicelib.domain.case import NO_DEADLINE, SLA_FILTERS, Case
+from chalicelib.domain.case import NO_DEADLINE, PRIORITY_RANK, SLA_FILTERS, Case, ReplyTarget
 from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.csat import SurveySettings, validate_survey_settings
 from chalicelib.domain.errors import Conflict, InvalidCursor
 from chalicelib.domain.hours import Calendar
-from chalicelib.domain.mention import Mention, MentionRecord
+from chalicelib.domain.inbox_filter import UNASSIGNED, InboxFilter
+from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.domain.qa import Rubric, SamplingPolicy, validate_rubric, validate_sampling_policy
 from chalicelib.domain.reply import Reply
@@ -72,12 +74,27 @@ from chalicelib.ports import (
 
 _event_counter = itertools.count()
 _HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
-# order -> (index, its sort attribute, ascending, whether the index holds whole cases). inbox-by-due
-# projects only what the sla filters read: every index write is billed by size, so it holds no copy of
-# the case; a page fetches its cases from the table (BatchGetItem, consistent) instead.
-_INBOX_INDEX = {"newest": ("inbox-by-time", "inbox_time_sk", False, True),
-                "priority": ("inbox-by-priority", "inbox_priority_sk", True, True),
+# order -> (index, its sort attribute, ascending, whether the index holds whole cases). No inbox index
+# holds a copy of the case: every index write is billed by size, and a write that changes nothing an index
+# projects costs that index nothing. inbox-time and inbox-priority project the keys and the few small
+# attributes the inbox filters read (_FILTERED, domain/inbox_filter.py), so a filter runs in DynamoDB on
+# tiny entries; inbox-by-due projects what the sla filters read. A page fetches its cases from the table
+# (BatchGetItem, consistent) and checks them again (the index lags the table).
+# (inbox-time and inbox-priority replaced inbox-by-time and inbox-by-priority, which projected ALL: a
+# projection cannot change in place; infra/deploy.py adds and removes indexes one per update.)
+_INBOX_INDEX = {"newest": ("inbox-time", "inbox_time_sk", False, False),
+                "priority": ("inbox-priority", "inbox_priority_sk", True, False),
                 "due": ("inbox-by-due", "inbox_due_sk", True, False)}
+# The attributes inbox-time and inbox-priority project besides the keys (infra/template.yaml: the same list).
+_FILTERED = ("assignee", "priority", "category", "platform", "lang", "tags", "escalated")
+# An agent's own cases (assignee=<agent>): sparse, only assigned cases, assignee_pk = <agent>#<status>, newest
+# first by inbox_time_sk; it also projects the other orders' sort keys and the filtered attributes, so
+# "my open cases, most urgent first" sorts the agent's few entries here instead of reading the team's inbox.
+_ASSIGNEE_INDEX = "inbox-assignee"
+_ASSIGNEE_SORT = {"newest": "inbox_time_sk", "priority": "inbox_priority_sk", "due": "inbox_due_sk"}
+# Past this many entries in one agent's status, priority and due orders are not sorted here (None: the
+# caller reads the team inboxes instead). Active statuses stay far below it (capacity is at most 500).
+MAX_SORTED_ASSIGNED = 1000
 _WAITING_INDEX = "waiting"
 _SLA_DUE_INDEX = "sla-due"
 # The sla-due index has this one hash key value: "every case the scheduler must look at, by when" is
@@ -139,20 +156,73 @@ def update_if(table: str, key: Dict[str, Any], fields: Dict[str, Any], condition
         raise
 
 
+def _filter_conditions(where: InboxFilter, names: Dict[str, str], values: Dict[str, Any]) -> List[str]:
+    """A FilterExpression's conditions for an inbox filter, on the attributes the inbox indexes project."""
+    conditions: List[str] = []
+    if where.assignee == UNASSIGNED:
+        names["#fa"] = "assignee"
+        conditions.append("attribute_not_exists(#fa)")
+    elif where.assignee is not None:
+        names["#fa"], values[":fa"] = "assignee", where.assignee
+        conditions.append("#fa = :fa")
+    for short, name in (("fp", "priority"), ("fc", "category"), ("fl", "platform"), ("fg", "lang")):
+        wanted = getattr(where, name)
+        if wanted is not None:
+            names[f"#{short}"], values[f":{short}"] = name, wanted
+            conditions.append(f"#{short} = :{short}")
+    if where.tag is not None:
+        names["#ft"], values[":ft"] = "tags", where.tag
+        conditions.append("contains(#ft, :ft)")
+    if where.escalated is not None:
+        names["#fe"], values[":fe"] = "escalated", where.escalated
+        conditions.append("#fe = :fe" if where.escalated else "(attribute_not_exists(#fe) OR #fe = :fe)")
+    return conditions
+
+
 def _strip(item: Dict[str, Any], *extra: str) -> Dict[str, Any]:
     hidden = {"pk", "sk", "type", *extra}
     return {k: v for k, v in item.items() if k not in hidden}
 
 
-_CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "inbox_due_sk", "waiting_pk",
+def _defaults(cls: Any) -> Dict[str, Any]:
+    """Each field's default value (fields without one are left out: always stored)."""
+    found: Dict[str, Any] = {}
+    for spec in dataclass_fields(cls):
+        if spec.default is not MISSING:
+            found[spec.name] = spec.default
+        elif spec.default_factory is not MISSING:
+            found[spec.name] = spec.default_factory()
+    return found
+
+
+_CASE_DEFAULTS = _defaults(Case)
+_TARGET_DEFAULTS = _defaults(ReplyTarget)
+_CASE_INDEX_ATTRIBUTES = ("inbox_pk", "inbox_time_sk", "inbox_priority_sk", "inbox_due_sk", "assignee_pk", "waiting_pk",
                           "waiting_sk", "sla_due_pk", "sla_next_sk", "customer_pk", "customer_sk")
 # customer_pk/customer_sk: read from cases written before the CUSTOMER# pointer replaced the by-customer index.
+
+
+def _stored_case(case: Case) -> Dict[str, Any]:
+    """The case as META holds it: without the fields that hold their empty default (no time yet, no
+    list, 0, "", false), which ``Case.from_dict`` gives back. Every write of META is billed by its size
+    (each index entry too), so names of empty fields are not stored. The attributes the inbox indexes
+    filter on (_FILTERED) are always kept."""
+    data = case.to_dict()
+    compact = {k: v for k, v in data.items()
+               if k in _FILTERED or k not in _CASE_DEFAULTS or not _is_default(v, _CASE_DEFAULTS[k])}
+    compact["reply_target"] = {k: v for k, v in data["reply_target"].items()
+                               if k not in _TARGET_DEFAULTS or not _is_default(v, _TARGET_DEFAULTS[k])}
+    return compact
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default  # 0.0 is not None, False is not 0
 
 
 def _case_item(case: Case, expires_at: Optional[int] = None) -> Dict[str, Any]:
     """The META item of a case: the case, the attributes its indexes read, and its expiry (TTL)."""
     item = {
-        "pk": f"CASE#{case.case_id}", "sk": "META", **case.to_dict(),
+        "pk": f"CASE#{case.case_id}", "sk": "META", **_stored_case(case),
         "inbox_pk": f"{case.team}#{case.status}",
         "inbox_time_sk": f"{case.created_at}#{case.case_id}",
         "inbox_priority_sk": f"{case.priority_rank}#{case.created_at}#{case.case_id}",
@@ -169,6 +239,8 @@ def _case_item(case: Case, expires_at: Optional[int] = None) -> Dict[str, Any]:
     if case.sla_next_at:
         item["sla_due_pk"] = _SLA_DUE_PK
         item["sla_next_sk"] = f"{case.sla_next_at}#{case.case_id}"
+    if case.assignee:
+        item["assignee_pk"] = f"{case.assignee}#{case.status}"
     return item
 
 
@@ -250,15 +322,18 @@ class DynamoCaseStore:
     def _event_item(self, case_id: str, at: str, event: Dict[str, Any], event_id: str) -> Dict[str, Any]:
         return {"pk": f"CASE#{case_id}", "sk": f"EVENT#{at}#{event_id}", "type": "event", "at": at, **event}
 
-    def _load_change(self, agent_id: str, delta: int, at: str) -> Dict[str, Any]:
+    def _load_change(self, agent_id: str, delta: int, at: str, *, over_capacity: bool = False) -> Dict[str, Any]:
         names = {"#open": "open_cases"}
         values: Dict[str, Any] = {":delta": delta, ":zero": 0}
         expression = "SET #open = if_not_exists(#open, :zero) + :delta"
         if delta > 0:
-            names.update({"#cap": "capacity", "#last": "last_assigned_at"})
+            names.update({"#last": "last_assigned_at"})
             expression += ", #last = :at"
             values[":at"] = at
-            condition = "attribute_exists(pk) AND (attribute_not_exists(#open) OR #open < #cap)"
+            condition = "attribute_exists(pk)"
+            if not over_capacity:
+                names["#cap"] = "capacity"
+                condition += " AND (attribute_not_exists(#open) OR #open < #cap)"
         else:
             condition = "attribute_exists(pk) AND #open >= :floor"
             values[":floor"] = -delta
@@ -301,10 +376,11 @@ class DynamoCaseStore:
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
+        stamped: Set[Tuple[str, str]] = set()
         if expires_at is not None:
             # Stamped before the change commits: a crash after the commit leaves no item of a done case
             # without its expiry (a failed change puts back what the stored case says, below).
-            self._stamp(after.case_id, after.customer_key, expires_at)
+            stamped = self._stamp(after.case_id, after.customer_key, expires_at)
         try:
             changed = self._change_status(before, after, saved, expires_at, event)
         except Exception:
@@ -312,8 +388,9 @@ class DynamoCaseStore:
                 self._settle_expiry(after.case_id)
             raise
         if changed and (expires_at is not None or not before.active):
-            # Items written while the change was under way; for a reopened case, the expiry comes off.
-            self._stamp(after.case_id, after.customer_key, expires_at)
+            # Items written while the change was under way (not those stamped a moment ago); for a reopened
+            # case, the expiry comes off.
+            self._stamp(after.case_id, after.customer_key, expires_at, done=stamped)
         elif expires_at is not None:
             self._settle_expiry(after.case_id)
         return changed
@@ -410,9 +487,12 @@ class DynamoCaseStore:
             data = unmarshal(item)
             self._stamp(case_id, data["customer_key"], data.get("expires_at"))
 
-    def _stamp(self, case_id: str, customer_key: str, expires_at: Optional[int]) -> None:
+    def _stamp(self, case_id: str, customer_key: str, expires_at: Optional[int],
+               done: Optional[Set[Tuple[str, str]]] = None) -> Set[Tuple[str, str]]:
         """Set (or, for None, remove) ``expires_at`` on every item of the case but META, on the receipts
-        of its sent replies and on its ledger entry. Items deleted meanwhile are not brought back."""
+        of its sent replies and on its ledger entry. Items deleted meanwhile are not brought back.
+        Each write is billed: items already carrying it are skipped (the case's own, as the query reads
+        them; the receipts and the ledger entry named in ``done``). Returns the latter, as stamped."""
         outside: List[Dict[str, Any]] = [{"pk": f"CUSTOMER#{customer_key}", "sk": f"CASE#{case_id}"}]
         for item in query_all(TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
                               ProjectionExpression="pk, sk, expires_at, platform_post_id, #target",
@@ -423,8 +503,12 @@ class DynamoCaseStore:
                 outside.append({"pk": f"POSTED#{platform}:{item['platform_post_id']}", "sk": "REPLY"})
             if item["sk"] != "META" and item.get("expires_at") != expires_at:
                 self._set_expiry({"pk": item["pk"], "sk": item["sk"]}, expires_at)
+        stamped = set(done or ())
         for key in outside:
-            self._set_expiry(key, expires_at)
+            if (key["pk"], key["sk"]) not in stamped:
+                self._set_expiry(key, expires_at)
+                stamped.add((key["pk"], key["sk"]))
+        return stamped
 
     def _set_expiry(self, key: Dict[str, Any], expires_at: Optional[int]) -> None:
         kwargs: Dict[str, Any] = {"UpdateExpression": "REMOVE expires_at"}
@@ -548,7 +632,8 @@ class DynamoCaseStore:
         return None
 
     def inbox_page(self, team: str, status: str, order: str, limit: int, after: Optional[str], *,
-                   sla: Optional[str] = None, now: Optional[str] = None) -> InboxPage:
+                   sla: Optional[str] = None, now: Optional[str] = None,
+                   where: Optional[InboxFilter] = None) -> InboxPage:
         index, sort_attribute, forward, whole = _INBOX_INDEX[order]
         inbox_pk = f"{team}#{status}"
         start_key = self._start_key(after, {"inbox_pk": inbox_pk}, sort_attribute, "inbox") if after else None
@@ -570,13 +655,14 @@ class DynamoCaseStore:
                 if sla == "warning":
                     names["#warn"], values[":now"] = "sla_warning_at", moment
                     filters.append("#warn <= :now")
-            elif sla == "breached":
-                names["#due"], values[":now"] = "sla_due_at", moment
-                filters.append("#due <= :now")
-            else:
-                names.update({"#due": "sla_due_at", "#warn": "sla_warning_at"})
-                values[":now"] = moment
-                filters.append("#warn <= :now AND (attribute_not_exists(#due) OR #due > :now)")
+            # On inbox-time and inbox-priority the SLA moments are not projected: the cases read from the
+            # table are checked (belongs). order=due is the cheap way to list by SLA.
+        if where is not None and order == "priority" and where.priority is not None:
+            names["#s"] = sort_attribute  # the rank leads this index's sort key: a range, not a filter
+            values[":rank"] = f"{PRIORITY_RANK[where.priority]}#"
+            condition += " AND begins_with(#s, :rank)"
+        if where is not None and order != "due":
+            filters += _filter_conditions(where, names, values)
         query.update(KeyConditionExpression=condition, ExpressionAttributeValues=marshal_values(values))
         if names:
             query["ExpressionAttributeNames"] = names
@@ -584,10 +670,70 @@ class DynamoCaseStore:
             query["FilterExpression"] = " AND ".join(filters)
 
         def belongs(case: Case) -> bool:  # read from the table: the index may be behind it
-            return case.team == team and case.status == status and (sla is None or case.sla_state_at(now or "") == sla)
+            return (case.team == team and case.status == status
+                    and (sla is None or case.sla_state_at(now or "") == sla)
+                    and (where is None or where.matches(case)))
 
         found, more = self._index_page(query, limit, start_key, sort_attribute, whole=whole,
                                        keep=None if whole else belongs)
+        return InboxPage(cases=[case for case, _ in found],
+                         positions=[encode_cursor({"c": case.case_id, "s": s}) for case, s in found], more=more)
+
+    def assignee_page(self, agent_id: str, status: str, order: str, limit: int, after: Optional[str], *,
+                      teams: Iterable[str], sla: Optional[str] = None, now: Optional[str] = None,
+                      where: Optional[InboxFilter] = None) -> Optional[InboxPage]:
+        hash_value = f"{agent_id}#{status}"
+        allowed = set(teams)
+        sort_attribute = _ASSIGNEE_SORT[order]
+
+        def belongs(case: Case) -> bool:  # read from the table: the index may be behind it
+            return (case.assignee == agent_id and case.status == status and case.team in allowed
+                    and (sla is None or case.sla_state_at(now or "") == sla)
+                    and (where is None or where.matches(case)))
+
+        names: Dict[str, str] = {}
+        values: Dict[str, Any] = {":a": hash_value}
+        filters = _filter_conditions(replace(where, assignee=None), names, values) if where is not None else []
+        if 0 < len(allowed) <= 100:
+            names["#team"] = "team"
+            team_values = {f":team{i}": team for i, team in enumerate(sorted(allowed))}
+            values.update(team_values)
+            filters.append(f"#team IN ({', '.join(team_values)})")
+        query: Dict[str, Any] = {"TableName": self.table, "IndexName": _ASSIGNEE_INDEX,
+                                 "KeyConditionExpression": "assignee_pk = :a",
+                                 "ExpressionAttributeValues": marshal_values(values)}
+        if names:
+            query["ExpressionAttributeNames"] = names
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        if order == "newest":
+            start_key = (self._start_key(after, {"assignee_pk": hash_value}, sort_attribute, "inbox")
+                         if after else None)
+            found, more = self._index_page({**query, "ScanIndexForward": False}, limit, start_key, sort_attribute,
+                                           whole=False, keep=belongs)
+        else:
+            after_value = None
+            if after:
+                start = unmarshal(self._start_key(after, {}, sort_attribute, "inbox"))
+                after_value = start[sort_attribute]
+            entries: List[Dict[str, Any]] = []
+            for item in query_all(**query):
+                entries.append(item)
+                if len(entries) > MAX_SORTED_ASSIGNED:
+                    return None
+            entries.sort(key=lambda entry: entry[sort_attribute])
+            if after_value is not None:
+                entries = [entry for entry in entries if entry[sort_attribute] > after_value]
+            found = []
+            while entries and len(found) <= limit:
+                chunk, entries = entries[:limit + 1 - len(found)], entries[limit + 1 - len(found):]
+                cases = self._cases([entry["pk"][len("CASE#"):] for entry in chunk])
+                for entry in chunk:
+                    case = cases.get(entry["pk"][len("CASE#"):])
+                    if case is not None and belongs(case):
+                        found.append((case, entry[sort_attribute]))
+            more = len(found) > limit
+            found = found[:limit]
         return InboxPage(cases=[case for case, _ in found],
                          positions=[encode_cursor({"c": case.case_id, "s": s}) for case, s in found], more=more)
 
@@ -641,8 +787,10 @@ class DynamoCaseStore:
                 if ended:
                     break
                 # Whole cases are billed by size: read what the page needs. Entries of a keys-only index
-                # are tiny: read a few more, fewer round trips when the table drops some of them.
-                query["Limit"] = wanted if whole and "FilterExpression" not in query else max(wanted, 25)
+                # are tiny: read a few more, fewer round trips when the table drops some of them, and
+                # many more under a filter (Limit counts the entries read, before the filter drops any).
+                query["Limit"] = (wanted if whole and "FilterExpression" not in query
+                                  else max(wanted, 200 if "FilterExpression" in query else 25))
                 answer = ddb().query(**query)
                 pending = [unmarshal(item) for item in answer.get("Items", [])]
                 last = answer.get("LastEvaluatedKey")
@@ -690,7 +838,7 @@ class DynamoCaseStore:
         return marshal({"pk": f"CASE#{case_id}", "sk": "META", **hash_key, sort_attribute: sort_value})
 
     # ---- assignment --------------------------------------------------------------------------
-    def assign(self, before: Case, after: Case, *, event: Dict[str, Any]) -> str:
+    def assign(self, before: Case, after: Case, *, event: Dict[str, Any], over_capacity: bool = False) -> str:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
         version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
@@ -706,7 +854,7 @@ class DynamoCaseStore:
         moving = before.active and before.assignee != after.assignee and bool(self.settings_table)
         if moving and after.assignee:
             taking = len(items)
-            items.append(self._load_change(after.assignee, +1, after.updated_at))
+            items.append(self._load_change(after.assignee, +1, after.updated_at, over_capacity=over_capacity))
         if moving and before.assignee:
             releasing = len(items)
             items.append(self._load_change(before.assignee, -1, after.updated_at))
@@ -759,8 +907,10 @@ class DynamoCaseStore:
             "expires_at": int(parse_iso(until).timestamp()) + 86_400}))
 
     def survey_awaiting(self, customer_key: str, *, now: str) -> Optional[str]:
+        # Read for every mention triaged: eventually consistent, half the price. A survey is asked minutes
+        # before any answer; an answer taken a second ago is refused again by the case itself (csat.py).
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CUSTOMER#{customer_key}", "sk": _SURVEY}),
-                              ConsistentRead=True).get("Item")
+                              ConsistentRead=False).get("Item")
         if not item:
             return None
         data = unmarshal(item)
@@ -931,6 +1081,38 @@ class DynamoCaseStore:
         return [_audit_view(item) for item in items]
 
 
+_MENTION_DEFAULTS = {k: v for k, v in _defaults(Mention).items() if k != "raw"}
+_AUTHOR_DEFAULTS = _defaults(Author)
+# The fields Mention.to_dict always shows (it leaves out some, such as reply_payload, when they are empty).
+_MENTION_ALWAYS = frozenset(Mention(platform="x", kind="dm", platform_id="1", author=Author(id="1"), text="",
+                                    created_at="").to_dict())
+
+
+def stored_mention(mention: Mention) -> Dict[str, Any]:
+    """The post as a mention record holds it: without ``id`` (the record's key) and the fields that hold
+    their default (no permalink, not verified...). Every write of the record is billed by its size, and
+    most are just under or over 1 KB. ``full_mention`` (and ``Mention.from_dict``) read it back whole."""
+    data = mention.to_dict()
+    data.pop("id", None)
+    compact = {k: v for k, v in data.items()
+               if k == "author" or k not in _MENTION_DEFAULTS or not _is_default(v, _MENTION_DEFAULTS[k])}
+    compact["author"] = {k: v for k, v in data["author"].items()
+                         if k == "id" or k not in _AUTHOR_DEFAULTS or not _is_default(v, _AUTHOR_DEFAULTS[k])}
+    return compact
+
+
+def full_mention(stored: Mapping[str, Any], mention_id: str) -> Dict[str, Any]:
+    """A mention record's post in the shape of ``Mention.to_dict`` (records written before
+    ``stored_mention`` are whole already)."""
+    if not stored:
+        return {}
+    data = {k: v for k, v in _MENTION_DEFAULTS.items() if k in _MENTION_ALWAYS}
+    data.update(stored)
+    data["author"] = {**_AUTHOR_DEFAULTS, **(stored.get("author") or {})}
+    data["id"] = mention_id
+    return data
+
+
 class DynamoMentionStore:
     """Dedupe by platform id: the first writer of a mention id owns it."""
 
@@ -938,35 +1120,49 @@ class DynamoMentionStore:
         self.table = table
         self.retention_days = retention_days if retention_days is not None else settings().retention_mentions_days
 
-    def claim(self, mention: Mention, *, now_epoch: int) -> Optional[MentionRecord]:
+    def claim(self, mention: Mention, *, now_epoch: int,
+              settled: Optional[Dict[str, Any]] = None) -> Optional[MentionRecord]:
         item = {
-            "mention_id": mention.id, "state": "received", "mention": mention.to_dict(),
+            "mention_id": mention.id, "state": "received", "mention": stored_mention(mention),
             "received_at_epoch": now_epoch, "expires_at": mention_expires_at(now_epoch, self.retention_days),
         }
+        if settled:  # settled in the write that claims it: one write instead of a claim and an update
+            item.update(self._fields(mention.id, **settled))
         if put_if_absent(self.table, item, "mention_id"):
             return None
         return self.get(mention.id)
 
     def update(self, mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
-               case_id: Optional[str] = None) -> None:
-        fields: Dict[str, Any] = {"state": state}
-        if triage is not None:
-            fields["triage"] = triage
-        if case_id is not None:
-            fields["case_id"] = case_id
+               case_id: Optional[str] = None, review_at: Optional[str] = None) -> None:
+        fields = self._fields(mention_id, state=state, triage=triage, case_id=case_id, review_at=review_at)
         expression, names, values = _update_expression(fields)
         ddb().update_item(
             TableName=self.table, Key=marshal({"mention_id": mention_id}), UpdateExpression=expression,
             ExpressionAttributeNames=names, ExpressionAttributeValues=marshal_values(values),
         )
 
-    def _item(self, mention_id: str) -> Optional[Dict[str, Any]]:
+    @staticmethod
+    def _fields(mention_id: str, *, state: str, triage: Optional[Dict[str, Any]] = None,
+                case_id: Optional[str] = None, review_at: Optional[str] = None) -> Dict[str, Any]:
+        """The attributes ``update`` sets (and a settled ``claim`` writes)."""
+        fields: Dict[str, Any] = {"state": state}
+        if triage is not None:
+            fields["triage"] = triage
+        if case_id is not None:
+            fields["case_id"] = case_id
+        if review_at is not None:  # the no-case review index's keys, in the same write (adapters/review_store.py)
+            from chalicelib.adapters.review_store import review_fields
+
+            fields.update(review_fields(mention_id, triage or {}, review_at))
+        return fields
+
+    def _item(self, mention_id: str, consistent: bool = True) -> Optional[Dict[str, Any]]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"mention_id": mention_id}),
-                              ConsistentRead=True).get("Item")
+                              ConsistentRead=consistent).get("Item")
         return unmarshal(item) if item else None
 
-    def get(self, mention_id: str) -> Optional[MentionRecord]:
-        data = self._item(mention_id)
+    def get(self, mention_id: str, *, consistent: bool = True) -> Optional[MentionRecord]:
+        data = self._item(mention_id, consistent)
         if data is None:
             return None
         return MentionRecord(mention_id=data["mention_id"], state=data.get("state", "received"),
@@ -977,12 +1173,21 @@ class DynamoMentionStore:
         if data is None:
             return None
         return StoredMention(mention_id=data["mention_id"], state=data.get("state", "received"),
-                             mention=data.get("mention") or {}, triage=data.get("triage"), case_id=data.get("case_id"),
+                             mention=full_mention(data.get("mention") or {}, data["mention_id"]),
+                             triage=data.get("triage"), case_id=data.get("case_id"),
                              received_epoch=data.get("received_at_epoch"), expires_at=data.get("expires_at"))
 
     def delete(self, mention_id: str) -> bool:
         answer = ddb().delete_item(TableName=self.table, Key=marshal({"mention_id": mention_id}), ReturnValues="ALL_OLD")
         return bool(answer.get("Attributes"))
+
+
+# Authorization reads the caller's profile on every API request: a container keeps it this long, read
+# eventually consistent (about 1 s behind a write). So an agent removed, demoted or moved to another team
+# keeps their old access for at most this long (plus that second) in a container that served them just
+# before; a change made through this container's own API is seen at once (put_agent forgets it).
+AGENT_CACHE_SECONDS = 30.0
+_signed_in: Dict[Tuple[str, str], Tuple[float, Agent, Any]] = {}  # (table, agent id) -> (when, profile, client)
 
 
 class DynamoSettingsStore:
@@ -1040,7 +1245,20 @@ class DynamoSettingsStore:
         item = self._get(f"AGENT#{agent_id}", "PROFILE")
         return Agent.from_dict(item) if item else None
 
+    def signed_in_agent(self, agent_id: str) -> Optional[Agent]:
+        key, now, client = (self.table, agent_id), time.monotonic(), ddb()
+        cached = _signed_in.get(key)
+        # Kept per client too: a new client (tests switch accounts) starts afresh.
+        if cached is None or now - cached[0] >= AGENT_CACHE_SECONDS or cached[2] is not client:
+            item = client.get_item(TableName=self.table, Key=marshal({"pk": f"AGENT#{agent_id}", "sk": "PROFILE"})).get("Item")
+            if not item:  # not cached: an agent added a moment ago gets in on their next request
+                _signed_in.pop(key, None)
+                return None
+            cached = _signed_in[key] = (now, Agent.from_dict(_strip(unmarshal(item))), client)
+        return Agent.from_dict(cached[1].to_dict())  # a copy: callers may change theirs
+
     def put_agent(self, agent: Agent) -> None:
+        _signed_in.pop((self.table, agent.agent_id), None)
         old = self.get_agent(agent.agent_id)
         profile = agent.to_dict()
         if old:

@@ -5,11 +5,15 @@
                                       [--whatsapp-market JP] [--days 30] [--prices-override FILE]
                                       [--profile FILE] [--json]
     python -m chalicelib.cost prices [--region ...] [--arch ...] [--whatsapp-market ...] [--prices-override FILE]
+    python -m chalicelib.cost report [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--group-by service] [--format table|csv|json]
+    python -m chalicelib.cost reconcile --from YYYY-MM-DD --to YYYY-MM-DD [--tag-key stage] [--tag-value STAGE]
 
 ``estimate`` prices a planned month from the usage per mention and per case
 that ``bench/cost.py`` measured (``chalicelib/domain/usage_profile.json``),
 with the platforms' API costs, and shows the cost per agent next to per-seat
-tools. ``prices`` lists every price with its source and date. The arithmetic
+tools. ``prices`` lists every price with its source and date. ``report``
+prints what ``GET /reports/costs`` answers; ``reconcile`` puts it beside Cost
+Explorer's figures (``__main__``). The arithmetic
 is ``chalicelib.domain.cost``; this package reads the files and prints.
 """
 from __future__ import annotations

@@ -46,12 +46,15 @@ class ReplyTarget:
     conversation_id: str = ""
     source_id: str = ""
     addressed_to_brand: bool = True
+    # When the customer posted it: the platform's reply windows run from here (domain/windows.py).
+    posted_at: str = ""
 
     @classmethod
     def of(cls, mention: Mention) -> "ReplyTarget":
         return cls(platform=mention.platform, kind=mention.kind, platform_id=mention.platform_id,
                    author_id=mention.author.id, conversation_id=mention.conversation_id,
-                   source_id=mention.source_id, addressed_to_brand=mention.addressed_to_brand)
+                   source_id=mention.source_id, addressed_to_brand=mention.addressed_to_brand,
+                   posted_at=mention.created_at)
 
     @property
     def is_dm(self) -> bool:
@@ -86,6 +89,8 @@ class Case:
     escalated: bool = False
     why: List[str] = field(default_factory=list)
     first_mention_id: str = ""
+    # The opening of the customer's first post, for the inbox list (the whole post is the mention's).
+    excerpt: str = ""
     mention_count: int = 1
     # ---- honest timestamps (the SLA clocks and the KPIs read them) ----
     customer_posted_at: Optional[str] = None  # the platform's time of the first post: clocks start here
@@ -228,9 +233,19 @@ def new_case(mention: Mention, triage: Dict[str, Any], *, team: str, assignee: O
         },
         reply_target=ReplyTarget.of(mention),
         first_mention_id=mention.id,
+        excerpt=excerpt_of(mention.text),
         created_at=now,
         updated_at=now,
     )
+
+
+EXCERPT_LENGTH = 140
+
+
+def excerpt_of(text: str) -> str:
+    """The first EXCERPT_LENGTH characters of a post on one line (an inbox row, not the record)."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= EXCERPT_LENGTH else flat[:EXCERPT_LENGTH - 1] + "…"
 
 
 def check_transition(current: str, new: str) -> None:

@@ -503,6 +503,13 @@ CASE_LIFECYCLE = "case lifecycle"
 LOG_STORAGE = "logs kept 30 days"
 PLATFORM_READS = "platform APIs: reading"
 PLATFORM_REPLIES = "platform APIs: replies"
+IDLE_POLLING = "polling every minute, nothing new"
+X_TOKEN_REFRESH = "X token refresh every 30 minutes"
+X_DM_REREADS = "X DMs read again each UTC day"
+# Fixed costs the functions' meter sees as use (the scheduled runs and what they read): in a report's
+# metered figures already. The other fixed parts (the secret, alarms, metrics, idle SQS pollers, sign-ins,
+# storage) are never metered and are added to the metered use.
+METERED_FIXED = (IDLE_POLLING, X_TOKEN_REFRESH, X_DM_REREADS)
 
 
 def estimate_month(profile: UsageProfile, plan: Plan, prices: PriceTable) -> Estimate:
@@ -544,7 +551,7 @@ def estimate_month(profile: UsageProfile, plan: Plan, prices: PriceTable) -> Est
     else:
         idle = dict(profile.idle_poll_run)
     fixed = [
-        part("polling every minute, nothing new", f"{minutes:,} scheduled runs of fetch_mentions",
+        part(IDLE_POLLING, f"{minutes:,} scheduled runs of fetch_mentions",
              add_usage(scale_usage(idle, minutes), {"eventbridge.scheduled_events": minutes}), fixed=True),
         part("SQS long polls by Lambda, queues idle",
              f"{QUEUES_WITH_LAMBDA_POLLERS} queues x {SQS_POLLERS_PER_QUEUE} pollers x {LONG_POLLS_PER_MINUTE} "
@@ -564,12 +571,12 @@ def estimate_month(profile: UsageProfile, plan: Plan, prices: PriceTable) -> Est
     ]
     if "x" in plan.channels:
         listed = min(X_DM_PAGE, X_DM_WINDOW_DAYS * plan.mentions_per_day * share["x"] * profile.x_dm_events_per_x_mention)
-        fixed.insert(1, part("X DMs read again each UTC day",
+        fixed.insert(1, part(X_DM_REREADS,
                              f"polling lists the newest {listed:,.0f} DM events (at most {X_DM_PAGE}, of "
                              f"{X_DM_WINDOW_DAYS} days) every minute; X bills them once a day",
                              {"x.dm_event_reads": listed * plan.days,
                               "x.user_reads": listed * profile.x_users_per_dm_event * plan.days}, fixed=True))
-        fixed.insert(1, part("X token refresh every 30 minutes", f"{plan.days * TOKEN_REFRESHES_PER_DAY:,} runs",
+        fixed.insert(1, part(X_TOKEN_REFRESH, f"{plan.days * TOKEN_REFRESHES_PER_DAY:,} runs",
                              add_usage(scale_usage(profile.token_refresh_run, plan.days * TOKEN_REFRESHES_PER_DAY),
                                        {"eventbridge.scheduled_events": plan.days * TOKEN_REFRESHES_PER_DAY}),
                              fixed=True))
@@ -592,3 +599,22 @@ def _channel_share(profile: UsageProfile, channels: Iterable[str]) -> Dict[str, 
     if total <= 0:  # channels the bench did not measure: share equally
         return {c: 1.0 / len(chosen) for c in chosen}
     return {c: s / total for c, s in chosen.items()}
+
+
+def fixed_parts(profile: UsageProfile, prices: PriceTable, *, mentions_per_day: float, case_rate: float,
+                channels: Iterable[str] = CHANNELS, agents: int = 1, days: int = MONTH_DAYS) -> Tuple[Part, ...]:
+    """The fixed parts of a month at this pace (``estimate_month``'s, whatever the traffic): for the cost
+    report, which meters the use but not the secret, the alarms, the idle pollers or the storage."""
+    chosen = tuple(c for c in CHANNELS if c in set(channels)) or CHANNELS
+    plan = Plan(mentions_per_day=max(0.0, mentions_per_day), case_rate=min(1.0, max(0.0, case_rate)),
+                agents=max(1, agents), channels=chosen, days=days)
+    return tuple(part for part in estimate_month(profile, plan, prices).parts if part.fixed)
+
+
+def listen_aws_per_mention(profile: UsageProfile, prices: PriceTable) -> float:
+    """What ``bench/cost.py`` measured listen + triage costing AWS per mention, the webhooks' API Gateway
+    requests included at the measured share of pushed mentions: the figure a report's
+    ``per_mention_aws_usd`` compares with."""
+    pushed = math.fsum(share * profile.pushed_share.get(channel, 0.0) for channel, share in profile.channel_share.items())
+    return (price_usage(profile.per_mention, prices).aws_usd
+            + pushed * price_usage(profile.webhook_per_pushed_mention, prices).aws_usd)

@@ -15,7 +15,9 @@ import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
+
+from chalicelib.domain.media import InvalidMedia, MediaItem, parse_media_list
 
 PLATFORMS = ("x", "facebook", "instagram", "messenger", "whatsapp")
 KINDS = ("mention", "reply", "comment", "dm")
@@ -114,6 +116,9 @@ class Mention:
     # The payload of the button the customer tapped to send this message (a quick reply's payload, a
     # WhatsApp reply button's id); "" for a typed message. A survey answer is read from it.
     reply_payload: str = ""
+    # Photos, videos, voice notes and documents sent with it (domain/media.py); their captions are
+    # part of ``text``. Absent from the stored and queued shape when there are none.
+    media: List[MediaItem] = field(default_factory=list)
     # The platform payload, for the parser that built this mention and its
     # tests only: it repeats the text, so it stays in memory and is never
     # queued or stored (to_dict leaves it out, from_dict ignores it).
@@ -130,7 +135,10 @@ class Mention:
 
     def to_dict(self) -> Dict[str, Any]:
         """The mention as queued and stored: every field but ``raw``, plus ``id``."""
-        data: Dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("author", "raw")}
+        data: Dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
+                                if f.name not in ("author", "raw", "media")}
+        if self.media:
+            data["media"] = [item.to_dict() for item in self.media]
         if not self.reply_payload:
             del data["reply_payload"]  # a typed message (nearly all) keeps the shape it always had
         data["author"] = asdict(self.author)
@@ -184,6 +192,7 @@ class Mention:
             permalink=_string(data, "permalink", "", MAX_PERMALINK_CHARS),
             addressed_to_brand=_boolean(data, "addressed_to_brand", "", default=True),
             reply_payload=_string(data, "reply_payload", "", MAX_REPLY_PAYLOAD_CHARS),
+            media=_media(data.get("media")),
         )
         given_id = data.get("id")
         if given_id is not None and given_id != mention.id:
@@ -290,6 +299,13 @@ def _integer(data: Dict[str, Any], name: str, prefix: str, low: int, high: int) 
     if not low <= value <= high:
         raise InvalidMention(f"field '{label}' must be between {low} and {high}")
     return value
+
+
+def _media(value: Any) -> List[MediaItem]:
+    try:
+        return parse_media_list(value)
+    except InvalidMedia as err:
+        raise InvalidMention(str(err)) from None
 
 
 def _moment(now: Union[datetime, str, None]) -> datetime:

@@ -33,13 +33,13 @@ list prices (arm64; X-Ray left out, as tracing may be sampled away):
   would add 0.625 / 4.9 = 13 %. Once a minute, a
   container serving n requests a minute pays 13 % / n: under 5 % from 3 a
   minute (``tests/unit/test_metering.py`` computes it from the price table);
-* listening and triage cost $0.0000048 a mention without X-Ray (bench/cost.py,
-  bench/COST.md); a triage flush writes two items (the batch's shared one and
-  the mention's channel), $0.00000125: under 5 % from 6 mentions a minute per
-  container, 26 % when every mention comes alone;
-* an idle poll run costs $0.0000100 (measured; $0.0000150 with X-Ray), so
-  flushing on every scheduled run adds 6 % (one item) to 12 % (two, when X
-  was polled): $0.027 to $0.054 a month per schedule.
+* listening and triage cost $0.0000064 a mention without X-Ray (bench/cost.py,
+  bench/COST.md, 2026-12-02); a triage flush writes two items (the batch's shared
+  one and the mention's channel), $0.00000125: under 5 % from 6 mentions a minute
+  per container, 20 % when every mention comes alone;
+* an idle poll run costs $0.0000119 (measured, X-Ray off), so flushing on every
+  scheduled run adds 5 % (one item) to 10 % (two, when X was polled): $0.027 to
+  $0.054 a month per schedule.
 
 So the meter costs under 5 % of what it measures once a container is busy
 (a few invocations a minute), more when traffic is sparse, where it is

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
 # Why a notification was sent.
-REASONS = ("sla_warning", "sla_breach", "escalation", "unassigned", "mention")
+REASONS = ("sla_warning", "sla_breach", "escalation", "unassigned", "mention", "assigned",
+           "triage_digest")  # triage_digest: the day's negative mentions left without a case (issue 14)
 MAX_DETAIL = 500
 
 

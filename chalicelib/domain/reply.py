@@ -55,6 +55,16 @@ class Reply:
     # An approved WhatsApp template (``{"name", "language"}``) sent instead of free text: the only
     # message WhatsApp lets a business start outside the 24-hour window. Its buttons are ``options``.
     template: Optional[Dict[str, str]] = None
+    # The canned reply (domain/templates.py) the text came from, and what the brand-voice gate said:
+    # ``{"warnings": [finding], "override": {"by", "reason", "findings"}}`` (services/brand_voice.py).
+    template_id: Optional[str] = None
+    brand_voice: Optional[Dict[str, Any]] = None
+    # Issue 12, replies with media and outside the window (services/reply_windows.py): an image
+    # (``{"url"}`` or ``{"media_id"}`` of a file of the case), the HUMAN_AGENT tag (Messenger and
+    # Instagram, up to 7 days), and the values of a WhatsApp template's {{1}}, {{2}}...
+    attachment: Optional[Dict[str, str]] = None
+    tag: Optional[str] = None
+    template_variables: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

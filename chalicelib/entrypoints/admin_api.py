@@ -1,13 +1,21 @@
 """Supervisors' routes: triage rules, sources, agents. Rules and sources are data."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain import source as sources
 from chalicelib.domain.agent import validate_agent_id
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
-from chalicelib.services import inbox, rules
+from chalicelib.entrypoints.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import inbox, rules
+else:
+    inbox = lazy_module("chalicelib.services.inbox")
+    rules = lazy_module("chalicelib.services.rules")
 
 admin_api = Blueprint(__name__)
 

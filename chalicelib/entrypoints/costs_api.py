@@ -2,20 +2,22 @@
 
 ``?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=day|function|service|channel|stage&format=json|csv``;
 the month to date by day when nothing is given. The arithmetic is
-``chalicelib.services.costs``; this parses, prices and shapes.
+``chalicelib.services.costs``; this parses, prices and shapes. The service
+and the price table are imported in the handler, not here (cold start: a
+Lambda that never serves this route never loads them).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
-from chalicelib.domain.cost import PriceError, PriceTable, load_prices
-from chalicelib.domain.errors import Unavailable
 from chalicelib.entrypoints.http import api_errors, current_agent
-from chalicelib.ports import Deps
-from chalicelib.services import costs
+
+if TYPE_CHECKING:
+    from chalicelib.domain.cost import PriceTable
+    from chalicelib.ports import Deps
 
 costs_api = Blueprint(__name__)
 
@@ -23,8 +25,11 @@ costs_api = Blueprint(__name__)
 ARCHITECTURE = "arm64"
 
 
-def report_prices(dependencies: Deps, override: Optional[str] = None) -> PriceTable:
+def report_prices(dependencies: "Deps", override: Optional[str] = None) -> "PriceTable":
     """The deployment's prices: its region, arm64, with its override laid over ours (503 when unusable)."""
+    from chalicelib.domain.cost import PriceError, load_prices
+    from chalicelib.domain.errors import Unavailable
+
     try:
         return load_prices(dependencies.config.region, ARCHITECTURE, override=override)
     except PriceError as err:
@@ -32,10 +37,13 @@ def report_prices(dependencies: Deps, override: Optional[str] = None) -> PriceTa
                           "with a price override (see chalicelib/domain/prices.py)") from None
 
 
-def cost_response(agent: Any, params: Mapping[str, Any], dependencies: Deps, *, price_override: Optional[str] = None,
-                  budget_usd: Optional[float] = None) -> Any:
+def cost_response(agent: Any, params: Mapping[str, Any], dependencies: "Deps", *,
+                  price_override: Optional[str] = None, budget_usd: Optional[float] = None) -> Any:
+    from chalicelib.adapters.usage_profile import shipped_profile
+    from chalicelib.services import costs
+
     report = costs.cost_report(agent, params, dependencies, prices=report_prices(dependencies, price_override),
-                               budget_usd=budget_usd)
+                               budget_usd=budget_usd, profile=shipped_profile())
     if (params.get("format") or "json") == "csv":  # checked by the service: json or csv
         name = f"socialcare-costs-{report['from']}-{report['to']}-by-{report['group_by']}.csv"
         return Response(body=costs.report_csv(report), status_code=200,

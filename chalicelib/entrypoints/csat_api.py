@@ -6,12 +6,20 @@ once-a-minute tick and come back as customer messages (services/csat.py); no rou
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain.agent import Agent
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
-from chalicelib.services import csat, inbox
+from chalicelib.entrypoints.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import csat, inbox
+else:
+    csat = lazy_module("chalicelib.services.csat")
+    inbox = lazy_module("chalicelib.services.inbox")
 
 csat_api = Blueprint(__name__)
 

@@ -77,7 +77,11 @@ def api_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except ApiError as err:
             logger.info("request refused", extra={"status": err.status, "reason": str(err)})
-            return error_response(err.status, str(err))
+            response = error_response(err.status, str(err))
+            details = getattr(err, "extra", None)  # fields a client acts on, e.g. brand-voice findings with a 409
+            if isinstance(details, dict):
+                response.body = {**details, **response.body}
+            return response
         except AuthError as err:
             logger.info("unauthenticated request", extra={"reason": str(err)})
             return error_response(401, str(err), {"WWW-Authenticate": 'Bearer realm="socialcare"'})

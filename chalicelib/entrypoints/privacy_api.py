@@ -6,13 +6,19 @@ a JSON list in the erasure's optional body).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
-from chalicelib.services import inbox, privacy
+from chalicelib.entrypoints.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import inbox, privacy
+else:
+    inbox = lazy_module("chalicelib.services.inbox")
+    privacy = lazy_module("chalicelib.services.privacy")
 
 privacy_api = Blueprint(__name__)
 

@@ -4,14 +4,19 @@ and reviews. Each handler parses, calls one service and shapes the answer; the s
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain.agent import Agent
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
-from chalicelib.services import qa
+from chalicelib.entrypoints.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import qa
+else:
+    qa = lazy_module("chalicelib.services.qa")
 
 qa_api = Blueprint(__name__)
 

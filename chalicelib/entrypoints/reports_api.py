@@ -6,15 +6,20 @@ supervisors their teams' rows and their agents' rows.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.entrypoints.http import api_errors, current_agent
+from chalicelib.entrypoints.lazy import lazy_module
 from chalicelib.observability import logger
 from chalicelib.ports import CaseChange, Deps
-from chalicelib.services import measure
+
+if TYPE_CHECKING:
+    from chalicelib.services import measure
+else:
+    measure = lazy_module("chalicelib.services.measure")
 
 reports_api = Blueprint(__name__)
 

@@ -7,14 +7,23 @@ own, stricter rule (``domain.agent.valid_team_name``: no '#', at most 64 charact
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 
 from chalice import Blueprint, Response
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain.agent import Agent
 from chalicelib.entrypoints.http import api_errors, current_agent, json_body
-from chalicelib.services import away, inbox, notify, sla, workload
+from chalicelib.entrypoints.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import away, inbox, notify, sla, workload
+else:
+    away = lazy_module("chalicelib.services.away")
+    inbox = lazy_module("chalicelib.services.inbox")
+    notify = lazy_module("chalicelib.services.notify")
+    sla = lazy_module("chalicelib.services.sla")
+    workload = lazy_module("chalicelib.services.workload")
 
 service_levels_api = Blueprint(__name__)
 
@@ -115,7 +124,9 @@ def read_notifications():
 @service_levels_api.route("/me", methods=["GET"])
 @api_errors
 def get_me():
-    agent = _agent()
+    # Read fresh: the signed-in profile may be 30 s old, and the load and presence change all the time.
+    signed_in = _agent()
+    agent = deps().settings.get_agent(signed_in.agent_id) or signed_in
     # Load beside the profile: what an agent needs to see why new cases do (or do not) come.
     return {**agent.public_view(), "free_slots": agent.free_slots, "takes_new_cases": agent.has_room}
 
@@ -125,6 +136,12 @@ def get_me():
 def put_my_presence():
     agent = _agent()
     return workload.set_presence(agent, json_body(service_levels_api.current_request), deps())
+
+
+@service_levels_api.route("/teams/{team}/agents", methods=["GET"])
+@api_errors
+def get_team_agents(team):
+    return workload.team_roster(_supervisor(), team, deps())
 
 
 @service_levels_api.route("/teams/{team}/waiting", methods=["GET"])

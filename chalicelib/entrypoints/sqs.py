@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol
 
 from chalicelib.domain.errors import PermanentFailure, RetryLater
@@ -88,7 +89,7 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Di
         except Exception as err:
             results[record.message_id] = {"outcome": "retry", "reason": f"{type(err).__name__}: {err}"[:500]}
             raise
-        logger.info(f"{metric} done", extra=result)
+        logger.debug(f"{metric} done", extra=result)  # each record at DEBUG; the batch's summary at INFO, below
         count(metric)
         results[record.message_id] = result
         return result
@@ -105,6 +106,11 @@ def process_sqs_batch(raw_event: Dict[str, Any], handle: Callable[[str, int], Di
         raise BatchRetry(f"{len(failures)} of {len(records)} records failed; the batch will be delivered again")
     response = BatchResponse(batchItemFailures=list(failures))
     response.results = [results.get(r.get("messageId", ""), {}) for r in records]
+    # One line a batch, not one a record: log bytes are billed, and the ids are in the DEBUG lines.
+    logger.remove_keys(["message_id"])
+    logger.set_correlation_id(None)
+    logger.info(f"{metric} batch", extra={"records": len(records), "failed": len(failures), "outcomes": dict(
+        Counter(str(result.get("outcome", "?")) for result in response.results))})
     if metered:
         metering.count_outcomes(response.results, metered)
     return response

@@ -12,7 +12,7 @@ so that Meta delivers again.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from chalice import Blueprint, Response
 
@@ -26,8 +26,13 @@ from chalicelib.adapters.platforms.meta_webhooks import (
 from chalicelib.bootstrap import deps
 from chalicelib.domain.errors import BadRequest, Unauthorized
 from chalicelib.entrypoints.http import api_errors
+from chalicelib.entrypoints.lazy import lazy_module
 from chalicelib.observability import count, logger
-from chalicelib.services.listen import push
+
+if TYPE_CHECKING:
+    from chalicelib.services.listen import push
+else:
+    push = lazy_module("chalicelib.services.listen.push")
 
 webhooks_api = Blueprint(__name__)
 

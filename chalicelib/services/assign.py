@@ -19,7 +19,7 @@ from chalicelib.domain.mention import InvalidMention, Mention
 from chalicelib.domain.routing import choose_agent, choose_team
 from chalicelib.observability import logger
 from chalicelib.ports import Deps
-from chalicelib.services import away, notify, sla
+from chalicelib.services import away, customers, notify, sla
 
 ESCALATION_KEY = "escalation"
 
@@ -40,7 +40,9 @@ def assign_message(body: str, deps: Deps) -> Dict[str, Any]:
     if own is not None:  # a redelivery after this mention opened its case: finish the remaining steps
         return _finish(mention, own, "duplicate", deps, now, triage)
     for _attempt in range(3):
-        active = deps.cases.active_case_for_customer(mention.customer_key)
+        # The active case of any identity linked to the customer, else their case resolved within the
+        # reopen window, reopened (services/customers.py); else a new case.
+        active = customers.active_case_for(mention, deps) or customers.reopen_recent(mention, deps, now)
         if active:
             joined = _join_case(active, mention, triage, deps, now)
             if joined is not None:
@@ -93,6 +95,7 @@ def _finish(mention: Mention, case: Case, outcome: str, deps: Deps, now: str,
     acknowledge the customer (all repeatable: a redelivery finishes what a crash left)."""
     deps.cases.add_mention(case.case_id, mention, at=mention.created_at or now)
     deps.mentions.update(mention.id, state="routed", case_id=case.case_id)
+    customers.note_case(mention, case, deps, now)  # the identity, linked to its profile; its newest case
     if case.escalated or triage.get("escalate"):
         _escalate(case, deps, now)
     _acknowledge(case, mention, deps, now)

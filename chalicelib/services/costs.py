@@ -17,24 +17,45 @@ costs.
   ``bench/cost.py`` measures. Other functions (the X token refresh, usage
   before a container's first invocation) are in the total only.
 - Fixed monthly costs are those the meter cannot see as use: the platform
-  secret, the alarms, the custom metrics (``FIXED_MONTHLY_USAGE``). Polling
-  with nothing new is metered as use. Storage and agents' sign-ins are not
-  in the report.
+  secret, the alarms, the custom metrics (``FIXED_MONTHLY_USAGE``). Given the
+  usage profile ``bench/cost.py`` measured, the report lists every fixed part
+  of ``domain.cost.estimate_month`` at the period's pace (``fixed_costs``):
+  polling every minute with nothing new, the X token refresh and DM re-reads
+  (metered as use already: ``metered`` true, shown so a reader sees which
+  part of the use is fixed), and Lambda's idle SQS pollers, the agents'
+  sign-ins and the storage the period added (never metered: modeled, added
+  to the projection with the secret, alarms and metrics).
+- The budget: ``budget_used_share`` is the month to date over the budget;
+  ``budget_warning`` says when the projection passes it (or the month to
+  date already has).
 
 Only finance and supervisors see costs.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.clock import parse_iso
-from chalicelib.domain.cost import Bill, PriceTable, add_usage, cost_per, price_usage, project_month
+from chalicelib.domain.cost import (
+    CHANNELS,
+    METERED_FIXED,
+    MONTH_DAYS,
+    Bill,
+    PriceTable,
+    UsageProfile,
+    add_usage,
+    cost_per,
+    fixed_parts,
+    price_usage,
+    project_month,
+)
 from chalicelib.domain.errors import BadRequest, Forbidden, Unavailable
 from chalicelib.domain.metering import CASES_OPENED, MENTIONS_PROCESSED, METERING_PREFIX, REQUESTS_PREFIX, is_priced
 from chalicelib.ports import CostStore, Deps
@@ -46,11 +67,13 @@ COST_ROLES = ("finance", "supervisor")
 MAX_DAYS = 366
 LISTEN_FUNCTIONS = ("fetch_mentions", "webhooks", "triage_mentions")
 CASE_FUNCTIONS = ("assign_cases", "api", "send_replies", "sla_tick", "measure_changes")
+# The schedules that run whatever the traffic (app.py): their idle runs are the fixed part of the metered use.
+SCHEDULED_FUNCTIONS = ("fetch_mentions", "refresh_x_token")
 # What the deployment pays each month whatever it does. The alarms are those of infra/template.yaml
 # (tests/unit/test_costs.py counts them), the metrics those bench/cost.py saw sent.
 FIXED_MONTHLY_USAGE: Dict[str, Dict[str, float]] = {
     "platform secret": {"secretsmanager.secrets": 1},
-    "alarms": {"cloudwatch.alarms": 26},
+    "alarms": {"cloudwatch.alarms": 28},  # as many as infra/template.yaml declares (a test counts them)
     "custom metrics": {"cloudwatch.custom_metrics": 5},
 }
 
@@ -100,26 +123,31 @@ def _day(value: Any, name: str) -> date:
 
 def cost_report(agent: Agent, params: Mapping[str, Any], deps: Deps, *, prices: PriceTable,
                 budget_usd: Optional[float] = None,
-                fixed_monthly_usage: Optional[Mapping[str, Mapping[str, float]]] = None) -> Dict[str, Any]:
+                fixed_monthly_usage: Optional[Mapping[str, Mapping[str, float]]] = None,
+                profile: Optional[UsageProfile] = None) -> Dict[str, Any]:
     """``GET /reports/costs``: finance and supervisors only (403 for agents)."""
     require_cost_reader(agent)
-    return report_for(params, deps, prices=prices, budget_usd=budget_usd, fixed_monthly_usage=fixed_monthly_usage)
+    return report_for(params, deps, prices=prices, budget_usd=budget_usd, fixed_monthly_usage=fixed_monthly_usage,
+                      profile=profile)
 
 
 def report_for(params: Mapping[str, Any], deps: Deps, *, prices: PriceTable, budget_usd: Optional[float] = None,
-               fixed_monthly_usage: Optional[Mapping[str, Mapping[str, float]]] = None) -> Dict[str, Any]:
+               fixed_monthly_usage: Optional[Mapping[str, Mapping[str, float]]] = None,
+               profile: Optional[UsageProfile] = None) -> Dict[str, Any]:
     """The report without the role check: for the ``report`` command, run with the account's credentials."""
     now = parse_iso(deps.now())
     query = parse_query(params, now.astimezone(timezone.utc).date())
     if deps.costs is None:
         raise Unavailable("cost metering is not set up on this deployment (no cost store); see README, Costs")
     return build_report(deps.costs, query, prices, now=now, budget_usd=budget_usd,
-                        fixed_monthly_usage=FIXED_MONTHLY_USAGE if fixed_monthly_usage is None else fixed_monthly_usage)
+                        fixed_monthly_usage=FIXED_MONTHLY_USAGE if fixed_monthly_usage is None else fixed_monthly_usage,
+                        profile=profile)
 
 
 def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: datetime,
                  budget_usd: Optional[float] = None,
-                 fixed_monthly_usage: Mapping[str, Mapping[str, float]] = FIXED_MONTHLY_USAGE) -> Dict[str, Any]:
+                 fixed_monthly_usage: Mapping[str, Mapping[str, float]] = FIXED_MONTHLY_USAGE,
+                 profile: Optional[UsageProfile] = None) -> Dict[str, Any]:
     if budget_usd is not None and not (math.isfinite(budget_usd) and budget_usd >= 0):
         raise ValueError("the monthly budget is a number of USD, zero or more")
     items = store.usage_rows(query.from_day, query.to_day)
@@ -129,6 +157,7 @@ def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: dat
     unpriced: Dict[str, float] = {}
     listen: List[Mapping[str, float]] = []
     lifecycle: List[Mapping[str, float]] = []
+    scheduled: List[Mapping[str, float]] = []
     for item in items:
         priced: Dict[str, float] = {}
         for kind, quantity in item["usage"].items():
@@ -140,6 +169,8 @@ def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: dat
                 priced[kind] = quantity
             else:  # stored, but this price table has no price for it: shown, never a silent zero
                 unpriced[kind] = unpriced.get(kind, 0.0) + quantity
+        if item["function"] in SCHEDULED_FUNCTIONS:
+            scheduled.append(priced)
         if item["function"] in LISTEN_FUNCTIONS:
             listen.append(priced)
         elif item["function"] in CASE_FUNCTIONS:
@@ -156,8 +187,14 @@ def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: dat
     mentions, cases = counters.get(MENTIONS_PROCESSED, 0.0), counters.get(CASES_OPENED, 0.0)
     metering_usd = price_usage({k: v for k, v in own.items() if k in prices.prices}, prices).total_usd
 
-    fixed_bills = {label: price_usage(usage, prices) for label, usage in fixed_monthly_usage.items()}
-    fixed_month = math.fsum(bill.total_usd for bill in fixed_bills.values())
+    days = (date.fromisoformat(query.to_day) - date.fromisoformat(query.from_day)).days + 1
+    fixed_costs = _fixed_costs(profile, prices, fixed_monthly_usage, mentions=mentions, cases=cases, days=days,
+                               channels={str(item["channel"]) for item in items})
+    fixed_unmetered = {f["label"]: f["monthly_usd"] for f in fixed_costs if not f["metered"]}
+    fixed_month = math.fsum(fixed_unmetered.values())
+    # The metered fixed parts at the period's length, never more than the scheduled functions were metered at.
+    fixed_in_use = min(math.fsum(f["monthly_usd"] for f in fixed_costs if f["metered"]) * days / MONTH_DAYS,
+                       _total(scheduled, prices))
     month_start = now.astimezone(timezone.utc).date().replace(day=1)
     today = now.astimezone(timezone.utc).date()
     if (query.from_day, query.to_day) == (month_start.isoformat(), today.isoformat()):
@@ -166,20 +203,25 @@ def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: dat
         month_usd = _priced_total(store.usage_rows(month_start.isoformat(), today.isoformat()), prices)
     projection = project_month(month_usd, now, fixed_month)
     over = None if budget_usd is None else projection.projected_usd > budget_usd
+    used_share = projection.month_to_date_usd / budget_usd if budget_usd else None
     return {
         "from": query.from_day, "to": query.to_day, "group_by": query.group_by, "currency": "USD",
         "total_usd": total,
         "aws_usd": math.fsum(bill.aws_usd for bill in bills.values()),
         "platform_usd": math.fsum(bill.platform_usd for bill in bills.values()),
         "per_mention_usd": cost_per(_total(listen, prices), mentions),
+        # AWS alone (no X reads): what bench/cost.py's listen + triage figure measures, webhooks included.
+        "per_mention_aws_usd": cost_per(price_usage(add_usage(*listen), prices).aws_usd, mentions),
         "per_case_usd": cost_per(_total(lifecycle, prices), cases),
         "mentions_processed": mentions, "cases_opened": cases,
         "month_to_date_usd": projection.month_to_date_usd,
         "projected_month_usd": projection.projected_usd,
-        "budget_usd": budget_usd, "over_budget": over,
-        "budget_warning": (f"the month is projected at ${projection.projected_usd:,.2f}, over the budget of "
-                           f"${budget_usd:,.2f}") if over and budget_usd is not None else None,
-        "fixed_monthly_usd": {label: bill.total_usd for label, bill in fixed_bills.items()},
+        "budget_usd": budget_usd, "over_budget": over, "budget_used_share": used_share,
+        "budget_warning": _budget_warning(projection.month_to_date_usd, projection.projected_usd, budget_usd),
+        "fixed_monthly_usd": fixed_unmetered,
+        "fixed_costs": fixed_costs,
+        "fixed_in_use_usd": fixed_in_use,
+        "per_use_usd": max(0.0, total - fixed_in_use),
         "metering_usd": metering_usd,
         "metering_share": metering_usd / (total - metering_usd) if total > metering_usd else None,
         "requests": {k[len(REQUESTS_PREFIX):]: v for k, v in sorted(counters.items()) if k.startswith(REQUESTS_PREFIX)},
@@ -194,6 +236,40 @@ def build_report(store: CostStore, query: Query, prices: PriceTable, *, now: dat
         ],
         "rows": rows,
     }
+
+
+def _fixed_costs(profile: Optional[UsageProfile], prices: PriceTable,
+                 fixed_monthly_usage: Mapping[str, Mapping[str, float]], *, mentions: float, cases: float, days: int,
+                 channels: Set[str]) -> List[Dict[str, Any]]:
+    """What the deployment pays a month whatever it does, each with ``metered`` (already in the use figures).
+
+    Without a usage profile: ``fixed_monthly_usage`` (none of it metered). With one: the fixed parts of a
+    planned month at the period's pace (``domain.cost.fixed_parts``), the alarms and metrics as counted here.
+    """
+    if profile is None:
+        bills = {label: price_usage(usage, prices) for label, usage in fixed_monthly_usage.items()}
+        return [{"label": label, "monthly_usd": bill.total_usd, "metered": False, "by_service": bill.by_service(),
+                 "why": ", ".join(f"{_number(q)} {k}" for k, q in fixed_monthly_usage[label].items())}
+                for label, bill in bills.items()]
+    counted = {k: q for usage in fixed_monthly_usage.values() for k, q in usage.items()}
+    profile = dataclasses.replace(profile, alarms=int(counted.get("cloudwatch.alarms", profile.alarms)),
+                                  custom_metrics=int(counted.get("cloudwatch.custom_metrics", profile.custom_metrics)))
+    parts = fixed_parts(profile, prices, mentions_per_day=mentions / days, case_rate=cases / mentions if mentions else 0.0,
+                        channels=channels & set(CHANNELS))
+    return [{"label": part.label, "monthly_usd": part.bill.total_usd, "metered": part.label in METERED_FIXED,
+             "by_service": part.bill.by_service(), "why": part.why} for part in parts]
+
+
+def _budget_warning(month_to_date: float, projected: float, budget: Optional[float]) -> Optional[str]:
+    if not budget:
+        return None
+    if month_to_date > budget:
+        return (f"the month to date, ${month_to_date:,.2f}, is already over the budget of ${budget:,.2f} "
+                f"({month_to_date / budget:.0%} of it)")
+    if projected > budget:
+        return (f"the month is projected at ${projected:,.2f}, over the budget of ${budget:,.2f} "
+                f"({month_to_date / budget:.0%} of it spent so far)")
+    return None
 
 
 def _row(key: str, bill: Bill) -> Dict[str, Any]:
@@ -249,11 +325,17 @@ def render_report(report: Mapping[str, Any], places: int = 6) -> str:
         lines.append(f"  {label}: " + (_money(value, places) if value is not None else "none in the period"))
     lines.append(f"  month to date {_money(report['month_to_date_usd'], 2)}, projected "
                  f"{_money(report['projected_month_usd'], 2)}"
-                 + (f", budget {_money(report['budget_usd'], 2)}" if report["budget_usd"] is not None else ""))
+                 + (f", budget {_money(report['budget_usd'], 2)}" if report["budget_usd"] is not None else "")
+                 + (f" ({report['budget_used_share']:.0%} of it used)" if report.get("budget_used_share") is not None
+                    else ""))
     if report.get("budget_warning"):
         lines.append(f"  WARNING: {report['budget_warning']}")
-    lines.append("  fixed each month, apart: " + ", ".join(f"{label} {_money(usd, 2)}"
-                                                           for label, usd in report["fixed_monthly_usd"].items()))
+    lines.append(f"  per use {_money(report['per_use_usd'], places)}; fixed costs inside the use "
+                 f"{_money(report['fixed_in_use_usd'], places)}")
+    lines.append("  fixed each month (* already in the metered use; the others are added to the projection):")
+    for fixed in report["fixed_costs"]:
+        lines.append(f"    {'*' if fixed['metered'] else ' '} {fixed['label']:<40}{_money(fixed['monthly_usd'], 2):>12}"
+                     f"  {fixed['why'][:70]}")
     lines.append(f"  metering itself: {_money(report['metering_usd'], places)}"
                  + (f" ({report['metering_share']:.1%} of the rest)" if report["metering_share"] is not None else ""))
     if report["unpriced"]:

@@ -16,11 +16,12 @@ from chalicelib.domain import case as case_rules
 from chalicelib.domain.agent import Agent, validate_agent
 from chalicelib.domain.case import Case
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, InvalidCursor, NotFound
+from chalicelib.domain.inbox_filter import UNASSIGNED, InboxFilter, parse_filter
 from chalicelib.domain.limits import page_limit
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.observability import logger
 from chalicelib.ports import CaseHistory, Deps, InboxPage
-from chalicelib.services import measure, sla, workload
+from chalicelib.services import customers, measure, media, sla, workload
 
 MAX_LIMIT = 100
 # History items per page of GET /cases/{id}: a post is at most 10,000 characters
@@ -40,7 +41,7 @@ def require_case_worker(agent: Agent) -> None:
 
 
 def agent_for(username: str, deps: Deps) -> Agent:
-    agent = deps.settings.get_agent(username)
+    agent = deps.settings.signed_in_agent(username)  # may be 30 s old (AGENT_CACHE_SECONDS): not for load
     if not agent:
         raise Forbidden(f"user '{username}' is signed in but not registered as an agent; ask a supervisor to add them")
     return agent
@@ -86,23 +87,43 @@ def list_inbox(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str,
         if params["team"] not in teams:
             raise Forbidden(f"you are not in team '{params['team']}'")
         teams = [params["team"]]
-    assignee: Optional[str] = agent.agent_id if params.get("assignee") == "me" else None
+    # assignee, priority, category, platform, lang, tag, escalated: applied by the store as it reads, so
+    # pages stay full (domain/inbox_filter.py); unknown parameters are refused, not ignored.
+    where = parse_filter(params, me=agent.agent_id)
+    bound = where.conditions()
     positions: Dict[str, Optional[str]] = {team: None for team in teams}
+    mine: Optional[str] = None  # the position in one agent's own listing (assignee=<agent>)
     if params.get("cursor"):
         state = decode_cursor(params["cursor"])
         saved = state.get("positions")
         if (state.get("status") != status or state.get("order") != order or state.get("sla") != sla_filter
-                or not isinstance(saved, dict)):
-            raise InvalidCursor("query 'cursor' belongs to another listing; start again without it")
+                or (state.get("where") or {}) != bound or not isinstance(saved, dict)):
+            raise InvalidCursor("query 'cursor' belongs to another listing (other status, order or filters); "
+                                "start again without it")
         if not all(isinstance(v, str) for v in saved.values()):
             raise InvalidCursor("query 'cursor' is not one this API issued; start again without it")
+        if "_assignee" in saved:
+            mine = saved["_assignee"]
         positions = {team: None if saved[team] == "start" else saved[team] for team in teams if team in saved}
     now = deps.now()
-    cases, next_positions = _merge_team_pages(positions, status, order, limit, deps, sla=sla_filter, now=now)
-    if assignee:
-        cases = [c for c in cases if c.assignee == assignee]
-    next_cursor = (encode_cursor({"positions": next_positions, "status": status, "order": order, "sla": sla_filter})
-                   if next_positions else None)
+    filtered = None if where.empty else where
+    cases: List[Case] = []
+    next_positions: Optional[Dict[str, str]] = None
+    own = (deps.cases.assignee_page(where.assignee, status, order, limit, mine, teams=teams, sla=sla_filter,
+                                    now=now, where=where)
+           if where.assignee not in (None, UNASSIGNED) else None)
+    if own is not None:  # the agent's own entries, not a read through the teams' inboxes
+        cases = own.cases
+        next_positions = {"_assignee": own.positions[-1]} if own.more and own.cases else None
+    elif mine is not None:
+        raise InvalidCursor("query 'cursor' no longer fits this listing; start again without it")
+    else:
+        cases, next_positions = _merge_team_pages(positions, status, order, limit, deps, sla=sla_filter, now=now,
+                                                  where=filtered)
+    cursor_state: Dict[str, Any] = {"positions": next_positions, "status": status, "order": order, "sla": sla_filter}
+    if bound:
+        cursor_state["where"] = bound
+    next_cursor = encode_cursor(cursor_state) if next_positions else None
     # Read once for the whole page, not per case.
     policy = sla.policy(deps)
     calendars = deps.settings.team_calendars() if policy is not None and cases else {}
@@ -120,8 +141,8 @@ def _limit(raw: str, maximum: int = MAX_LIMIT) -> int:
 
 
 def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: str, limit: int,
-                      deps: Deps, *, sla: Optional[str] = None,
-                      now: Optional[str] = None) -> Tuple[List[Case], Optional[Dict[str, str]]]:
+                      deps: Deps, *, sla: Optional[str] = None, now: Optional[str] = None,
+                      where: Optional[InboxFilter] = None) -> Tuple[List[Case], Optional[Dict[str, str]]]:
     """Merge each team's page in the requested order.
 
     The cursor holds, per team, the store's position after the last case
@@ -133,7 +154,9 @@ def _merge_team_pages(positions: Dict[str, Optional[str]], status: str, order: s
     for team, after in positions.items():
         if after == "done":
             continue
-        fetched[team] = deps.cases.inbox_page(team, status, order, limit, after, sla=sla, now=now)
+        fetched[team] = (deps.cases.inbox_page(team, status, order, limit, after, sla=sla, now=now, where=where)
+                         if where is not None else
+                         deps.cases.inbox_page(team, status, order, limit, after, sla=sla, now=now))
     merged = heapq.merge(
         *[[(case.sort_key(order), team, index) for index, case in enumerate(page.cases)]
           for team, page in fetched.items()],
@@ -179,11 +202,12 @@ def case_detail(agent: Agent, case_id: str, deps: Deps, params: Optional[Mapping
     case["sla"] = sla.sla_view(history.case, deps, deps.now())
     return {
         "case": case,
-        "customer": case["customer"],
+        "customer": customers.panel(history.case, case["customer"], deps),  # profile id, tags, other cases
         "mentions": [m.to_dict() for m in history.mentions],
+        "media": media.case_media(case_id, history.mentions),  # this page's files; GET .../media/{id} opens one
         "history": history.events,
         "replies": [r.public_view() for r in history.replies],
-        "notes": [],
+        "notes": [e for e in history.events if e.get("event") == "note_added"],  # this page's notes
         "next_cursor": history.next_position,
     }
 
@@ -198,6 +222,7 @@ def _note_view(agent: Agent, case_id: str, history: CaseHistory, deps: Deps) -> 
 
 
 def change_status(agent: Agent, case_id: str, body: Any, deps: Deps) -> Dict[str, Any]:
+    """The status-only change (kept for callers of old); ``PATCH /cases/{id}`` uses services/case_work.py."""
     case = load_case(agent, case_id, deps)
     if not isinstance(body, dict) or "status" not in body:
         raise BadRequest("body must be a JSON object with 'status': one of " + ", ".join(case_rules.STATUSES))

@@ -20,7 +20,7 @@ from chalicelib.domain.mention import InvalidMention, Mention, needs_lookup, nee
 from chalicelib.domain.source import account_of
 from chalicelib.observability import logger
 from chalicelib.ports import Deps
-from chalicelib.services import csat
+from chalicelib.services import csat, customers, media
 from chalicelib.services.rules import current_rules
 
 if TYPE_CHECKING:  # the triage engine is imported when the first mention is classified
@@ -54,7 +54,7 @@ def complete(mention: Mention, deps: Deps) -> Mention:
         return _instagram_mention(mention, deps)
     if needs_profile(mention):
         return _with_profile(mention, deps)
-    return mention
+    return media.keep_inbound(mention, deps)  # WhatsApp files copied to the bucket: their URLs expire
 
 
 def _instagram_mention(mention: Mention, deps: Deps) -> Mention:
@@ -78,8 +78,13 @@ def _with_profile(mention: Mention, deps: Deps) -> Mention:
 
 
 def current_model(deps: Deps) -> Optional["Model"]:
-    """The brand's learned triage model, loaded once per container; None when not configured."""
-    uri = deps.config.triage_model_uri
+    """The brand's learned triage model, loaded once per container; None when not configured.
+
+    The version a supervisor activated (retrained from corrections, services/triage_models.py) wins
+    over TRIAGE_MODEL_URI; which one is active is re-read at most once a minute."""
+    from chalicelib.services.triage_models import active_model_uri
+
+    uri = active_model_uri(deps) or deps.config.triage_model_uri
     if not uri:
         return None
     models = deps.caches.setdefault("models", {})
@@ -94,29 +99,52 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
     from chalicelib.triage import classify
 
     now = deps.now()
-    mention = complete(parse_mention(body, now), deps)
+    parsed = parse_mention(body, now)
+    # Most duplicates (a webhook and the poll both bring Meta's items) stop here, on a half-price read,
+    # before any write or Graph call; the claim below stays the one that decides.
+    seen = deps.mentions.get(parsed.id, consistent=False)
+    if seen is not None and seen.state in FORWARDED_OR_DONE:
+        return {"mention_id": parsed.id, "outcome": "duplicate"}
+    mention = complete(parsed, deps)
     try:
         mention.validate(now)  # what Graph filled in meets the same rules as what arrived
     except InvalidMention as err:
         raise PermanentFailure(f"not a valid mention after completing it from Graph: {err}") from err
     now_epoch = int(deps.epoch())
-    existing = deps.mentions.claim(mention, now_epoch=now_epoch)
-    # In the customer's ledger, so that an export or erasure finds it (also for a redelivery: repeatable).
+    # In the customer's ledger, so that an export or erasure finds it: before the claim, so that no
+    # claimed mention is ever missing from it (repeatable; a redelivery that gets here writes it again).
     deps.cases.note_customer_mention(mention.customer_key, mention.id, expires_at=retention.mention_expires_at(
         now_epoch, deps.config.retention_mentions_days))
+    decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
+    # A mention that opens no case and answers no survey is settled in the write that claims it (the
+    # follow-up it may add to a case's history first: repeatable, as a redelivery would do it again).
+    settled: Optional[Dict[str, Any]] = None
+    if not decision["case"] and deps.cases.survey_awaiting(mention.customer_key, now=now) is None:
+        attached = customers.attach_follow_up(mention, deps, now)
+        settled = {"state": "no_case", "triage": decision,
+                   **({"case_id": attached} if attached else {"review_at": now})}
+    existing = deps.mentions.claim(mention, now_epoch=now_epoch, settled=settled)
     if existing and existing.state in FORWARDED_OR_DONE:
         # A redelivery: it was forwarded (or settled) already. A crash between forwarding and
         # recording it leaves "received", and the assign stage drops the second copy.
         return {"mention_id": mention.id, "outcome": "duplicate"}
+    if settled is not None and existing is None:
+        attached_to = {"case_id": settled["case_id"]} if "case_id" in settled else {}
+        return {"mention_id": mention.id, "outcome": "no_case", "triage": decision, **attached_to}
     answer = csat.take_answer(mention, deps, now, redelivered=existing is not None)
     if answer is not None:
         return {"mention_id": mention.id, "outcome": csat.ANSWER_STATE, **answer}
-    decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
     if decision["case"]:
         # When socialcare received the post: the case keeps it beside the customer's own time.
         deps.triaged_queue.send({"mention": mention.to_dict(), "triage": {**decision, "received_at": now}})
         state = "triaged"
     else:
         state = "no_case"
-    deps.mentions.update(mention.id, state=state, triage=decision)
+        # "thanks!" from a customer with an active or recently resolved case: into that case's history.
+        attached = customers.attach_follow_up(mention, deps, now)
+        if attached:
+            deps.mentions.update(mention.id, state=state, triage=decision, case_id=attached)
+            return {"mention_id": mention.id, "outcome": state, "triage": decision, "case_id": attached}
+    # Left without a case: on that day's review list (issue 14, services/triage_review.py).
+    deps.mentions.update(mention.id, state=state, triage=decision, review_at=now if state == "no_case" else None)
     return {"mention_id": mention.id, "outcome": state, "triage": decision}

@@ -12,7 +12,7 @@ and the work that raised it stand.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.case import Case
@@ -35,11 +35,14 @@ def recipients_for(case: Case, deps: Deps) -> List[str]:
     return list(dict.fromkeys(ordered))
 
 
-def notify(case: Case, reason: str, detail: str, deps: Deps, *, key: str, now: str) -> Notification:
-    """Tell the people of ``case`` about ``reason``; the same ``key`` on the same case is one notification."""
+def notify(case: Case, reason: str, detail: str, deps: Deps, *, key: str, now: str,
+           recipients: Optional[List[str]] = None) -> Notification:
+    """Tell the people of ``case`` about ``reason``; the same ``key`` on the same case is one notification.
+
+    ``recipients``: these people only (an @mention in a note, the agent a case was handed to)."""
     notification = new_notification(case.case_id, case.team, reason, _bounded(detail), key=key, at=now,
                                      priority=case.priority)
-    recipients = recipients_for(case, deps)
+    recipients = list(dict.fromkeys(recipients)) if recipients is not None else recipients_for(case, deps)
     added = False
     if deps.notifications is not None:
         for recipient in recipients:

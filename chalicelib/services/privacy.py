@@ -36,6 +36,7 @@ from chalicelib.domain.mention import MAX_ID_CHARS, PLATFORMS
 from chalicelib.domain.paging import decode_cursor, encode_cursor
 from chalicelib.observability import logger
 from chalicelib.ports import Deps, LedgerEntry, StoredMention
+from chalicelib.services import customers, media
 
 MAX_IDENTITIES = 10
 LEDGER_PAGE = 25
@@ -43,7 +44,7 @@ HISTORY_PAGE = 25               # each item at most ~60 KB as JSON: a page stays
 EXPORT_PAGE_CHARS = 2_000_000   # then the page ends; with one history page on top, well under 6 MB
 ERASE_SECONDS = 20.0            # of API Gateway's 29 s: then the answer says to send the request again
 # The counts that are items deleted (the others count cases and agents' open cases given back).
-ITEM_COUNTS = ("case_items", "mention_records", "deliveries", "ledger_entries", "qa_replies")
+ITEM_COUNTS = ("case_items", "mention_records", "deliveries", "ledger_entries", "qa_replies", "customer_profile_items")
 HASH_KEY_SECRET = "privacy_hash_key"  # the platform secret's key that keys the audit hashes
 KEY_EXAMPLE = "'<platform>:<author id>', such as 'x:42'"
 NOTHING_HELD = ("nothing is held about this customer: no case or mention under the given identities "
@@ -197,6 +198,8 @@ def export_customer(customer_key: str, params: Mapping[str, str], deps: Deps) ->
                               "under it that many days after it was resolved or closed, never while it is active"},
         "cases": [], "mentions": [], "next_cursor": None,
     }
+    if not params.get("cursor"):  # the profiles (tags, notes, fields, links) come with the first page
+        answer["customer_profiles"] = customers.export_profiles(keys, deps)
     size = _size(answer)
     index, ledger_after = state["i"], state["l"]
     split_case, history_after = state["c"], state["h"]
@@ -238,6 +241,7 @@ def _erase_entry(customer_key: str, entry: LedgerEntry, deps: Deps) -> Counter[s
     if entry.kind == "case":
         # The case's posts name their mention records: delete those while the posts still say which.
         for mention_id in deps.cases.case_mention_ids(entry.id):
+            media.forget_files(mention_id, deps)  # the copies of its photos and documents (issue 12)
             counts["mention_records"] += int(deps.mentions.delete(mention_id))
         counts["qa_replies"] += _forget_qa(entry.id, deps)
         erased = deps.cases.erase_case(entry.id)
@@ -246,6 +250,7 @@ def _erase_entry(customer_key: str, entry: LedgerEntry, deps: Deps) -> Counter[s
         counts["deliveries"] += erased.deliveries
         counts["open_cases_released"] += int(erased.released_agent is not None)
     else:
+        media.forget_files(entry.id, deps)
         counts["mention_records"] += int(deps.mentions.delete(entry.id))
     deps.cases.forget_customer_entry(customer_key, entry)
     counts["ledger_entries"] += 1
@@ -315,6 +320,8 @@ def erase_customer(customer_key: str, body: Any, *, agent_id: str, deps: Deps) -
                     return _answer("in_progress", deps.cases.pending_erasure(erasure) or pending)
                 deps.cases.add_erasure_counts(erasure, _erase_entry(key, entry, deps))
         deps.cases.forget_away_message(key)  # when they last got an away message: keyed by their identity
+        # The identity's profile records: links, handles, and a profile it leaves empty (services/customers.py).
+        deps.cases.add_erasure_counts(erasure, {"customer_profile_items": customers.forget(key, deps)})
     done = deps.cases.finish_erasure(erasure, finished_at=deps.now())
     if done is None:  # another request finished it a moment ago
         finished = deps.cases.erasures(erasure)

@@ -46,7 +46,7 @@ from chalicelib.domain.reply import Reply, new_reply, validate_reply_request
 from chalicelib.domain.source import account_of
 from chalicelib.observability import count, logger
 from chalicelib.ports import Deps
-from chalicelib.services import qa, sla
+from chalicelib.services import qa, reply_windows, sla
 from chalicelib.services.case_updates import modify_case
 
 RETRYABLE_BY_AGENT = ("queued", "failed", "unknown")
@@ -57,9 +57,17 @@ MAX_ERROR = 1000
 
 def request_reply(case: Case, body: Any, *, agent_id: str, deps: Deps) -> Dict[str, Any]:
     """Store and queue an agent's reply; the same idempotency key names the same reply."""
+    # An image, the HUMAN_AGENT tag, a WhatsApp template; the platform's window (409): services/reply_windows.py.
+    body, extras = reply_windows.prepare_reply(case, body, deps)
+    # A template rendered into ``text``, brand-voice checks (409 unless ``override_reason``): services/brand_voice.py
+    # (imported here: the sender, which loads this module too, never needs it).
+    from chalicelib.services import brand_voice
+
+    body, screened = brand_voice.screen_reply(case, body, agent_id=agent_id, deps=deps)
     request = validate_reply_request(body, case)
     now = deps.now()
-    reply = new_reply(case, request, agent_id=agent_id, now=now)
+    reply = replace(new_reply(case, request, agent_id=agent_id, now=now), **screened.reply_fields)
+    reply = replace(reply, **extras) if extras else reply
     if not deps.cases.put_reply(reply):
         existing = deps.cases.get_reply(case.case_id, reply.reply_id)
         if existing is None:  # pragma: no cover - the store said it exists
@@ -73,6 +81,7 @@ def request_reply(case: Case, body: Any, *, agent_id: str, deps: Deps) -> Dict[s
     _enqueue(reply, deps)
     deps.cases.add_event(case.case_id, {"event": "reply_queued", "reply_id": reply.reply_id, "agent_id": agent_id},
                          at=now)
+    brand_voice.after_reply(reply, screened, deps)
     return reply.public_view()
 
 
@@ -156,7 +165,7 @@ def deliver_reply(body: str, deps: Deps, *, receive_count: int = 1) -> Dict[str,
     claimed_reply = replace(reply, delivery_status="sending", sending_since=now, attempts=reply.attempts + 1)
     try:
         post_id = send_via_platform(reply.target, reply.mode, reply.text, client, options=reply.options,
-                                    template=reply.template)
+                                    template=reply.template, **reply_windows.sender_kwargs(reply, deps))
     except Refused as err:
         if err.duplicate and reply.attempts >= 1:
             # X refuses text it already posted: an earlier attempt of ours went through.
@@ -239,7 +248,9 @@ def _client_for(target: ReplyTarget, deps: Deps) -> Any:
 
 def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any, *,
                       options: Optional[List[Dict[str, str]]] = None,
-                      template: Optional[Dict[str, str]] = None) -> str:
+                      template: Optional[Dict[str, str]] = None,
+                      attachment: Optional[Dict[str, str]] = None, tag: Optional[str] = None,
+                      template_variables: Optional[List[str]] = None) -> str:
     """Send one reply; ``options`` (buttons to tap) and ``template`` go with a direct message only.
 
     X DMs carry no buttons: the text is sent alone, and a survey's text says how to answer in
@@ -247,9 +258,14 @@ def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any, *,
     """
     platform = target.platform
     if platform == "x":
-        if mode == "private" or target.is_dm:
-            return str(client.send_dm(target.author_id, text))
-        return str(client.reply(target.platform_id, text))
+        private = mode == "private" or target.is_dm
+        # An image is uploaded first (nothing the customer sees), then goes with the post or DM.
+        media = client.upload_image_url(attachment["url"], for_dm=private) if attachment else None
+        if private:
+            return str(client.send_dm(target.author_id, text, media_id=media) if media
+                       else client.send_dm(target.author_id, text))
+        return str(client.reply(target.platform_id, text, media_ids=[media]) if media
+                   else client.reply(target.platform_id, text))
     account_id = account_of(target.source_id)
     if platform in ("messenger", "whatsapp") or target.is_dm:
         interactive = bool(options) or template is not None
@@ -257,6 +273,9 @@ def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any, *,
         extra: Dict[str, Any] = {"options": list(options)} if options else {}
         if template is not None:
             extra["template"] = dict(template)
+        # Issue 12: an image, the HUMAN_AGENT tag, a template's variables (each only when there is one).
+        extra.update({k: v for k, v in (("attachment", attachment), ("tag", tag),
+                                         ("template_variables", template_variables)) if v})
         quoted = target.platform_id if platform == "whatsapp" and not interactive else None
         return str(client.send_message(platform, account_id, target.author_id, text,
                                        reply_to_message_id=quoted, **extra))
@@ -267,6 +286,8 @@ def send_via_platform(target: ReplyTarget, mode: str, text: str, client: Any, *,
         media_id = target.conversation_id or target.platform_id
         comment_id = target.platform_id if target.platform_id != media_id else None
         return str(client.reply_to_ig_mention(account_id, media_id, text, comment_id=comment_id))
+    if attachment:  # where it is allowed (a Facebook comment): services/reply_windows.py checked it
+        return str(client.reply_to_comment(platform, target.platform_id, text, attachment_url=attachment["url"]))
     return str(client.reply_to_comment(platform, target.platform_id, text))
 
 

@@ -166,6 +166,22 @@ def waiting_view(agent: Agent, team: str, params: Mapping[str, str], deps: Deps)
             "next_cursor": next_cursor}
 
 
+# A team's roster is read whole (one index item lists its members); the answer is bounded anyway.
+MAX_ROSTER = 500
+
+
+def team_roster(agent: Agent, team: str, deps: Deps) -> Dict[str, Any]:
+    """``GET /teams/{team}/agents``: who is in the team, their presence and load, for supervisors."""
+    inbox_service.require_supervisor(agent)
+    if not valid_team_name(team):
+        raise BadRequest("team name must be 1 to 64 printable characters without '#'")
+    members = sorted(deps.settings.team_agents(team), key=lambda member: member.agent_id)[:MAX_ROSTER]
+    return {"team": team, "agents": [
+        {"agent_id": m.agent_id, "name": m.name, "role": m.role, "presence": m.presence,
+         "open_cases": m.open_cases, "capacity": m.capacity, "free_slots": m.free_slots, "takes_new_cases": m.has_room}
+        for m in members]}
+
+
 def _limit(raw: str) -> int:
     return page_limit(raw, QUEUE_MAX_LIMIT)
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from chalicelib.domain.metering import COUNTERS, DYNAMODB_WRITES, METERING_PREFIX, PRICED_KINDS, REQUESTS_PREFIX
-from tests.fakes_costs import FakeCostStore
+from tests.fakes import FakeCostStore
 
 TABLE = "socialcare-test-settings"
 

@@ -149,3 +149,80 @@ def test_every_meta_channel_reaches_a_case_and_comment_replies_go_back(deploymen
     status, detail = call(deployment, "GET", f"/cases/{comment['case_id']}")
     assert detail["replies"][0]["delivery_status"] == "sent", detail["replies"]
     assert any(p.get("text") == "ご不便をおかけして申し訳ありません。" for p in deployment.fake_graph.posted)
+
+
+def test_one_customer_on_facebook_and_whatsapp_linked_into_one_case(deployment):
+    """Issue 12: a Facebook comment and a WhatsApp message from the same person, linked by an agent, join one
+    case whose detail shows both."""
+    from local.fake_graph import feed_comment_delivery
+
+    graph = deployment.fake_graph
+    comment = feed_comment_delivery(graph.page_id, post_id=f"{graph.page_id}_122104857600299001",
+                                    comment_id="122104857600299001_1187342265599001",
+                                    message="My suitcase arrived with a broken handle. Terrible!",
+                                    sender={"id": "26543219876500001", "name": "Haruka Mori"}, created_time=time.time())
+    assert graph.deliver(comment) == 200
+    run_pipeline(deployment)
+    [case] = [c for c in all_open_cases(deployment) if c["customer_key"] == "facebook:26543219876500001"]
+    status, detail = call(deployment, "GET", f"/cases/{case['case_id']}")
+    assert status == 200 and detail["customer"]["customer_id"].startswith("cu_"), detail
+    facebook_id = detail["customer"]["customer_id"]
+
+    # She writes on WhatsApp too; a thanks needs no case, but WhatsApp now knows her.
+    assert graph.deliver(graph.add_customer_message("whatsapp", "819055500001", "Thanks! I will send you a photo here.",
+                                                    name="Haruka")) == 200
+    run_pipeline(deployment)
+    status, found = call(deployment, "GET", "/customers?platform=whatsapp&platform_id=819055500001")
+    assert status == 200 and len(found["customers"]) == 1, found
+    whatsapp_id = found["customers"][0]["customer_id"]
+    status, merged = call(deployment, "POST", f"/customers/{facebook_id}/merge", {"customer_id": whatsapp_id})
+    assert status == 200, merged
+    assert sorted(i["platform"] for i in merged["identities"]) == ["facebook", "whatsapp"]
+    assert merged["audit"][0]["action"] == "merge"
+
+    # Her WhatsApp photo of the broken handle joins the Facebook case; WhatsApp's URL expires, so the file
+    # is copied to the stack's bucket as it arrives.
+    from local.fake_graph import whatsapp_media_delivery
+
+    photo = b"\xff\xd8\xff\xe0" + b"broken-handle-jpeg" * 64
+    media_id = graph.add_whatsapp_media(photo, "image/jpeg")
+    assert graph.deliver(whatsapp_media_delivery(
+        graph.waba_id, graph.phone_number_id, wa_id="819055500001", name="Haruka", wamid="wamid.HBgLODE5MDU1NTAwMDAxFQIAEhgUM0E",
+        media_id=media_id, caption="Here is a photo of the broken handle. When will you contact me?",
+        timestamp=time.time())) == 200
+    outcomes = run_pipeline(deployment)
+    mine = [r for r in outcomes["assigned"] if r.get("mention_id", "").startswith("whatsapp:")]
+    assert [(r["outcome"], r["case_id"]) for r in mine] == [("joined", case["case_id"])], outcomes
+    status, detail = call(deployment, "GET", f"/cases/{case['case_id']}")
+    assert status == 200
+    assert [m["platform"] for m in detail["mentions"]] == ["facebook", "whatsapp"]
+    assert detail["case"]["reply_target"]["platform"] == "whatsapp"  # the reply goes where she wrote last
+    assert len(detail["customer"]["identities"]) == 2
+    [image] = detail["media"]
+    assert image["type"] == "image" and image["copied"] is True, image
+    status, link = call(deployment, "GET", image["link"])
+    assert status == 200 and link["source"] == "bucket", link
+    with urllib.request.urlopen(link["url"], timeout=30) as answer:
+        assert answer.read() == photo, "the bucket holds the customer's file, byte for byte"
+
+    # A note to a colleague, never sent to her.
+    status, note = call(deployment, "POST", f"/cases/{case['case_id']}/notes",
+                        {"text": "@aiko she flew NRT-HND yesterday; handle broken on arrival, photo attached"})
+    assert status == 201, note
+    # A template reply, rendered with her name, sent on WhatsApp.
+    status, templates = call(deployment, "PUT", "/admin/templates/handle-damage", {
+        "team": detail["case"]["team"], "name": "Damaged bag",
+        "bodies": {"en": "Hi {customer.name|there}, we're sorry about the damaged handle. Could you DM us your "
+                         "booking reference? We'll arrange the repair.\n- {agent.initials}"}})
+    assert status in (200, 201), templates
+    sent_before = len(graph.posted)
+    status, queued = call(deployment, "POST", f"/cases/{case['case_id']}/replies",
+                          {"template_id": "handle-damage", "lang": "en"})
+    assert status == 202, queued
+    run_pipeline(deployment)
+    status, detail = call(deployment, "GET", f"/cases/{case['case_id']}")
+    [reply] = [r for r in detail["replies"] if r["reply_id"] == queued["reply_id"]]
+    assert reply["delivery_status"] == "sent", reply
+    assert reply["text"].startswith("Hi Haruka") and "damaged handle" in reply["text"]
+    assert any("damaged handle" in str(p.get("text", "")) for p in graph.posted[sent_before:])
+    assert any(n.get("text", "").startswith("@aiko") for n in detail["notes"]), detail["notes"]

@@ -12,12 +12,12 @@ from tests.test_app import assign, triage
 APP_SECRET = "app-secret"  # as stored in the test stack's platform secret (tests/conftest.py)
 
 
-def whatsapp_delivery(message_id="wamid.HBgL001", text="荷物が届かないのですが、どうなっていますか？"):
+def whatsapp_delivery(message_id="wamid.HBgL001", text="荷物が届かないのですが、どうなっていますか？", timestamp="1795425600"):
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "81312345678", "phone_number_id": "PHONE1"},
         "contacts": [{"profile": {"name": "Haruka"}, "wa_id": "819012345678"}],
-        "messages": [{"from": "819012345678", "id": message_id, "timestamp": "1795425600", "type": "text",
+        "messages": [{"from": "819012345678", "id": message_id, "timestamp": timestamp, "type": "text",
                       "text": {"body": text}}]}}]}]}
 
 
@@ -70,18 +70,20 @@ def test_a_whatsapp_reply_reported_failed_later_shows_as_failed(client, app_modu
 
     boss = app_module.agents.add("boss", ["leads"], role="supervisor")
     app_module.agents.add("aiko", ["support"])
-    raw, headers = signed(whatsapp_delivery())
+    # Written a minute ago: inside WhatsApp's 24-hour window, so a free-text reply may go out.
+    raw, headers = signed(whatsapp_delivery(timestamp=str(int(deps().epoch()) - 60)))
     client.http.post("/webhooks/meta", headers=headers, body=raw)
     triage(app_module)
     case_id = assign(app_module)[0]["case_id"]
 
     class Graph:
-        def send_message(self, platform, account_id, recipient_id, text, reply_to_message_id=None):
+        def send_message(self, platform, account_id, recipient_id, text, reply_to_message_id=None, **_options):
             return "wamid.OUT1"
 
     use_platforms(deps(), graph=Graph())
-    client.http.post(f"/cases/{case_id}/replies", headers={**boss, "Content-Type": "application/json"},
-                     body=json.dumps({"text": "確認いたします。"}))
+    queued = client.http.post(f"/cases/{case_id}/replies", headers={**boss, "Content-Type": "application/json"},
+                              body=json.dumps({"text": "確認いたします。"}))
+    assert queued.status_code == 202, queued.body
     from tests.test_app import send
 
     send(app_module)

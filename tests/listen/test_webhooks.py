@@ -212,7 +212,7 @@ def test_the_pages_own_comment_and_brand_accounts_are_skipped():
     assert len(normalize_delivery(sister)[0]) == 1
 
 
-def test_echoes_read_receipts_and_text_less_messages_are_skipped():
+def test_echoes_and_read_receipts_are_skipped_but_a_photo_without_text_is_kept():
     echo = messaging_delivery("page", PAGE_ID, sender_id="7301", mid="m_echo", text="Thanks for waiting!",
                               timestamp_ms=NOW * 1000, is_echo=True)
     photo = messaging_delivery("instagram", IG_USER_ID, sender_id="1122", mid="aWdf1", text=None,
@@ -222,7 +222,10 @@ def test_echoes_read_receipts_and_text_less_messages_are_skipped():
         {"sender": {"id": "7301"}, "recipient": {"id": PAGE_ID}, "timestamp": NOW * 1000, "read": {"watermark": 1}}]}]}
 
     assert normalize_delivery(echo) == ([], ["entry[0].messaging[0]: echo of a message the business sent"])
-    assert normalize_delivery(photo) == ([], ["entry[0].messaging[0]: message has no text (attachments: image)"])
+    # A photo of a damaged bag with no words is still the customer talking (issue 12): kept, with its file.
+    [kept], skipped = normalize_delivery(photo)
+    assert skipped == [] and kept.text == "" and [m.type for m in kept.media] == ["image"]
+    assert kept.media[0].url == "https://example.com/bag.jpg"
     assert normalize_delivery(read) == ([], ["entry[0].messaging[0]: read event, not a message"])
 
 
@@ -269,7 +272,7 @@ def test_a_bad_item_is_skipped_with_a_reason_and_the_rest_survive(samples):
     ]
 
 
-def test_a_whatsapp_message_without_a_phone_number_id_or_of_another_type_is_skipped(samples):
+def test_a_whatsapp_image_is_kept_and_a_message_without_a_phone_number_id_is_skipped(samples):
     delivery = copy.deepcopy(samples["whatsapp_message"])
     value = delivery["entry"][0]["changes"][0]["value"]
     image = {**value["messages"][0], "id": "wamid.img", "type": "image", "image": {"id": "1"}}
@@ -277,8 +280,8 @@ def test_a_whatsapp_message_without_a_phone_number_id_or_of_another_type_is_skip
     value["messages"].append(image)
 
     mentions, skipped = normalize_delivery(delivery)
-    assert len(mentions) == 1
-    assert skipped == ["entry[0].changes[0].messages[1]: 'image' message, not text"]
+    assert len(mentions) == 2 and skipped == []
+    assert [m.type for m in mentions[1].media] == ["image"] and mentions[1].media[0].platform_media_id == "1"
 
     del value["metadata"]["phone_number_id"]
     mentions, skipped = normalize_delivery(delivery)

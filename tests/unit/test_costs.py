@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.cost import load_profile
 from chalicelib.domain import metering as rules
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.cost import load_prices
 from chalicelib.domain.errors import BadRequest, Forbidden, Unavailable
 from chalicelib.domain.metering import UsageMeter
 from chalicelib.services import costs
-from tests.fakes import Clock, fake_deps
-from tests.fakes_costs import FakeCostStore
+from tests.fakes import Clock, FakeCostStore, fake_deps
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = load_prices("us-east-1", "arm64")          # WhatsApp market JP
@@ -118,7 +118,7 @@ def test_groups_are_named_by_their_key():
 
 def test_the_month_is_projected_at_its_pace_with_the_fixed_costs_apart():
     answer = report()
-    fixed = 1 * 0.40 + 26 * 0.10 + 5 * 0.30        # the secret, the alarms, the custom metrics
+    fixed = 1 * 0.40 + 28 * 0.10 + 5 * 0.30        # the secret, the alarms, the custom metrics
     assert sum(answer["fixed_monthly_usd"].values()) == pytest.approx(fixed)
     elapsed = 22 + 3 / 24
     assert answer["projected_month_usd"] == pytest.approx(answer["total_usd"] * 30 / elapsed + fixed)
@@ -140,6 +140,42 @@ def test_the_budget_warns_when_the_projection_passes_it():
     assert "over the budget of $1.00" in report(budget_usd=1.0)["budget_warning"]
     assert report(budget_usd=100.0)["over_budget"] is False
     assert report()["over_budget"] is None
+
+
+def test_the_budget_shows_its_share_used_and_says_when_the_month_to_date_already_passed_it():
+    answer = report(budget_usd=100.0)
+    assert answer["budget_used_share"] == pytest.approx(answer["month_to_date_usd"] / 100.0)
+    assert answer["budget_warning"] is None
+    spent = report(budget_usd=answer["month_to_date_usd"] / 2)
+    assert spent["over_budget"] is True and "already over the budget" in spent["budget_warning"]
+    assert "200% of it" in spent["budget_warning"]
+    assert report()["budget_used_share"] is None
+    assert "WARNING: the month to date" in costs.render_report(spent)
+
+
+PROFILE = load_profile()
+
+
+def test_with_the_bench_profile_every_fixed_part_is_shown_and_only_the_unmetered_ones_are_added():
+    answer = report(profile=PROFILE)
+    fixed = {f["label"]: f for f in answer["fixed_costs"]}
+    # The estimate's fixed parts: polling and the X schedules are metered as use already; the rest is not.
+    assert {label for label, f in fixed.items() if f["metered"]} == {
+        "polling every minute, nothing new", "X token refresh every 30 minutes", "X DMs read again each UTC day"}
+    assert {"SQS long polls by Lambda, queues idle", "platform secret", "alarms", "custom metrics",
+            "storage added this month"} <= {label for label, f in fixed.items() if not f["metered"]}
+    assert fixed["alarms"]["monthly_usd"] == pytest.approx(28 * 0.10)       # the template's alarms, not the bench's
+    assert fixed["SQS long polls by Lambda, queues idle"]["monthly_usd"] == pytest.approx(3 * 5 * 3 * 43_200 * 0.40e-6)
+    unmetered = math.fsum(f["monthly_usd"] for f in fixed.values() if not f["metered"])
+    elapsed = 22 + 3 / 24
+    assert answer["projected_month_usd"] == pytest.approx(answer["total_usd"] * 30 / elapsed + unmetered)
+    # The polling's share of the period is the fixed part of the use, never more than the schedules cost.
+    scheduled = report("function", profile=PROFILE)["rows"]
+    fetch = next(row["cost_usd"] for row in scheduled if row["key"] == "fetch_mentions")
+    assert 0 < answer["fixed_in_use_usd"] <= fetch
+    assert answer["per_use_usd"] + answer["fixed_in_use_usd"] == pytest.approx(answer["total_usd"])
+    text = costs.render_report(answer)
+    assert "* polling every minute, nothing new" in text and "  SQS long polls by Lambda" in text
 
 
 def test_metering_s_own_cost_is_shown_and_unpriced_kinds_are_listed_not_dropped():

@@ -49,7 +49,22 @@ def assert_no_personal_data(lines):
         assert personal not in written, f"{personal!r} was logged: {written[:2000]}"
 
 
+def test_a_batch_logs_one_summary_line_at_info_and_each_record_only_at_debug(log_lines):
+    deps = fake_deps(Clock())
+    posts = [mention(str(n), TEXT, author_id=AUTHOR_ID + str(n), handle=HANDLE) for n in (1, 2, 3)]
+    process_sqs_batch(sqs_event(*(json.dumps(p.to_dict()) for p in posts)),
+                      lambda body, _n: intake.triage_message(body, deps), dead_letter=FakeQueue(), queue=FakeQueue(),
+                      origin="mentions", metric="MentionsTriaged", report_item_failures=True)
+    lines = log_lines()
+    assert [line["message"] for line in lines] == ["MentionsTriaged batch"]  # log bytes are billed
+    [summary] = lines
+    assert summary["records"] == 3 and summary["failed"] == 0 and summary["outcomes"] == {"triaged": 3}
+    assert "message_id" not in summary and summary.get("correlation_id") is None  # not the last record's ids
+    assert_no_personal_data(lines)
+
+
 def test_the_triage_and_assign_handlers_log_ids_and_outcomes_but_no_personal_data(log_lines):
+    logger.setLevel("DEBUG")  # each record's line is at DEBUG
     deps = fake_deps(Clock())
     deps.settings.put_agent(Agent(agent_id="aiko", teams=["support"], capacity=5))
     post = mention("1", TEXT, author_id=AUTHOR_ID, handle=HANDLE)

@@ -149,7 +149,8 @@ def test_a_customer_coming_back_within_the_window_spoils_first_contact_resolutio
     deps, clock, stream = world
     spoiled = worked_case(deps, clock, "1", author_id="7")
     kept = worked_case(deps, clock, "2", author_id="8")
-    at(clock, "2026-11-25T09:00:00.000000Z")  # two days later customer 7 writes again: a new case
+    # Four days later (past the 72-hour reopen window, within FCR's 7 days) customer 7 writes again: a new case.
+    at(clock, "2026-11-27T09:00:00.000000Z")
     came_back = open_case(deps, "3", author_id="7")
     assert came_back.case_id not in (spoiled, kept)
     measure.record_changes(stream, deps)

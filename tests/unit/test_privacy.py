@@ -41,14 +41,15 @@ def run_pipeline(deps, *posts):
 def a_customer_with_history(deps):
     """Customer x:9183746501: a case (two posts, a sent reply) and a post that needed no case;
     their Instagram identity: a case of its own. Another customer: a case that must survive."""
+    # Before their case: a post that needed no case (later, it would join the case's history).
+    [no_case] = run_pipeline(deps, post("3", "lol"))[0]
+    assert no_case["outcome"] == "no_case"
     _, [opened] = run_pipeline(deps, post("1"))
     run_pipeline(deps, post("2", "@SoraAir still nothing about my bag!!", created_at="2026-11-23T03:10:00Z"))
     case = deps.cases.get(opened["case_id"])
     queued = reply.request_reply(case, {"text": "Sorry, we are on it"}, agent_id="aiko", deps=deps)
     for body in deps.outbound_queue.take():
         reply.deliver_reply(body, deps)
-    [no_case] = run_pipeline(deps, post("3", "lol"))[0]
-    assert no_case["outcome"] == "no_case"
     _, [instagram] = run_pipeline(deps, post("ig1", "my bag is lost, terrible", author_id="1784", handle=HANDLE,
                                              platform="instagram", kind="comment", source_id="instagram:comments:1"))
     _, [someone_else] = run_pipeline(deps, post("9", author_id="555", handle="someone_else"))
@@ -200,10 +201,13 @@ def test_erasure_removes_everything_and_leaves_an_audit_record_without_personal_
     assert answer["status"] == "erased"
     # case items: the two cases, 3 posts, 5 events (2 opened, follow-up, reply queued and sent), 1 reply;
     # the sent reply also leaves its week's QA pool
+    # profile items: per identity its record, its link to its profile and its handle entry
     assert answer["counts"] == {"cases": 2, "case_items": 11, "mention_records": 4, "deliveries": 1,
-                                "ledger_entries": 6, "open_cases_released": 2, "qa_replies": 1}
+                                "ledger_entries": 6, "open_cases_released": 2, "qa_replies": 1,
+                                "customer_profile_items": 6}
     assert not any(deps.qa.sent.values())
-    assert answer["items_deleted"] == 11 + 4 + 1 + 6 + 1
+    assert answer["items_deleted"] == 11 + 4 + 1 + 6 + 1 + 6
+    assert deps.customers.identity(CUSTOMER) is None and deps.customers.keys_by_handle(HANDLE, limit=5) == []
     for case_id in (ids["case"], ids["instagram"]):
         assert deps.cases.get(case_id) is None and deps.cases.history(case_id) is None
     for mention_id in ("x:1", "x:2", "x:3", "instagram:ig1"):

@@ -79,6 +79,9 @@ WHATSAPP_BUTTON_ID_MAX = 256
 WHATSAPP_BUTTON_BODY_MAX = 1024
 _TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
 _TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
+_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d{1,2})\s*\}\}")
+WHATSAPP_CAPTION_MAX = 1024
+DOWNLOAD_TIMEOUT_SECONDS = 10.0
 
 # A new comment on a post older than this is left to the webhook: polling
 # every old post each minute would spend the rate limit on nothing.
@@ -345,11 +348,19 @@ class GraphClient:
 
     # ---- replies -----------------------------------------------------------------
 
-    def reply_to_comment(self, platform: str, comment_id: str, text: str) -> str:
-        """A public reply under a Facebook or Instagram comment; returns the new comment's id."""
+    def reply_to_comment(self, platform: str, comment_id: str, text: str, *,
+                         attachment_url: Optional[str] = None) -> str:
+        """A public reply under a Facebook or Instagram comment; returns the new comment's id.
+
+        ``attachment_url``: an image shown with a Facebook reply (Instagram replies are text only)."""
         _check_length(platform, text)
+        if attachment_url and platform != "facebook":
+            raise MetaRequestError("Instagram comment replies are text only; send the image by direct message")
         if platform == "facebook":
-            body = self._call("POST", f"/{comment_id}/comments", form={"message": text})
+            form = {"message": text}
+            if attachment_url:
+                form["attachment_url"] = attachment_url
+            body = self._call("POST", f"/{comment_id}/comments", form=form)
         elif platform == "instagram":
             # Instagram threads one level deep: a reply to a reply lands under the top-level comment.
             body = self._call("POST", f"/{comment_id}/replies", form={"message": text})
@@ -393,7 +404,9 @@ class GraphClient:
     def send_message(self, platform: str, account_id: str, recipient_id: str, text: str,
                      reply_to_message_id: Optional[str] = None, *, tag: Optional[str] = None,
                      options: Optional[List[Dict[str, str]]] = None,
-                     template: Optional[Dict[str, str]] = None) -> str:
+                     template: Optional[Dict[str, str]] = None,
+                     template_variables: Optional[List[str]] = None,
+                     attachment: Optional[Dict[str, str]] = None) -> str:
         """A direct message; returns its id ("m_..." / "aWdf..." / "wamid...").
 
         Messenger and Instagram answer within 24 hours of the customer's last
@@ -406,17 +419,34 @@ class GraphClient:
         ``template`` (``{"name", "language"}``) sends an approved WhatsApp
         template, whose quick-reply buttons carry the options' ids, instead of
         free text. Their limits are checked here, before anything is sent: a
-        message Graph would refuse is refused without a call.
+        message Graph would refuse is refused without a call. ``template_variables``
+        fill the template body's {{1}}, {{2}}... in order.
+
+        ``attachment`` (``{"url"}``, an https image) goes first as its own message (Messenger and
+        Instagram take an attachment or text, not both; a WhatsApp image carries the text as its
+        caption when it fits in 1,024 characters), then the text: an image refused sends nothing.
         """
         _check_length(platform, text)
         choices = list(options or [])
         if template is not None and platform != "whatsapp":
             raise MetaRequestError(f"templates are WhatsApp's; {platform} has none")
+        if attachment is not None and (template is not None or choices):
+            raise MetaRequestError("an image goes with a plain message, not with a template or buttons")
         if platform == "whatsapp":
             payload: Dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
                                        "to": recipient_id}
+            if attachment is not None:
+                image: Dict[str, Any] = {"link": str(attachment["url"])}
+                captioned = len(text) <= WHATSAPP_CAPTION_MAX
+                if captioned:
+                    image["caption"] = text
+                sent = self._whatsapp_send(account_id, {**payload, "type": "image", "image": image},
+                                           reply_to_message_id)
+                if captioned:
+                    return sent
+                reply_to_message_id = None
             if template is not None:
-                payload.update(_whatsapp_template(template, choices))
+                payload.update(_whatsapp_template(template, choices, template_variables))
             elif choices:
                 _check_choices(choices, most=WHATSAPP_BUTTONS_MAX, title_max=WHATSAPP_BUTTON_TITLE_MAX,
                                id_max=WHATSAPP_BUTTON_ID_MAX, what="WhatsApp reply buttons")
@@ -429,15 +459,17 @@ class GraphClient:
                                            for c in choices]}}})
             else:
                 payload.update({"type": "text", "text": {"preview_url": False, "body": text}})
-            if reply_to_message_id:
-                payload["context"] = {"message_id": reply_to_message_id}
-            body = self._call("POST", f"/{account_id}/messages", json_body=payload)
-            messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-            return _created_id(messages[0] if messages and isinstance(messages[0], dict) else {}, "id")
+            return self._whatsapp_send(account_id, payload, reply_to_message_id)
         if platform not in ("messenger", "instagram"):
             raise MetaRequestError(f"{platform} has no direct messages through the Graph API")
         if platform == "instagram":
             _check_instagram_dm(text)
+        kind = {"messaging_type": "MESSAGE_TAG", "tag": tag} if tag else {"messaging_type": "RESPONSE"}
+        if attachment is not None:
+            self._call("POST", f"/{account_id}/messages", json_body={
+                "recipient": {"id": recipient_id}, **kind,
+                "message": {"attachment": {"type": "image", "payload": {"url": str(attachment["url"]),
+                                                                        "is_reusable": False}}}})
         message: Dict[str, Any] = {"text": text}
         if choices:
             _check_choices(choices, most=QUICK_REPLIES_MAX, title_max=QUICK_REPLY_TITLE_MAX,
@@ -445,9 +477,46 @@ class GraphClient:
             message["quick_replies"] = [{"content_type": "text", "title": c["title"], "payload": c["id"]}
                                         for c in choices]
         payload = {"recipient": {"id": recipient_id}, "message": message}
-        payload.update({"messaging_type": "MESSAGE_TAG", "tag": tag} if tag else {"messaging_type": "RESPONSE"})
+        payload.update(kind)
         body = self._call("POST", f"/{account_id}/messages", json_body=payload)
         return _created_id(body, "message_id")
+
+    def _whatsapp_send(self, phone_number_id: str, payload: Dict[str, Any], reply_to: Optional[str]) -> str:
+        if reply_to:
+            payload = {**payload, "context": {"message_id": reply_to}}
+        body = self._call("POST", f"/{phone_number_id}/messages", json_body=payload)
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        return _created_id(messages[0] if messages and isinstance(messages[0], dict) else {}, "id")
+
+    # ---- media and templates -------------------------------------------------------
+
+    def media_file(self, media_id: str, *, max_bytes: int) -> Tuple[bytes, str]:
+        """A WhatsApp media file (bytes, mime type): ``GET /{media-id}`` gives a URL valid for about five
+        minutes, which is downloaded with the same bearer token. Refused when larger than ``max_bytes``."""
+        info = self._call("GET", f"/{media_id}")
+        url, mime = info.get("url"), str(info.get("mime_type") or "application/octet-stream")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise MetaRequestError(f"Graph gave no download URL for media {media_id}", body=info)
+        size = _int(info.get("file_size"))
+        if size > max_bytes:
+            raise MetaRequestError(f"media {media_id} is {size} bytes; socialcare copies at most {max_bytes}")
+        return download(url, max_bytes=max_bytes, token=self._token), mime
+
+    def message_templates(self, waba_id: str, *, limit: int = 100) -> List[Dict[str, Any]]:
+        """The WhatsApp Business Account's approved templates (``GET /{waba-id}/message_templates``), each
+        ``{"name", "language", "category", "body", "variables"}``: ``variables`` counts the body's {{n}}."""
+        body = self._call("GET", f"/{waba_id}/message_templates", params={
+            "fields": "name,status,category,language,components", "status": "APPROVED", "limit": _clamp(limit)})
+        templates = []
+        for item in _data(body):
+            if str(item.get("status") or "").upper() != "APPROVED" or not isinstance(item.get("name"), str):
+                continue
+            components = [c for c in item.get("components") or [] if isinstance(c, dict)]
+            text = next((str(c.get("text") or "") for c in components if str(c.get("type")).upper() == "BODY"), "")
+            templates.append({"name": item["name"], "language": str(item.get("language") or ""),
+                              "category": str(item.get("category") or ""), "body": text[:1024],
+                              "variables": len(set(_TEMPLATE_VARIABLE.findall(text)))})
+        return templates
 
     # ---- internals -----------------------------------------------------------------
 
@@ -746,7 +815,8 @@ def _check_choices(choices: List[Dict[str, str]], *, most: int, title_max: int, 
         raise MetaRequestError(f"{what}: titles must differ (a customer could not tell them apart)")
 
 
-def _whatsapp_template(template: Dict[str, str], choices: List[Dict[str, str]]) -> Dict[str, Any]:
+def _whatsapp_template(template: Dict[str, str], choices: List[Dict[str, str]],
+                       variables: Optional[List[str]] = None) -> Dict[str, Any]:
     """A template message whose quick-reply buttons (approved with the template) carry our ids."""
     name, language = template.get("name"), template.get("language")
     if not isinstance(name, str) or not _TEMPLATE_NAME.fullmatch(name):
@@ -755,9 +825,12 @@ def _whatsapp_template(template: Dict[str, str], choices: List[Dict[str, str]]) 
         raise MetaRequestError(f"{str(language)[:20]!r} is not a template language code such as 'en' or 'ja'")
     _check_choices(choices, most=WHATSAPP_BUTTONS_MAX, title_max=WHATSAPP_BUTTON_TITLE_MAX,
                    id_max=WHATSAPP_BUTTON_ID_MAX, what="template buttons")
-    components = [{"type": "button", "sub_type": "quick_reply", "index": str(index),
-                   "parameters": [{"type": "payload", "payload": choice["id"]}]}
-                  for index, choice in enumerate(choices)]
+    components: List[Dict[str, Any]] = []
+    if variables:
+        components.append({"type": "body", "parameters": [{"type": "text", "text": str(v)} for v in variables]})
+    components += [{"type": "button", "sub_type": "quick_reply", "index": str(index),
+                    "parameters": [{"type": "payload", "payload": choice["id"]}]}
+                   for index, choice in enumerate(choices)]
     body: Dict[str, Any] = {"name": name, "language": {"code": language}}
     if components:
         body["components"] = components
@@ -772,6 +845,30 @@ def _check_instagram_dm(text: str) -> None:
 
 
 # ---- small helpers -------------------------------------------------------------------
+
+def download(url: str, *, max_bytes: int, token: str = "", timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> bytes:
+    """The bytes at ``url`` (at most ``max_bytes``; more is refused, not cut), with a bearer token when
+    given. A platform CDN answers quickly or not at all: failures are transient, except 4xx (gone)."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("https://", "http://")):
+        raise MetaRequestError("only http(s) URLs are downloaded")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers={"User-Agent": "socialcare", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as raw:  # noqa: S310 - http(s) only, checked above
+            data = raw.read(max_bytes + 1)
+    except urllib.error.HTTPError as err:
+        if 400 <= err.code < 500:
+            raise MetaRequestError(f"the file is not available (HTTP {err.code})", status=err.code) from None
+        raise MetaTransientError(f"the file could not be downloaded (HTTP {err.code})", status=err.code) from None
+    except (urllib.error.URLError, OSError) as err:
+        raise MetaTransientError(f"the file could not be downloaded: {err}") from None
+    if len(data) > max_bytes:
+        raise MetaRequestError(f"the file is larger than {max_bytes} bytes")
+    return data
+
 
 def _threshold(since: Any) -> Optional[int]:
     """Items at or before this Unix second are not new."""

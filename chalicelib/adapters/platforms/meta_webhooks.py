@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from chalicelib.domain.media import MediaItem, bounded, captions
 from chalicelib.domain.mention import MAX_REPLY_PAYLOAD_CHARS, UNKNOWN_AUTHOR_ID, Author, InvalidMention, Mention
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -33,6 +34,11 @@ FEED_COMMENT_ITEMS = ("comment", "reply")
 INSTAGRAM_COMMENT_FIELDS = ("comments", "live_comments")
 # WhatsApp messages read as text: typed text, a tapped reply button or list row, a tapped template button.
 WHATSAPP_MESSAGE_TYPES = ("text", "interactive", "button")
+# WhatsApp media messages: the file is named by a media id (GET /{media-id} gives a URL for minutes).
+WHATSAPP_MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio", "document": "file",
+                        "sticker": "sticker"}
+# Messenger and Instagram attachments that are files (shares, reels, stories and fallbacks are links, not media).
+MESSAGING_MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
 
 # Kana only appears in Japanese; kanji alone could be Chinese, so it is not
 # enough to call a text Japanese.
@@ -281,7 +287,7 @@ def _feed_change(change: Any, page_id: str, entry_time: Any, brand: frozenset) -
     created_at = _time(value.get("created_time") or entry_time, "created_time")
     text = _text(value, "message")
     common = dict(platform="facebook", author=author, text=text, created_at=created_at, lang=guess_lang(text),
-                  source_id=f"facebook:{page_id}", conversation_id=post_id, raw=change)
+                  source_id=f"facebook:{page_id}", conversation_id=post_id, media=feed_media(value), raw=change)
     if item in FEED_COMMENT_ITEMS:
         comment_id = _id(value, "comment_id")
         parent_id = _id(value, "parent_id", required=False) or post_id
@@ -355,7 +361,8 @@ def _direct_message(event: Any, platform: str, account_id: str, brand: frozenset
     if message.get("is_deleted"):
         raise _Skip("message was deleted by its sender")
     text = _text(message, "text", "message.text")
-    if not text:
+    media = messaging_media(message)
+    if not text and not media:
         kinds = [str(att.get("type")) for att in _list(message, "attachments") if isinstance(att, dict)]
         raise _Skip("message has no text" + (f" (attachments: {', '.join(kinds)})" if kinds else ""))
     reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
@@ -367,7 +374,8 @@ def _direct_message(event: Any, platform: str, account_id: str, brand: frozenset
         lang=guess_lang(text),
         # One thread per customer: every message from this sender is the same conversation.
         conversation_id=sender_id, in_reply_to_id=_id(reply_to, "mid", "reply_to.mid", required=False),
-        reply_payload=_payload(_text(quick_reply, "payload", "message.quick_reply.payload")), raw=event,
+        reply_payload=_payload(_text(quick_reply, "payload", "message.quick_reply.payload")), media=media,
+        raw=event,
     )
 
 
@@ -390,14 +398,19 @@ def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str],
         # Replies go to POST /{phone-number-id}/messages; without it the message cannot be answered.
         raise ValueError("value.metadata.phone_number_id is missing")
     kind = message.get("type")
-    if kind not in WHATSAPP_MESSAGE_TYPES:
-        raise _Skip(f"'{kind}' message, not text")
+    if kind not in WHATSAPP_MESSAGE_TYPES and kind not in WHATSAPP_MEDIA_TYPES:
+        raise _Skip(f"'{kind}' message, neither text nor media")
     wa_id = _id(message, "from")
     if wa_id in brand:
         raise _Skip("message sent by the brand itself")
-    text, payload = _whatsapp_text(message, str(kind))
-    if not text:
-        raise _Skip("message has no text")
+    media: List[MediaItem] = []
+    if kind in WHATSAPP_MEDIA_TYPES:
+        media = whatsapp_media(message, str(kind))
+        text, payload = captions(media), ""
+    else:
+        text, payload = _whatsapp_text(message, str(kind))
+        if not text:
+            raise _Skip("message has no text")
     context = message.get("context") if isinstance(message.get("context"), dict) else {}
     return Mention(
         platform="whatsapp", kind="dm", platform_id=_id(message, "id"),
@@ -405,8 +418,48 @@ def _whatsapp_message(message: Any, phone_number_id: str, names: Dict[str, str],
         created_at=_time(message.get("timestamp"), "timestamp"),
         source_id=f"whatsapp:{phone_number_id}", lang=guess_lang(text), conversation_id=wa_id,
         in_reply_to_id=_id(context, "id", "context.id", required=False), reply_payload=_payload(payload),
-        raw=message,
+        media=media, raw=message,
     )
+
+
+def whatsapp_media(message: Dict[str, Any], kind: str) -> List[MediaItem]:
+    """The file of a WhatsApp media message: ``{"id", "mime_type", "sha256", "caption"?, "filename"?}``
+    (an audio recorded in the app has ``voice: true``)."""
+    body = message.get(kind)
+    if not isinstance(body, dict):
+        raise ValueError(f"'{kind}' is missing or not an object")
+    media_type = WHATSAPP_MEDIA_TYPES[kind]
+    if kind == "audio" and body.get("voice") is True:
+        media_type = "voice"
+    item = MediaItem(type=media_type, platform_media_id=_id(body, "id", f"{kind}.id"),
+                     mime=_display(body.get("mime_type")), caption=_display(body.get("caption")),
+                     filename=_display(body.get("filename")))
+    return bounded([item])
+
+
+def messaging_media(message: Dict[str, Any]) -> List[MediaItem]:
+    """Messenger and Instagram ``message.attachments[]``: ``{"type", "payload": {"url", ...}}``; a sticker
+    is an image with ``payload.sticker_id``. Links (shares, reels, stories, fallbacks) are not kept."""
+    items: List[MediaItem] = []
+    for attachment in _list(message, "attachments"):
+        if not isinstance(attachment, dict) or attachment.get("type") not in MESSAGING_MEDIA_TYPES:
+            continue
+        payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+        url = payload.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            continue
+        kind = MESSAGING_MEDIA_TYPES[str(attachment["type"])]
+        if kind == "image" and payload.get("sticker_id") is not None:
+            kind = "sticker"
+        items.append(MediaItem(type=kind, url=url, filename=_display(payload.get("name"))))
+    return bounded(items)
+
+
+def feed_media(value: Dict[str, Any]) -> List[MediaItem]:
+    """A Page feed comment or post with a photo or video: ``value.photo`` / ``value.video`` (URLs)."""
+    items = [MediaItem(type=kind, url=value[key]) for key, kind in (("photo", "image"), ("video", "video"))
+             if isinstance(value.get(key), str) and value[key].startswith(("https://", "http://"))]
+    return bounded(items)
 
 
 def _whatsapp_text(message: Dict[str, Any], kind: str) -> Tuple[str, str]:

@@ -14,18 +14,27 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 from chalicelib.domain.errors import AmbiguousOutcome, AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
+from chalicelib.domain.media import MAX_ATTACHMENT_BYTES, MediaItem, bounded
 from chalicelib.domain.mention import KINDS, Author, Mention
 from chalicelib.domain.source import X_MAX_QUERY_LENGTH, x_search_query
 from chalicelib.domain.text_limits import X_MAX_DM_LENGTH, X_MAX_POST_LENGTH, weighted_length
 
-TWEET_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities"
+TWEET_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities,attachments"
 USER_FIELDS = "verified,verified_type,public_metrics,username,name"
-DM_EVENT_FIELDS = "id,event_type,text,sender_id,dm_conversation_id,created_at"
-TWEET_PARAMS = {"tweet.fields": TWEET_FIELDS, "expansions": "author_id", "user.fields": USER_FIELDS}
+DM_EVENT_FIELDS = "id,event_type,text,sender_id,dm_conversation_id,created_at,attachments"
+# Media attached to a post come as ``attachments.media_keys`` with the files in ``includes.media``.
+MEDIA_FIELDS = "media_key,type,url,preview_image_url,alt_text"
+TWEET_PARAMS = {"tweet.fields": TWEET_FIELDS, "expansions": "author_id,attachments.media_keys",
+                "user.fields": USER_FIELDS, "media.fields": MEDIA_FIELDS}
+# X's media types, as socialcare names them (domain/media.py).
+X_MEDIA_TYPES = {"photo": "image", "video": "video", "animated_gif": "gif"}
+# Images a reply may carry (POST /2/media/upload, simple upload: images up to 5 MB).
+UPLOAD_IMAGE_TYPES = ("image/jpeg", "image/png")
 DM_PARAMS = {
     "dm_event.fields": DM_EVENT_FIELDS,
     "event_types": "MessageCreate",
-    "expansions": "sender_id",
+    "expansions": "sender_id,attachments.media_keys",
+    "media.fields": MEDIA_FIELDS,
     "user.fields": USER_FIELDS,
 }
 
@@ -181,7 +190,7 @@ class XClient:
         events = body.get("data") or []
         newer = [event for event in events if not since_id or _id_after(event.get("id"), since_id)]
         mentions = [
-            normalize_dm_event(event, users_by_id, source_id=source_id)
+            normalize_dm_event(event, users_by_id, source_id=source_id, media_by_key=_media_by_key(body))
             for event in newer
             if event.get("event_type", "MessageCreate") == "MessageCreate"
             and str(event.get("sender_id", "")) != brand_user_id
@@ -196,24 +205,59 @@ class XClient:
             result_count=int(meta.get("result_count", len(events))),
         )
 
-    def reply(self, in_reply_to_tweet_id: str, text: str) -> str:
-        """Post a public reply and return the new post's id."""
+    def upload_image(self, data: bytes, mime: str, *, for_dm: bool = False) -> str:
+        """Upload one image (``POST /2/media/upload``, JSON with the bytes in base64) and return its media id."""
+        import base64
+
+        if mime not in UPLOAD_IMAGE_TYPES:
+            raise XRequestError(f"X takes JPEG or PNG images here, not {mime!r}")
+        if not data or len(data) > MAX_ATTACHMENT_BYTES:
+            raise XRequestError(f"the image is {len(data)} bytes; X takes images of 1 byte to {MAX_ATTACHMENT_BYTES}")
+        payload = {"media": base64.b64encode(data).decode("ascii"), "media_type": mime,
+                   "media_category": "dm_image" if for_dm else "tweet_image"}
+        try:
+            body, _ = self._call("POST", "/2/media/upload", self._user_token, json_body=payload)
+        except XAmbiguous as err:
+            # An upload posts nothing the customer sees: it is safe to call again.
+            raise XTransientError(f"the image upload had no clear answer; it will be tried again: {err}") from err
+        return _created_id(body, "id")
+
+    def upload_image_url(self, url: str, *, for_dm: bool = False) -> str:
+        """Fetch an attached image (an https URL: a platform's, or a presigned link to the media bucket)
+        and upload it; its media id."""
+        from chalicelib.adapters.platforms.meta import download
+
+        try:
+            data = download(url, max_bytes=MAX_ATTACHMENT_BYTES)
+        except Refused as err:
+            raise XRequestError(f"the attached image could not be used: {err}") from None
+        except TransientFailure as err:
+            raise XTransientError(f"the attached image could not be fetched yet: {err}") from None
+        return self.upload_image(data, _image_type(data), for_dm=for_dm)
+
+    def reply(self, in_reply_to_tweet_id: str, text: str, *, media_ids: Optional[List[str]] = None) -> str:
+        """Post a public reply (with up to 4 uploaded images) and return the new post's id."""
         length = weighted_length(text)
         if length > MAX_POST_LENGTH:
             raise XRequestError(
                 f"reply is {length} characters as X counts them (CJK and emoji count 2); "
                 f"X allows {MAX_POST_LENGTH}. Shorten it or send a DM instead."
             )
-        payload = {"text": text, "reply": {"in_reply_to_tweet_id": str(in_reply_to_tweet_id)}}
+        payload: Dict[str, Any] = {"text": text, "reply": {"in_reply_to_tweet_id": str(in_reply_to_tweet_id)}}
+        if media_ids:
+            payload["media"] = {"media_ids": [str(m) for m in media_ids[:4]]}
         body, _ = self._call("POST", "/2/tweets", self._user_token, json_body=payload)
         return _created_id(body, "id")
 
-    def send_dm(self, participant_id: str, text: str) -> str:
-        """Send a one-to-one DM and return its dm_event_id."""
+    def send_dm(self, participant_id: str, text: str, *, media_id: Optional[str] = None) -> str:
+        """Send a one-to-one DM (with at most one uploaded image) and return its dm_event_id."""
         if len(text) > MAX_DM_LENGTH:
             raise XRequestError(f"DM is {len(text)} characters; X allows {MAX_DM_LENGTH}")
+        message: Dict[str, Any] = {"text": text}
+        if media_id:
+            message["attachments"] = [{"media_id": str(media_id)}]
         body, _ = self._call("POST", f"/2/dm_conversations/with/{participant_id}/messages",
-                             self._user_token, json_body={"text": text})
+                             self._user_token, json_body=message)
         return _created_id(body, "dm_event_id")
 
     def _call(self, method: str, path: str, token: str, *, params: Optional[Dict[str, Any]] = None,
@@ -271,7 +315,8 @@ def build_search_query(terms: List[str], brand_handle: str, exclude_retweets: bo
 
 
 def normalize_tweet(tweet: Dict[str, Any], users_by_id: Dict[str, Dict[str, Any]], *, brand_user_id: str,
-                    source_id: str, kind_hint: str, brand_handle: str = "") -> Mention:
+                    source_id: str, kind_hint: str, brand_handle: str = "",
+                    media_by_key: Optional[Dict[str, Dict[str, Any]]] = None) -> Mention:
     """One X post (v2 shape, with authors from includes.users) as a Mention."""
     tweet_id = str(tweet["id"])
     author = _author(str(tweet.get("author_id", "")), users_by_id)
@@ -291,12 +336,31 @@ def normalize_tweet(tweet: Dict[str, Any], users_by_id: Dict[str, Dict[str, Any]
         in_reply_to_id=replied_to,
         permalink=f"https://x.com/{author.handle or 'i/web'}/status/{tweet_id}",
         addressed_to_brand=_addresses_brand(tweet, brand_user_id, brand_handle),
+        media=tweet_media(tweet, media_by_key or {}),
         raw=tweet,
     )
 
 
+def tweet_media(tweet: Dict[str, Any], media_by_key: Dict[str, Dict[str, Any]]) -> List[MediaItem]:
+    """A post's photos, videos and GIFs: ``attachments.media_keys`` looked up in ``includes.media``
+    (a photo has ``url``; a video or GIF only ``preview_image_url``, its frame)."""
+    attachments = tweet.get("attachments") if isinstance(tweet.get("attachments"), dict) else {}
+    items: List[MediaItem] = []
+    for key in attachments.get("media_keys") or []:
+        media = media_by_key.get(str(key))
+        if not isinstance(media, dict) or media.get("type") not in X_MEDIA_TYPES:
+            continue
+        url = media.get("url") or media.get("preview_image_url") or ""
+        if not isinstance(url, str) or not url.startswith("https://"):
+            continue
+        alt = media.get("alt_text")
+        items.append(MediaItem(type=X_MEDIA_TYPES[media["type"]], url=url,
+                               caption=alt if isinstance(alt, str) else ""))
+    return bounded(items)
+
+
 def normalize_dm_event(event: Dict[str, Any], users_by_id: Dict[str, Dict[str, Any]], *,
-                       source_id: str) -> Mention:
+                       source_id: str, media_by_key: Optional[Dict[str, Dict[str, Any]]] = None) -> Mention:
     """One MessageCreate DM event as a Mention of kind "dm"."""
     conversation_id = str(event.get("dm_conversation_id", ""))
     return Mention(
@@ -310,6 +374,7 @@ def normalize_dm_event(event: Dict[str, Any], users_by_id: Dict[str, Dict[str, A
         conversation_id=conversation_id,
         permalink=f"https://x.com/messages/{conversation_id}" if conversation_id else "",
         addressed_to_brand=True,
+        media=tweet_media(event, media_by_key or {}),
         raw=event,
     )
 
@@ -317,17 +382,25 @@ def normalize_dm_event(event: Dict[str, Any], users_by_id: Dict[str, Dict[str, A
 def _tweet_page(body: Dict[str, Any], rate_limit: RateLimit, *, brand_user_id: str, source_id: str,
                 kind_hint: str) -> Page:
     users_by_id = _users_by_id(body)
+    media_by_key = _media_by_key(body)
     brand_handle = (users_by_id.get(brand_user_id) or {}).get("username", "")
     tweets = body.get("data") or []
     meta = body.get("meta") or {}
     return Page(
         mentions=[normalize_tweet(tweet, users_by_id, brand_user_id=brand_user_id, source_id=source_id,
-                                  kind_hint=kind_hint, brand_handle=brand_handle) for tweet in tweets],
+                                  kind_hint=kind_hint, brand_handle=brand_handle, media_by_key=media_by_key)
+                  for tweet in tweets],
         newest_id=meta.get("newest_id"),
         next_token=meta.get("next_token"),
         rate_limit=rate_limit,
         result_count=int(meta.get("result_count", len(tweets))),
     )
+
+
+def _media_by_key(body: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """``includes.media`` by media key (photos, videos and GIFs attached to posts and DMs)."""
+    return {str(m["media_key"]): m for m in (body.get("includes") or {}).get("media") or []
+            if isinstance(m, dict) and m.get("media_key")}
 
 
 def _id_after(candidate: Any, since_id: str) -> bool:
@@ -371,6 +444,15 @@ def _created_id(body: Dict[str, Any], key: str) -> str:
         raise XAmbiguous(f"X answered without data.{key}; the write may have been carried out: {str(body)[:200]}",
                          body=body)
     return str(created)
+
+
+def _image_type(data: bytes) -> str:
+    """JPEG or PNG by their first bytes (a URL's name or header may say otherwise)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    raise XRequestError("the attached file is not a JPEG or PNG image")
 
 
 def _x_time(iso: str) -> str:
