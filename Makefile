@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 ## Run the linters, then the whole test suite.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## ruff, and mypy on chalicelib/ (untyped definitions refused in domain, services and ports).
 ## The import rule between layers is a test: tests/test_architecture.py.

@@ -81,6 +81,9 @@ class Settings:
     # only) and the WhatsApp Business Account whose approved templates are offered outside the 24-hour window.
     media_bucket: str = ""
     whatsapp_waba_id: str = ""
+    # The daily triage digest notifies supervisors when a channel had at least this many negative mentions
+    # left without a case that day (services/triage_review.py).
+    triage_digest_threshold: int = 5
 
     def sign_in_problem(self) -> Optional[str]:
         """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
@@ -207,4 +210,5 @@ def settings() -> Settings:
         reopen_window_hours=_whole("REOPEN_WINDOW_HOURS", 72, 0, 720, "hours"),
         media_bucket=_unless_placeholder(_env("MEDIA_BUCKET")),
         whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
+        triage_digest_threshold=_whole("TRIAGE_DIGEST_THRESHOLD", 5, 1, 100_000, "mentions"),
     )

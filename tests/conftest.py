@@ -12,6 +12,28 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 
 
+def _parse_each_template_once() -> None:
+    """moto's CloudFormation parses the template with PyYAML's pure-Python loader on every stack: with
+    infra/template.yaml at its size that is most of a fixture's time, once per test. Parse each text
+    once per session and hand every stack its own copy (moto may change what it is given)."""
+    import copy
+
+    from moto.cloudformation.models import Stack
+
+    parse = Stack.parse_template
+    parsed: dict = {}
+
+    def parse_once(template: str) -> dict:
+        if template not in parsed:
+            parsed[template] = parse(template)
+        return copy.deepcopy(parsed[template])
+
+    Stack.parse_template = staticmethod(parse_once)  # type: ignore[method-assign]
+
+
+_parse_each_template_once()
+
+
 def moto_public_jwks() -> dict:
     data = resources.files("moto.cognitoidp").joinpath("resources/jwks-public.json.gz").read_bytes()
     return json.loads(gzip.decompress(data))

@@ -271,6 +271,9 @@ def test_supervisor_changes_triage_rules_through_the_api(client, app_module, tea
     bad.setdefault("rules", []).append({"id": "broken", "when": {"text_matches": "("}, "then": {"set_priority": "urgent"}})
     answer = client.http.put("/admin/triage-rules", headers=headers, body=json.dumps(bad))
     assert answer.status_code == 400 and "broken" in answer.json_body["error"]
+    # A document without its rules (an empty object, a truncated paste) would wipe them: refused.
+    answer = client.http.put("/admin/triage-rules", headers=headers, body=json.dumps({}))
+    assert answer.status_code == 400 and "'rules' is missing" in answer.json_body["error"]
     assert client.http.get("/admin/triage-rules", headers=headers).json_body["version"] == 0
     good = json.loads(json.dumps(current["document"]))
     good.setdefault("rules", []).append({"id": "wifi-to-product", "when": {"text_contains": ["wifi"]},

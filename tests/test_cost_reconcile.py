@@ -88,9 +88,9 @@ def run(*args, cost_explorer=None):
 LAMBDA = 100_000 * 0.20 / 1e6 + 20_000 * 0.0000133334                     # $0.02 requests + $0.266668 GB-s
 DYNAMODB = 400_000 * 0.625 / 1e6 + 80_000 * 0.125 / 1e6                   # $0.25 writes + $0.01 reads
 APIGATEWAY = 50_000 * 3.50 / 1e6                                          # $0.175
-# ... plus a day (1/30) of the fixed costs the meter never sees: 26 alarms at $0.10 and 5 metrics at $0.30,
+# ... plus a day (1/30) of the fixed costs the meter never sees: 28 alarms at $0.10 and 5 metrics at $0.30,
 # the secret at $0.40, Lambda's idle SQS pollers (3 queues x 5 pollers x 3 receives a minute at $0.40 a million).
-CLOUDWATCH = (26 * 0.10 + 5 * 0.30) / 30
+CLOUDWATCH = (28 * 0.10 + 5 * 0.30) / 30
 SECRET = 0.40 / 30
 SQS = 3 * 5 * 3 * 60 * 24 * 30 * 0.40 / 1e6 / 30
 

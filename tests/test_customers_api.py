@@ -140,7 +140,7 @@ def test_customers_are_found_by_handle_or_platform_id_with_their_cases(client, a
 def test_a_linked_whatsapp_identity_joins_the_facebook_case_and_unmerging_undoes_it(client, app_module, team, clock):  # noqa: F811
     fb_case = open_case(app_module, fb_comment("c_1", "My bag did not arrive in Osaka"))[0]
     assert fb_case["outcome"] == "opened"
-    # The same person says hello on WhatsApp: no case, but the identity is known from now on.
+    # The same person says hello on WhatsApp: no case (nothing written), but a look-up by platform id finds them.
     hello = triage(app_module, wa_message("wamid.1", "thanks!"))[0]
     assert hello["outcome"] == "no_case" and "case_id" not in hello
     fb_id = detail(client, team["aiko"], fb_case["case_id"])["customer"]["customer_id"]

@@ -10,6 +10,8 @@ corrections export, model versions and rollback.
 - ``GET /reports/triage-digest?day=`` (supervisors): the day's negative no-case mentions (default:
   yesterday, UTC).
 - ``GET /admin/triage-corrections?from=&to=&format=json|jsonl`` (supervisors): the labelled examples.
+- ``POST /admin/triage-examples`` (supervisors): a labelled file (JSON lines in the export's shape) kept
+  as corrections, so that retraining learns from it; ``{"accepted", "already_known"}``.
 - ``GET /admin/triage-models``, ``POST /admin/triage-models`` (retrain now),
   ``POST /admin/triage-models/{version}/activate`` (switch or roll back; ``baseline``: no learned
   version) (supervisors).
@@ -90,6 +92,17 @@ def export_corrections():
                         headers={"Content-Type": "application/x-ndjson; charset=utf-8",
                                  "Content-Disposition": 'attachment; filename="triage-corrections.jsonl"'})
     return answer
+
+
+@triage_api.route("/admin/triage-examples", methods=["POST"],
+                  content_types=["application/x-ndjson", "application/jsonl", "text/plain", "application/json"])
+@api_errors
+def upload_examples():
+    from chalicelib.services import triage_examples
+
+    agent = _supervisor()
+    answer = triage_examples.upload(agent, triage_api.current_request.raw_body, deps())
+    return Response(body=answer, status_code=201 if answer["accepted"] else 200)
 
 
 @triage_api.route("/admin/triage-models", methods=["GET"])

@@ -54,6 +54,11 @@ def save_validated(store: RuleStore, document: Any, *, author: str, now: str) ->
     """save_rules for the API: a rejected document is a 400 with the validator's message."""
     from chalicelib.triage import RuleError
 
+    # A PUT replaces the whole rule set: a document without its rules (a truncated paste, the wrong
+    # file, ``{}``) would silently remove every routing rule. Removing them all is said with "rules": [].
+    if isinstance(document, dict) and "rules" not in document:
+        raise BadRequest("rules rejected, nothing saved: field 'rules' is missing; a PUT replaces the whole rule "
+                         "set (GET /admin/triage-rules, edit, PUT it back), and \"rules\": [] removes every rule")
     try:
         return save_rules(store, document, author=author, now=now)
     except RuleError as err:

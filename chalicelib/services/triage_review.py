@@ -10,10 +10,11 @@
   usual), with the reviewer's overrides, tagged ``promoted`` and marked in ``why``; the mention leaves
   the list; a Correction ``case`` False -> True (and one per overridden field) is kept as a label.
 - ``confirm``: the mention needed no case; it leaves the list; a Correction ``case`` False -> False.
-- ``digest``: one day's negative no-case mentions counted by language, platform and category with the
-  most negative first; ``run_daily`` (the ``triage_daily`` schedule, app.py) puts it in every
-  supervisor's feed (and the topic) once per day when at least ``DIGEST_THRESHOLD`` of them are left
-  (the notification's id is the day's), and retrains once a week.
+- ``digest``: one day's negative no-case mentions counted by language, platform (the channel) and
+  category with the most negative first, and the channels with at least ``TRIAGE_DIGEST_THRESHOLD``
+  (config ``triage_digest_threshold``) of them; ``run_daily`` (the ``triage_daily`` schedule, app.py)
+  puts it in every supervisor's feed (and the topic) once per day when a channel is over the threshold,
+  naming those channels (the notification's id is the day's), and retrains once a week.
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 MAX_REASON = 500
 DIGEST_TOP = 10
-DIGEST_THRESHOLD = 1       # negative no-case mentions in a day that make the digest a notification
 FILTERS = ("lang", "platform", "sentiment", "category")
 CATEGORIES = ("complaint", "question", "product_feedback", "sales_lead", "praise", "industry_discussion", "noise")
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -270,15 +270,18 @@ def digest(day: str, deps: Deps) -> Dict[str, Any]:
     rows = store.no_case_summaries(day)
     negative = [r for r in rows if r["sentiment"] == "negative"]
     top = sorted(negative, key=lambda r: (r["score"], r["at"]))[:DIGEST_TOP]
+    by_platform = dict(Counter(r["platform"] or "unknown" for r in negative).most_common())
+    threshold = int(deps.config.triage_digest_threshold)
     shown = []
     for row in top:
         stored = deps.mentions.stored(row["mention_id"])
         shown.append({**row, "text": ((stored.mention or {}).get("text", "") if stored else "")[:280]})
     return {"day": day, "no_case": len(rows), "negative": len(negative),
             "by_lang": dict(Counter(r["lang"] or "unknown" for r in negative).most_common()),
-            "by_platform": dict(Counter(r["platform"] or "unknown" for r in negative).most_common()),
+            "by_platform": by_platform,
             "by_category": dict(Counter(r["category"] or "unknown" for r in negative).most_common()),
-            "top": shown, "threshold": DIGEST_THRESHOLD}
+            "top": shown, "threshold": threshold,
+            "over_threshold": {k: v for k, v in by_platform.items() if v >= threshold}}
 
 
 def digest_report(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
@@ -294,13 +297,16 @@ def notify_digest(day: str, deps: Deps) -> Dict[str, Any]:
     from chalicelib.domain.notification import new_notification
 
     report = digest(day, deps)
-    if report["negative"] < DIGEST_THRESHOLD:
-        return {"day": day, "negative": report["negative"], "notified": []}
-    parts = ", ".join(f"{k} {v}" for k, v in list(report["by_platform"].items())[:5])
-    detail = (f"{report['negative']} negative mention(s) on {day} were left without a case ({parts}). "
+    surging = report["over_threshold"]
+    if not surging:
+        return {"day": day, "negative": report["negative"], "channels": {}, "notified": []}
+    parts = ", ".join(f"{k} {v}" for k, v in list(surging.items())[:10])
+    detail = (f"{report['negative']} negative mention(s) on {day} were left without a case; at or over the "
+              f"threshold of {report['threshold']} a channel: {parts}. "
               f"Review them: GET /mentions?case=false&sentiment=negative&day={day}")
     notification = new_notification("", "", "triage_digest", detail, key=f"triage-digest|{day}", at=deps.now(),
-                                    priority="high" if report["negative"] >= 10 * DIGEST_THRESHOLD else "normal")
+                                    priority="high" if max(surging.values()) >= 10 * report["threshold"]
+                                    else "normal")
     recipients = [s.agent_id for s in deps.settings.supervisors()]
     added = [r for r in recipients
              if deps.notifications is not None and deps.notifications.add_notification(r, notification)]
@@ -310,7 +316,7 @@ def notify_digest(day: str, deps: Deps) -> Dict[str, Any]:
         except Exception as err:  # noqa: BLE001 - the feeds hold it; the topic is best effort
             count("NotificationsNotPublished")
             logger.error("triage digest not published to the topic", extra={"day": day, "error": str(err)[:300]})
-    return {"day": day, "negative": report["negative"], "notified": added}
+    return {"day": day, "negative": report["negative"], "channels": surging, "notified": added}
 
 
 def run_daily(deps: Deps) -> Dict[str, Any]:

@@ -188,12 +188,23 @@ def test_the_daily_digest_counts_negative_no_case_mentions_and_notifies_supervis
     assert sum(report["by_lang"].values()) == sum(report["by_platform"].values()) == len(negative)
     assert report["top"][0]["score"] == min(r["score"] for r in negative) and report["top"][0]["text"]
 
+    # The threshold is per channel (TRIAGE_DIGEST_THRESHOLD): x had 3, under a threshold of 4: no notification.
+    import dataclasses
+
+    deps.config = dataclasses.replace(deps.config, triage_digest_threshold=4)
+    quiet = triage_review.run_daily(deps)
+    assert quiet["digest"]["notified"] == [] and quiet["digest"]["channels"] == {}
+    assert triage_review.digest_report(BOSS, {}, deps)["over_threshold"] == {}
+
+    deps.config = dataclasses.replace(deps.config, triage_digest_threshold=3)
     first = triage_review.run_daily(deps)
     again = triage_review.run_daily(deps)
     assert sorted(first["digest"]["notified"]) == ["boss", "boss2"] and again["digest"]["notified"] == []
+    assert first["digest"]["channels"] == {"x": 3}
     feed = deps.notifications.notifications_page("boss", limit=10)
     digests = [n for n in feed.notifications if n.reason == "triage_digest"]
     assert len(digests) == 1 and "GET /mentions?case=false&sentiment=negative&day=2026-11-23" in digests[0].detail
+    assert "x 3" in digests[0].detail and "threshold of 3" in digests[0].detail
     assert len([n for n, _ in deps.notifier.published if n.reason == "triage_digest"]) == 1
     with pytest.raises(Forbidden):
         triage_review.digest_report(AIKO, {}, deps)
