@@ -847,7 +847,12 @@ def _workspace_paths() -> Dict[str, Dict[str, Schema]]:  # one table of every ro
         "/reports/triage-digest": {"get": operation(
             "A day's negative no-case mentions", "triage", description=supervisor,
             params=[day_query("day", "The day (UTC); default: yesterday.")],
-            responses={200: ok(obj({"day": {"type": "string"}}, required=["day"]))})},
+            responses={200: ok(obj({"day": {"type": "string"}, "threshold": {"type": "integer"},
+                                    "over_threshold": {"type": "object", "additionalProperties": {"type": "integer"},
+                                                       "description": "Channels with at least `threshold` "
+                                                                      "(TRIAGE_DIGEST_THRESHOLD) of them: the daily "
+                                                                      "notification names these."}},
+                                   required=["day"]))})},
         "/admin/triage-corrections": {"get": operation(
             "The labelled examples agents' corrections made (JSON, or JSON lines)", "triage", description=supervisor,
             params=[day_query("from", "First day."), day_query("to", "Last day."),
@@ -856,6 +861,25 @@ def _workspace_paths() -> Dict[str, Dict[str, Schema]]:  # one table of every ro
                 JSON: {"schema": obj({"examples": {"type": "array", "items": OPEN}, "count": {"type": "integer"}},
                                      required=["examples", "count"])},
                 "application/x-ndjson": {"schema": {"type": "string"}}}}})},
+        "/admin/triage-examples": {"post": operation(
+            "Upload a labelled file for retraining (JSON lines)", "triage",
+            description=supervisor + " One example a line, in the shape the `jsonl` export uses: `text` (at most "
+            f"{_const('chalicelib.services.triage_examples', 'MAX_TEXT', 2000):,} characters), `label` (`sentiment`, "
+            "`category`, `case`, `priority`, `tags`: at least one), `lang`?, `platform`?; sent as "
+            "`application/x-ndjson`, `application/jsonl`, `text/plain` or `application/json`. At most "
+            f"{_const('chalicelib.services.triage_examples', 'MAX_LINES', 2000):,} lines and 1 MiB (413). Every line "
+            "is checked first: a 400 names the bad lines and nothing is kept. Kept as corrections, so the export "
+            "and retraining use them; lines already known add nothing.",
+            request={"required": True, "content": {
+                media: {"schema": text(_const("chalicelib.services.triage_examples", "MAX_BYTES", 1024 * 1024))}
+                for media in ("text/plain", "application/x-ndjson")}},
+            responses={201: ok(obj({"accepted": {"type": "integer"}, "already_known": {"type": "integer"}},
+                                   required=["accepted", "already_known"]), "Some examples were new."),
+                       200: ok(obj({"accepted": {"type": "integer"}, "already_known": {"type": "integer"}},
+                                   required=["accepted", "already_known"]), "Every example was known already."),
+                       413: error(413, "More than 1 MiB or more lines than allowed; split the file."),
+                       415: {"description": "Not sent as JSON lines (the framework's answer).",
+                             "content": {JSON: {"schema": ref("FrameworkError")}}}})},
         "/admin/triage-models": {
             "get": operation("Learned triage model versions and the active one", "triage", description=supervisor,
                              responses={200: ok(obj({"versions": {"type": "array", "items": OPEN},

@@ -95,6 +95,10 @@ def current_model(deps: Deps) -> Optional["Model"]:
     return models[uri]
 
 
+def _wordless_file_in_private(mention: Mention) -> bool:
+    return bool(mention.media) and not mention.text.strip() and mention.kind == "dm"
+
+
 def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
     from chalicelib.triage import classify
 
@@ -116,6 +120,11 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
     deps.cases.note_customer_mention(mention.customer_key, mention.id, expires_at=retention.mention_expires_at(
         now_epoch, deps.config.retention_mentions_days))
     decision = classify(mention.to_dict(), rules=current_rules(deps), model=current_model(deps)).to_dict()
+    if not decision["case"] and _wordless_file_in_private(mention):
+        # Triage reads words; a photo of a damaged bag sent alone in a DM has none, yet it is the
+        # customer asking for something: an agent looks at it rather than nobody.
+        decision = {**decision, "case": True,
+                    "why": [*decision.get("why", []), "a file sent privately with no words: an agent looks at it"]}
     # A mention that opens no case and answers no survey is settled in the write that claims it (the
     # follow-up it may add to a case's history first: repeatable, as a redelivery would do it again).
     settled: Optional[Dict[str, Any]] = None

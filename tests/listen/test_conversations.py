@@ -80,7 +80,7 @@ def test_polled_dms_are_the_mentions_their_webhooks_make(fake):
     assert client.conversations_page(fake.ig_user_id, platform="instagram").mentions == polled_instagram
     request = next(r for r in fake.requests if r["path"] == f"/{fake.page_id}/conversations")
     assert request["query"]["platform"] == "messenger" and "since" not in request["query"]  # no time paging here
-    assert "messages.limit(20){id,message,from,created_time}" in request["query"]["fields"]
+    assert "messages.limit(20){id,message,from,created_time,attachments{" in request["query"]["fields"]
 
 
 def test_the_brands_answers_and_messages_without_text_are_left_out(fake):

@@ -220,3 +220,44 @@ def test_an_x_dm_with_a_photo_keeps_it(fake_x):
     page = x_client(fake_x).dm_events_page(brand_user_id=fake_x.brand_user_id)
     [dm] = [m for m in page.mentions if m.text == "this is what arrived"]
     assert [m.type for m in dm.media] == ["image"] and dm.media[0].url.startswith("https://pbs.twimg.com/")
+
+
+# ---- polled copies keep their files too (whichever of the webhook and the poll arrives first) ---------
+
+def test_a_polled_messenger_photo_without_text_is_kept_with_its_file():
+    from chalicelib.adapters.platforms.meta import MESSAGE_FIELDS, _direct_message_mention
+
+    assert "attachments{" in MESSAGE_FIELDS, "polling asks Graph for the files"
+    message = {"id": "m_polled1", "from": {"id": "7301", "name": "Ken"}, "created_time": "2026-11-23T09:20:00+0000",
+               "message": "", "attachments": {"data": [
+                   {"id": "att1", "mime_type": "image/jpeg", "name": "bag.jpg", "size": 48213,
+                    "image_data": {"url": "https://scontent.xx.fbcdn.net/v/bag.jpg", "preview_url": "https://x/p.jpg"}},
+                   {"id": "att2", "mime_type": "audio/mpeg", "name": "voice.mp3", "file_url": "https://cdn.fbsbx.com/v/voice.mp3"},
+                   {"id": "att3", "mime_type": "image/png"}]}}   # no URL: nothing to keep
+    mention = _direct_message_mention(message, "messenger", "messenger:1")
+    assert mention.text == ""
+    assert [(m.type, m.url, m.mime) for m in mention.media] == [
+        ("image", "https://scontent.xx.fbcdn.net/v/bag.jpg", "image/jpeg"),
+        ("audio", "https://cdn.fbsbx.com/v/voice.mp3", "audio/mpeg")]
+    assert mention.media[0].filename == "bag.jpg" and mention.media[0].size == 48213
+    # A message with neither words nor files is still refused.
+    import pytest
+
+    with pytest.raises(TypeError):
+        _direct_message_mention({"id": "m_2", "from": {"id": "7301"}, "created_time": "2026-11-23T09:20:00+0000"},
+                                "messenger", "messenger:1")
+
+
+def test_a_polled_facebook_comment_keeps_its_photo():
+    from chalicelib.adapters.platforms.meta import COMMENT_FIELDS, _feed_comment_mention
+
+    assert "attachment{" in COMMENT_FIELDS
+    comment = {"id": "1_5", "message": "Look at my suitcase", "from": {"id": "555", "name": "Ken"},
+               "created_time": "2026-11-23T09:20:00+0000",
+               "attachment": {"type": "photo", "url": "https://www.facebook.com/photo.php?fbid=1",
+                              "media": {"image": {"src": "https://scontent.xx.fbcdn.net/v/suitcase.jpg",
+                                                  "height": 720, "width": 960}}}}
+    mention = _feed_comment_mention(comment, "PAGE_1", "facebook:PAGE")
+    assert [(m.type, m.url) for m in mention.media] == [("image", "https://scontent.xx.fbcdn.net/v/suitcase.jpg")]
+    sticker = {**comment, "attachment": {"type": "sticker", "media": {"image": {"src": "https://x/s.png"}}}}
+    assert _feed_comment_mention(sticker, "PAGE_1", "facebook:PAGE").media == []

@@ -149,3 +149,20 @@ def test_erasing_a_customer_removes_the_copies_of_their_files(deps):
     assert len(deps.media.files) == 1
     answer = privacy.erase_customer("whatsapp:819012345678", {}, agent_id="boss", deps=deps)
     assert answer["status"] == "erased" and deps.media.files == {}
+
+
+def test_a_photo_sent_alone_in_a_dm_reaches_an_agent_but_a_wordless_public_one_does_not(deps):
+    import json
+
+    photo = MediaItem(type="image", url="https://scontent.xx.fbcdn.net/v/bag.jpg", mime="image/jpeg")
+    dm = mention("m_photo1", "", platform="messenger", kind="dm", author_id="7301", source_id="messenger:1",
+                 media=[photo], lang="")
+    answer = intake.triage_message(json.dumps(dm.to_dict()), deps)
+    assert answer["outcome"] == "triaged", answer
+    assert any("no words" in why for why in answer["triage"]["why"])
+    [queued] = [json.loads(body) for body in deps.triaged_queue.bodies]
+    assert queued["mention"]["media"][0]["url"] == photo.url
+    # The same photo under a public post, with no words and not addressed to anyone: no case from that alone.
+    public = mention("1_9", "", platform="facebook", kind="comment", author_id="7302", source_id="facebook:1",
+                     media=[photo], lang="")
+    assert intake.triage_message(json.dumps(public.to_dict()), deps)["outcome"] == "no_case"

@@ -28,9 +28,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 from chalicelib.adapters.platforms.meta_webhooks import epoch_seconds, facebook_permalink, guess_lang, iso_utc
 from chalicelib.domain.errors import AmbiguousOutcome, AuthFailed, PlatformError, RateLimited, Refused, TransientFailure
+from chalicelib.domain.media import MediaItem, bounded
 from chalicelib.domain.mention import Author, Mention
 
-COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url"
+# A comment's photo or video (``attachment``) and a message's files (``attachments``): polling keeps
+# them as the webhooks do (meta_webhooks), whichever copy of the post arrives first.
+COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url,attachment{type,media,url}"
 # filter(stream) returns replies too (with their parent), newest first, so a
 # post's comment pages can stop at the first comment older than the cursor.
 FEED_FIELDS = ("id,message,from,created_time,permalink_url,"
@@ -43,7 +46,7 @@ IG_TAG_FIELDS = "id,caption,username,timestamp,permalink"
 # conversations, most recently updated first (the edge has no time-based
 # paging), each with its newest messages, newest first. Instagram gives the
 # details of a conversation's 20 newest messages only.
-MESSAGE_FIELDS = "id,message,from,created_time"
+MESSAGE_FIELDS = "id,message,from,created_time,attachments{mime_type,name,size,image_data{url},video_data{url},file_url}"
 CONVERSATION_MESSAGES = 20
 CONVERSATION_FIELDS = f"id,updated_time,messages.limit({CONVERSATION_MESSAGES}){{{MESSAGE_FIELDS}}}"
 CONVERSATION_PLATFORMS = ("messenger", "instagram")
@@ -699,6 +702,7 @@ def _feed_comment_mention(comment: Dict[str, Any], post_id: str, source_id: str)
         author=_graph_author(comment["from"]), text=text, created_at=iso_utc(comment["created_time"]),
         source_id=source_id, lang=guess_lang(text), conversation_id=post_id, in_reply_to_id=parent_id,
         permalink=str(comment.get("permalink_url") or facebook_permalink(post_id, comment_id)), raw=comment,
+        media=polled_comment_media(comment),
     )
 
 
@@ -733,15 +737,60 @@ def _direct_message_mention(message: Dict[str, Any], platform: str, source_id: s
     sender, time and thread. The sender is named by id only, as in a webhook, so the triage stage
     completes both alike from the User Profile API (an Instagram sender's followers and badge too)."""
     sender_id = str(message["from"]["id"])
-    text = message["message"]
+    media = polled_message_media(message)
+    # A photo sent alone comes with an empty (or no) text; a message with neither is not one.
+    text = message.get("message", "" if media else None)
     if not isinstance(text, str):
         raise TypeError(f"'message' must be a string, not {type(text).__name__}")
     return Mention(
         platform=platform, kind="dm", platform_id=str(message["id"]), author=Author(id=sender_id), text=text,
         created_at=iso_utc(message["created_time"]), source_id=source_id, lang=guess_lang(text),
         # One thread per customer: every message from this sender is the same conversation.
-        conversation_id=sender_id, raw=message,
+        conversation_id=sender_id, raw=message, media=media,
     )
+
+
+def _https(value: Any) -> str:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""
+
+
+def polled_message_media(message: Dict[str, Any]) -> List[MediaItem]:
+    """A polled message's ``attachments.data[]``: ``image_data.url``, ``video_data.url`` or ``file_url``."""
+    edge = message.get("attachments")
+    items: List[MediaItem] = []
+    for attachment in (edge.get("data") if isinstance(edge, dict) and isinstance(edge.get("data"), list) else []):
+        if not isinstance(attachment, dict):
+            continue
+        mime = attachment.get("mime_type") if isinstance(attachment.get("mime_type"), str) else ""
+        image, video = attachment.get("image_data"), attachment.get("video_data")
+        if isinstance(image, dict) and _https(image.get("url")):
+            kind, url = "image", _https(image.get("url"))
+        elif isinstance(video, dict) and _https(video.get("url")):
+            kind, url = "video", _https(video.get("url"))
+        elif _https(attachment.get("file_url")):
+            kind, url = ("audio" if mime.startswith("audio/") else "file"), _https(attachment.get("file_url"))
+        else:
+            continue
+        name = attachment.get("name") if isinstance(attachment.get("name"), str) else ""
+        size = attachment.get("size") if isinstance(attachment.get("size"), int) and attachment["size"] > 0 else 0
+        items.append(MediaItem(type=kind, url=url, mime=mime[:100], filename=name[:200], size=size))
+    return bounded(items)
+
+
+def polled_comment_media(comment: Dict[str, Any]) -> List[MediaItem]:
+    """A polled comment's ``attachment``: a photo (``media.image.src``) or a video (``url``); stickers
+    and shared links are not files a customer sent."""
+    attachment = comment.get("attachment")
+    if not isinstance(attachment, dict):
+        return []
+    kind = attachment.get("type")
+    media = attachment.get("media") if isinstance(attachment.get("media"), dict) else {}
+    image = media.get("image") if isinstance(media.get("image"), dict) else {}
+    if kind == "photo" and _https(image.get("src")):
+        return bounded([MediaItem(type="image", url=_https(image.get("src")))])
+    if kind in ("video_inline", "video") and _https(media.get("source") or attachment.get("url")):
+        return bounded([MediaItem(type="video", url=_https(media.get("source") or attachment.get("url")))])
+    return []
 
 
 def _graph_author(sender: Any) -> Author:
