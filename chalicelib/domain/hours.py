@@ -24,6 +24,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from itertools import islice
 from typing import Any, Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
 
 from chalicelib.domain.errors import BadRequest
@@ -419,3 +420,17 @@ def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("times must be timezone-aware")
     return moment.astimezone(timezone.utc)
+
+
+def next_opening_after_close(calendar: Optional[Calendar], now: datetime) -> Optional[datetime]:
+    """When the team next opens after being closed: the next opening, or, while it is open now, the
+    one after the current period (a message about being closed must not say "now"). None when the
+    team never closes (or has no calendar)."""
+    if calendar is None or calendar.is_always_open:
+        return None
+    previous_end: Optional[datetime] = None
+    for start, end in islice(open_periods(calendar, now), 50):
+        if start > now and (previous_end is None or start > previous_end):  # touching periods are one
+            return start
+        previous_end = end
+    return None

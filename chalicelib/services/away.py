@@ -16,8 +16,7 @@ The sender delivers it as any reply; ``Reply.automatic`` keeps it from stopping 
 """
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
-from itertools import islice
+from datetime import tzinfo
 from typing import Any, Dict, List, Optional
 
 from chalicelib.domain import hours
@@ -140,7 +139,7 @@ def away_view(team: str, deps: Deps) -> Dict[str, Any]:
     view["busy_templates"] = {lang: settings.template(lang, busy=True) for lang in LANGS}
     view["custom"] = {"templates": sorted(settings.templates), "busy_templates": sorted(settings.busy_templates)}
     view["variables"] = {"templates": list(VARIABLES), "busy_templates": list(BUSY_VARIABLES)}
-    next_open = _next_opening_after_close(calendar, now)
+    next_open = hours.next_opening_after_close(calendar, now)
     preview: Dict[str, Any] = {}
     for lang in LANGS:
         values = away_values(lang, next_open=next_open, time_zone=_zone_of(calendar), now=now,
@@ -167,17 +166,6 @@ def _check_team(team: str) -> None:
         raise BadRequest("the team name in the path must be 1 to 64 printable characters without '#'")
 
 
-def _next_opening_after_close(calendar: Optional[Calendar], now: datetime) -> Optional[datetime]:
-    """When the team next opens after being closed: the next opening, or, while it is open now,
-    the one after the current period (a preview of the closed message must not say "now")."""
-    if calendar is None or calendar.is_always_open:
-        return None
-    previous_end: Optional[datetime] = None
-    for start, end in islice(hours.open_periods(calendar, now), 50):
-        if start > now and (previous_end is None or start > previous_end):  # touching periods are one
-            return start
-        previous_end = end
-    return None
 
 
 def _notes(settings: AwaySettings, calendar: Optional[Calendar], samples: List[int], team: str) -> List[str]:

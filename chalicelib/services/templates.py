@@ -12,8 +12,6 @@ the cursor names the team and the store's position in it. Pages are full; the la
 """
 from __future__ import annotations
 
-from datetime import datetime
-from itertools import islice
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.domain import hours
@@ -207,19 +205,10 @@ def next_open_text(team: str, lang: str, deps: Deps) -> Optional[str]:
     if calendar is None or calendar.is_always_open:
         return None
     now = parse_iso(deps.now())
-    opening = _next_opening_after_close(calendar, now)
+    opening = hours.next_opening_after_close(calendar, now)
     if opening is None:
         return None
     return format_next_open(opening.astimezone(hours.zone(calendar.time_zone)), lang, now=now)
-
-
-def _next_opening_after_close(calendar: hours.Calendar, now: datetime) -> Optional[datetime]:
-    previous_end: Optional[datetime] = None
-    for start, end in islice(hours.open_periods(calendar, now), 50):
-        if start > now and (previous_end is None or start > previous_end):  # touching periods are one
-            return start
-        previous_end = end
-    return None
 
 
 def count_use(template_id: str, team: str, deps: Deps) -> None:
