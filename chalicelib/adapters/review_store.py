@@ -29,7 +29,6 @@ INDEX = "no-case-by-day"
 FILTERS = {"lang": "rv_lang", "platform": "rv_platform", "sentiment": "rv_sentiment", "category": "rv_category"}
 _READ = ("mention_id", "#s", "mention", "triage", "case_id", "received_at_epoch", "expires_at")
 MAX_BATCH_GET = 100
-QUERY_ROUNDS = 10  # filtered reads of one page: at most this many Query calls, then the page is returned short
 
 
 def review_fields(mention_id: str, triage: Mapping[str, Any], at: str) -> Dict[str, Any]:
@@ -62,19 +61,20 @@ class DynamoMentionReview:
                 raise InvalidCursor("query 'cursor' is not a position in this day's review list; start again without it")
             kwargs["ExclusiveStartKey"] = {"rv_pk": {"S": f"NOCASE#{day}"}, "rv_sk": {"S": state["k"]},
                                            "mention_id": {"S": state["k"].split("#", 1)[1]}}
+        # Full pages, and a cursor only when another entry exists: read on (a filter may drop most of a
+        # day) until one entry past the page or the day's end. Index entries are ~100 bytes, so a read
+        # of 25 or more costs what a read of one does.
         keys: List[Dict[str, Any]] = []
-        last: Optional[Dict[str, Any]] = None
-        for _round in range(QUERY_ROUNDS):
-            page = ddb().query(**kwargs, Limit=max(1, limit) - len(keys))
+        while True:
+            page = ddb().query(**kwargs, Limit=max(25, limit + 1 - len(keys)))
             keys.extend(page.get("Items", []))
             last = page.get("LastEvaluatedKey")
-            if not last or len(keys) >= limit:
+            if len(keys) > limit or not last:
                 break
             kwargs["ExclusiveStartKey"] = last
-        position = None
-        if last:
-            sk = keys[-1]["rv_sk"]["S"] if len(keys) >= limit and keys else last["rv_sk"]["S"]
-            position = encode_cursor({"d": day, "k": sk})
+        more = len(keys) > limit
+        keys = keys[:limit]
+        position = encode_cursor({"d": day, "k": keys[-1]["rv_sk"]["S"]}) if more else None
         return self._read([k["mention_id"]["S"] for k in keys]), position
 
     def _read(self, ids: List[str]) -> List[StoredMention]:

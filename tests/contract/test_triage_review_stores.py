@@ -64,13 +64,17 @@ def test_filters_and_pages_that_join_up(review):
         left_without_case(mentions, str(n), f"2026-11-23T0{n}:00:00.000000Z",
                           **({"sentiment": "negative"} if n % 2 else {}))
 
-    seen, position = [], None
+    seen, pages, position = [], [], None
     while True:
         page, position = store.no_case_page("2026-11-23", limit=2, after=position, filters={"sentiment": "negative"})
         seen += [m.mention_id for m in page]
+        pages.append((len(page), position is not None))
         if position is None:
             break
     assert seen == ["x:5", "x:3", "x:1"]
+    assert pages == [(2, True), (1, False)], "full pages; a cursor only when more follow"
+    exact, position = store.no_case_page("2026-11-23", limit=3, filters={"sentiment": "negative"})
+    assert len(exact) == 3 and position is None, "a listing that ends with the page hands out no cursor"
     everything, _ = store.no_case_page("2026-11-23", limit=100, filters={"lang": "en", "platform": "x"})
     assert len(everything) == 7
     with pytest.raises(InvalidCursor):
