@@ -828,7 +828,8 @@ def test_triage_daily_uses_exactly_its_grants(app_module, recorder, monkeypatch)
     models_bucket = f"socialcare-{STAGE}-models-{ACCOUNT}"
     boto3.client("s3", region_name=REGION).put_bucket_versioning(
         Bucket=models_bucket, VersioningConfiguration={"Status": "Enabled"})
-    configured = replace(bootstrap.settings(), triage_models_bucket=models_bucket)  # the deploy's TRIAGE_MODELS_BUCKET
+    # The deploy's TRIAGE_MODELS_BUCKET; a threshold of one, so the one negative mention makes the notification.
+    configured = replace(bootstrap.settings(), triage_models_bucket=models_bucket, triage_digest_threshold=1)
     monkeypatch.setattr(bootstrap, "settings", lambda: configured)
     deps.cache_clear()
     # Yesterday (as the run sees it): a negative retweet left without a case, and an active model version.

@@ -88,6 +88,9 @@ def correction_records(deps: Deps, *, since: str = "", until: str = "") -> List[
     return [r for r in correction_labels(all_corrections(deps, since=since, until=until)) if r["text"]]
 
 
+MAX_EXPORT_BYTES = 5_000_000
+
+
 def export_corrections(params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
     since, until = _day_bound(params.get("from"), "from"), _day_bound(params.get("to"), "to")
     if since and until and until < since:
@@ -96,8 +99,15 @@ def export_corrections(params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
     if fmt not in ("json", "jsonl"):
         raise BadRequest("query 'format' must be json or jsonl")
     records = correction_records(deps, since=since, until=until)
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    size = sum(len(line.encode("utf-8")) for line in lines)
+    if size > MAX_EXPORT_BYTES:
+        # Lambda answers at most 6 MB: a period this large is asked for in parts, never cut silently.
+        raise BadRequest(f"the export of this period is {size / 1e6:.1f} MB ({len(records)} examples), over the "
+                         f"{MAX_EXPORT_BYTES // 1_000_000} MB an answer may hold; ask for a shorter period with "
+                         "'from' and 'to' (YYYY-MM-DD) and join the parts")
     if fmt == "jsonl":
-        return {"jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)}
+        return {"jsonl": "".join(lines)}
     return {"examples": records, "count": len(records), "from": since or None, "to": until or None}
 
 

@@ -237,6 +237,17 @@ def test_the_export_is_the_train_commands_jsonl_with_the_latest_correction_per_f
         triage_models.export_corrections({"from": "yesterday"}, deps)
 
 
+def test_an_export_larger_than_an_answer_may_hold_asks_for_a_shorter_period(deps, monkeypatch):
+    for n in range(3):
+        deps.feedback.record_correction(correction(f"x:{n}", "category", "praise", "complaint",
+                                                   f"2026-11-2{n + 1}T03:00:00Z", text="the app logs me out " * 20))
+    monkeypatch.setattr(triage_models, "MAX_EXPORT_BYTES", 1_000)
+    with pytest.raises(BadRequest, match="shorter period"):
+        triage_models.export_corrections({"format": "jsonl"}, deps)
+    one_day = triage_models.export_corrections({"format": "jsonl", "from": "2026-11-21", "to": "2026-11-21"}, deps)
+    assert len(one_day["jsonl"].splitlines()) == 1
+
+
 # ---- the loop ----------------------------------------------------------------------------------------
 
 def test_corrections_retrain_the_model_to_catch_a_new_kind_of_complaint_and_rollback_restores_it(deps, clock):

@@ -772,7 +772,8 @@ def polled_message_media(message: Dict[str, Any]) -> List[MediaItem]:
         else:
             continue
         name = attachment.get("name") if isinstance(attachment.get("name"), str) else ""
-        size = attachment.get("size") if isinstance(attachment.get("size"), int) and attachment["size"] > 0 else 0
+        raw_size = attachment.get("size")
+        size = raw_size if isinstance(raw_size, int) and raw_size > 0 else 0
         items.append(MediaItem(type=kind, url=url, mime=mime[:100], filename=name[:200], size=size))
     return bounded(items)
 
