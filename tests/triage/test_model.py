@@ -61,8 +61,9 @@ def test_sentiment_only_training_has_no_category_head(generated_rows):
 @pytest.mark.parametrize("data, message", [
     (b"not a model", "not a triage model"),
     (json.dumps({"format": "other"}).encode(), "format marker"),
-    (gzip.compress(json.dumps({"format": "socialcare-triage-model", "version": 99}).encode()), "version 99"),
-])
+    # mtime=0: the same bytes in every process (test workers must collect the same parameters).
+    (gzip.compress(json.dumps({"format": "socialcare-triage-model", "version": 99}).encode(), mtime=0), "version 99"),
+], ids=["not-json", "other-format", "newer-version"])
 def test_bad_model_files_are_refused(data, message):
     with pytest.raises(ValueError, match=message):
         load_model(data)
