@@ -709,6 +709,9 @@ async function supervisorView() {
   }
   if (has("GET /reports/kpis")) root.append(kpiSection());
 }
+// A path segment: ":" may stand as it is (mention ids are "platform:id"), and API Gateway and
+// `chalice local` then hand the route the same value.
+function pathPart(value) { return encodeURIComponent(value).replace(/%3A/gi, ":"); }
 // Mentions triage left without a case: a person decides (issue 14's review), and the decision is kept as a label.
 function reviewSection() {
   const list = el("div");
@@ -718,7 +721,7 @@ function reviewSection() {
     fill(list, mentions.length ? el("ul", { class: "small" }, mentions.map((m) => {
       const row = el("li", {}, (m.platform || "") + " · " + (m.sentiment || (m.triage && m.triage.sentiment) || "") + " · " + (m.text || "").slice(0, 140) + " ");
       const act = (path, label) => el("button", { type: "button", class: "secondary", onclick: async () => {
-        try { await api("mentions/" + encodeURIComponent(m.mention_id || m.id) + "/" + path, { method: "POST", body: {} }); row.remove(); toast(t("saved")); }
+        try { await api("mentions/" + pathPart(m.mention_id) + "/" + path, { method: "POST", body: {} }); row.remove(); toast(t("saved")); }
         catch (err) { toast(err.message); }
       } }, label);
       if (has("POST /mentions/{mention_id}/promote")) row.append(act("promote", t("promote")), " ");

@@ -263,6 +263,23 @@ def test_supervisor_page(stack, page):
     shot(page, "06-supervisor")
 
 
+def test_a_supervisor_makes_a_case_of_a_mention_triage_left_alone(stack, page):
+    status, listed = _call(stack, "GET", "/mentions?case=false&limit=5", stack.tokens["demo"])
+    assert status == 200, listed
+    if not listed["mentions"]:
+        pytest.skip("the fake platforms' first posts left nothing without a case")
+    sign_in(page, stack)
+    page.click("nav a[href='#/supervisor']")
+    row = page.locator("section:has(h2:has-text('Mentions without a case')) li").first
+    row.wait_for()
+    mention_text = row.inner_text()
+    row.locator("button:has-text('Make a case')").click()
+    page.wait_for_selector("#toast.show")
+    assert page.inner_text("#toast") == "Saved.", page.inner_text("#toast")
+    status, after = _call(stack, "GET", "/mentions?case=false&limit=5", stack.tokens["demo"])
+    assert listed["mentions"][0]["mention_id"] not in {m["mention_id"] for m in after["mentions"]}, mention_text
+
+
 def test_finance_sees_costs_and_nothing_else(stack, page):
     sign_in(page, stack, "fiona")
     page.wait_for_selector("#cost-total")
