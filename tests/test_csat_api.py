@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain.csat import SurveySettings
+from tests.api import frozen_clock
 from tests.fakes import use_platforms
 from tests.test_app import RecordingX, mention, open_case, send, team, triage  # noqa: F401  (team is a fixture)
 
@@ -21,9 +22,7 @@ T0 = "2026-11-23T03:00:00.000000Z"
 
 @pytest.fixture
 def clock(app_module):
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
 def put(client, headers, body):

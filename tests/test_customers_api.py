@@ -6,11 +6,10 @@ Time is injected: ``deps().now`` is the clock every service reads.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.bootstrap import deps
+from tests.api import call, frozen_clock
 from tests.test_app import assign, mention, open_case, team, triage  # noqa: F401  (team is a fixture)
 
 JSON = {"Content-Type": "application/json"}
@@ -19,14 +18,9 @@ T0 = "2026-11-23T03:00:00.000000Z"
 
 @pytest.fixture
 def clock(app_module):
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
-def call(client, method, path, headers, body=None):
-    return client.http.request(method, path, headers={**headers, **JSON},
-                               body=None if body is None else json.dumps(body))
 
 
 def fb_comment(platform_id, text, *, created_at="2026-11-23T03:00:00Z"):

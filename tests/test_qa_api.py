@@ -1,12 +1,11 @@
 """QA audits through the real Chalice app on moto: settings, the weekly queue, reviews and who may use them."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain import qa as qa_rules
+from tests.api import call, frozen_clock
 from tests.fakes import use_platforms
 from tests.test_app import RecordingX, mention, open_case, send, team  # noqa: F401  (team is a fixture)
 
@@ -18,14 +17,9 @@ SCORES = {"tone": 4, "accuracy": 3, "personalisation": 2, "brand_voice": 4, "res
 
 @pytest.fixture
 def clock(app_module):
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
-def call(client, method, path, headers, body=None):
-    return client.http.request(method, path, headers={**headers, **JSON},
-                               body=None if body is None else (body if isinstance(body, str) else json.dumps(body)))
 
 
 def answered_case(client, app_module, team, platform_id="300", text="My bag never arrived in Osaka"):  # noqa: F811

@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.bootstrap import deps
 from local.lambda_events import LambdaContext
+from tests.api import frozen_clock
 from tests.fakes import use_platforms
 from tests.test_app import RecordingX, mention, open_case, send, team  # noqa: F401  (team is a fixture)
 
@@ -24,9 +25,7 @@ DAY = {"from": "2026-11-23", "to": "2026-11-23"}
 
 @pytest.fixture
 def clock(app_module):
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ Time is injected: ``deps().now`` is the clock every service reads, so a test mov
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.bootstrap import deps
 from chalicelib.domain.hours import validate_calendar
 from chalicelib.domain.sla import validate_policy
+from tests.api import call, frozen_clock
 from tests.test_app import mention, open_case, team  # noqa: F401  (team is a fixture)
 
 JSON = {"Content-Type": "application/json"}
@@ -30,14 +29,9 @@ T0 = "2026-11-23T03:00:00.000000Z"
 @pytest.fixture
 def clock(app_module):
     """The time every service sees; tests set ``clock["now"]``."""
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
-def call(client, method, path, headers, body=None):
-    return client.http.request(method, path, headers={**headers, **JSON},
-                               body=None if body is None else json.dumps(body))
 
 
 def tick(app_module):

@@ -3,11 +3,10 @@
 by a brand-voice rule unless overridden with a reason."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from chalicelib.bootstrap import deps
+from tests.api import call
 from tests.test_app import mention, open_case, team  # noqa: F401  (team is a fixture)
 
 JSON = {"Content-Type": "application/json"}
@@ -17,9 +16,6 @@ LOST_BAG = {"team": "support", "name": "Lost bag",
             "tags": ["baggage"]}
 
 
-def call(client, method, path, headers, body=None):
-    return client.http.request(method, path, headers={**headers, **JSON},
-                               body=None if body is None else json.dumps(body))
 
 
 @pytest.fixture

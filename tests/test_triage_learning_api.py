@@ -8,6 +8,7 @@ import json
 import pytest
 
 from chalicelib.bootstrap import deps
+from tests.api import call, frozen_clock
 from tests.test_app import assign, mention, team, triage  # noqa: F401  (team is a fixture)
 
 JSON = {"Content-Type": "application/json"}
@@ -31,14 +32,9 @@ def models_bucket(aws, monkeypatch):
 
 @pytest.fixture
 def clock(app_module):
-    state = {"now": T0}
-    deps().now = lambda: state["now"]
-    return state
+    return frozen_clock(T0)
 
 
-def call(client, method, path, headers, body=None):
-    return client.http.request(method, path, headers={**headers, **JSON},
-                               body=None if body is None else json.dumps(body))
 
 
 def listed(client, headers, query="case=false"):
