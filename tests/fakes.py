@@ -25,7 +25,7 @@ from chalicelib.domain.kpi import Aggregates, Delta, aggregate_rows, apply_once
 from chalicelib.domain.mention import Author, Mention, MentionRecord
 from chalicelib.domain.notification import Notification
 from chalicelib.domain.paging import decode_cursor, encode_cursor
-from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy
+from chalicelib.domain.qa import ReplyForReview, Rubric, SamplingPolicy, review_week
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
 from chalicelib.domain.sla import SlaPolicy
@@ -721,7 +721,7 @@ class FakeQaStore:
         return page, (encode_cursor({"w": week, "r": page[-1].reply_id}) if page and more else None)
 
     def put_review(self, review: Dict[str, Any]) -> bool:
-        _review_week(review)
+        review_week(review)  # the check every QA store makes (domain/qa.py)
         if review["reply_id"] in self.reviews:
             return False
         self.reviews[review["reply_id"]] = copy.deepcopy(review)
@@ -737,16 +737,6 @@ class FakeQaStore:
         self.sent.get(week, {}).pop(reply_id, None)
         if (self.reviews.get(reply_id) or {}).get("week") == week:
             del self.reviews[reply_id]
-
-
-def _review_week(review: Mapping[str, Any]) -> str:
-    """What the DynamoDB store checks before storing a review: a reply id and the week it was sent in."""
-    if not isinstance(review.get("reply_id"), str) or not review["reply_id"]:
-        raise ValueError("a review needs the 'reply_id' of the reply it reviews")
-    week = review.get("week")
-    if not isinstance(week, str) or not week:
-        raise ValueError("a review needs the 'week' its reply was sent in (as note_sent_reply had it)")
-    return week
 
 
 class FakeNotifier:

@@ -40,7 +40,7 @@ from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import InvalidCursor
 from chalicelib.domain.kpi import Delta, is_counter
 from chalicelib.domain.paging import decode_cursor, encode_cursor
-from chalicelib.domain.qa import ReplyForReview
+from chalicelib.domain.qa import ReplyForReview, review_week
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
 # A transaction that meets another one on the same item (two shards' batches adding to one day's team
@@ -196,15 +196,6 @@ class DynamoKpiStore:
 _REPLY_FIELDS = ("reply_id", "agent_id", "case_id", "sent_at", "csat_score")
 
 
-def _review_week(review: Mapping[str, Any]) -> str:
-    if not isinstance(review.get("reply_id"), str) or not review["reply_id"]:
-        raise ValueError("a review needs the 'reply_id' of the reply it reviews")
-    week = review.get("week")
-    if not isinstance(week, str) or not week:
-        raise ValueError("a review needs the 'week' its reply was sent in (as note_sent_reply had it)")
-    return week
-
-
 class DynamoQaStore:
     """The weekly pool of sent replies (paged in reply id order) and one review per reply.
 
@@ -254,7 +245,7 @@ class DynamoQaStore:
         return page, (encode_cursor({"w": week, "r": page[-1].reply_id}) if page and more else None)
 
     def put_review(self, review: Dict[str, Any]) -> bool:
-        week = _review_week(review)
+        week = review_week(review)
         reply_id = review["reply_id"]
         # Kept as JSON: a criterion scored null (not applicable) must come back null, and a score as written
         # (marshal drops None inside maps and turns 80.0 into 80).

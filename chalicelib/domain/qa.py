@@ -328,3 +328,14 @@ def _rate(reply: ReplyForReview, policy: SamplingPolicy, agents_since: Mapping[s
 def _quote(text: str, length: int = 40) -> str:
     clipped = text if len(text) <= length else text[:length] + "…"
     return "'" + clipped.encode("ascii", "backslashreplace").decode("ascii") + "'"
+
+
+def review_week(review: Mapping[str, Any]) -> str:
+    """The week a review is filed under, checked as every QA store checks it before storing: the
+    review names its reply and the week that reply was sent in."""
+    if not isinstance(review.get("reply_id"), str) or not review["reply_id"]:
+        raise ValueError("a review needs the 'reply_id' of the reply it reviews")
+    week = review.get("week")
+    if not isinstance(week, str) or not week:
+        raise ValueError("a review needs the 'week' its reply was sent in (as note_sent_reply had it)")
+    return week

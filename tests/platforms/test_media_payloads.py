@@ -261,3 +261,25 @@ def test_a_polled_facebook_comment_keeps_its_photo():
     assert [(m.type, m.url) for m in mention.media] == [("image", "https://scontent.xx.fbcdn.net/v/suitcase.jpg")]
     sticker = {**comment, "attachment": {"type": "sticker", "media": {"image": {"src": "https://x/s.png"}}}}
     assert _feed_comment_mention(sticker, "PAGE_1", "facebook:PAGE").media == []
+
+
+def test_an_image_delivered_then_its_text_failing_is_ambiguous_never_sent_again(graph, monkeypatch):
+    """Messenger takes an image and its text as two messages: when the text fails after the image went,
+    the reply must not be retried as if nothing was sent (the customer would get the image twice)."""
+    from chalicelib.adapters.platforms.meta import MetaAmbiguous, MetaTransientError
+
+    client = graph_client(graph)
+    graph.add_customer_message("messenger", "5550010", "my bag", name="Jess Nomad", created_time=time.time())
+    real_call, calls = client._call, []
+
+    def text_times_out(method, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise MetaTransientError("Graph API unreachable: timed out")
+        return real_call(method, path, **kwargs)
+
+    monkeypatch.setattr(client, "_call", text_times_out)
+    with pytest.raises(MetaAmbiguous, match="image was sent"):
+        client.send_message("messenger", PAGE, "5550010", "Here is the form",
+                            attachment={"url": "https://cdn.example.com/claim.jpg"})
+    assert [p["kind"] for p in graph.posted] == ["attachment"]

@@ -23,7 +23,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from chalicelib.adapters.platforms.http import HttpClient, HttpError, Response, TransportError
 from chalicelib.adapters.platforms.meta_webhooks import epoch_seconds, facebook_permalink, guess_lang, iso_utc
@@ -447,7 +447,8 @@ class GraphClient:
                                            reply_to_message_id)
                 if captioned:
                     return sent
-                reply_to_message_id = None
+                return _after_image(sent, lambda: self._whatsapp_send(
+                    account_id, {**payload, "type": "text", "text": {"preview_url": False, "body": text}}, None))
             if template is not None:
                 payload.update(_whatsapp_template(template, choices, template_variables))
             elif choices:
@@ -468,11 +469,12 @@ class GraphClient:
         if platform == "instagram":
             _check_instagram_dm(text)
         kind = {"messaging_type": "MESSAGE_TAG", "tag": tag} if tag else {"messaging_type": "RESPONSE"}
+        image_id = None
         if attachment is not None:
-            self._call("POST", f"/{account_id}/messages", json_body={
+            image_id = _created_id(self._call("POST", f"/{account_id}/messages", json_body={
                 "recipient": {"id": recipient_id}, **kind,
                 "message": {"attachment": {"type": "image", "payload": {"url": str(attachment["url"]),
-                                                                        "is_reusable": False}}}})
+                                                                        "is_reusable": False}}}}), "message_id")
         message: Dict[str, Any] = {"text": text}
         if choices:
             _check_choices(choices, most=QUICK_REPLIES_MAX, title_max=QUICK_REPLY_TITLE_MAX,
@@ -481,6 +483,9 @@ class GraphClient:
                                         for c in choices]
         payload = {"recipient": {"id": recipient_id}, "message": message}
         payload.update(kind)
+        if image_id is not None:
+            return _after_image(image_id, lambda: _created_id(
+                self._call("POST", f"/{account_id}/messages", json_body=payload), "message_id"))
         body = self._call("POST", f"/{account_id}/messages", json_body=payload)
         return _created_id(body, "message_id")
 
@@ -748,6 +753,18 @@ def _direct_message_mention(message: Dict[str, Any], platform: str, source_id: s
         # One thread per customer: every message from this sender is the same conversation.
         conversation_id=sender_id, raw=message, media=media,
     )
+
+
+def _after_image(image_id: str, send_text: Callable[[], str]) -> str:
+    """The text that follows an image already delivered. If it fails, the customer has half the reply:
+    a retry would send the image again, so the outcome is ambiguous (the reply is marked unknown for an
+    agent to look at), never "nothing was sent"."""
+    try:
+        return send_text()
+    except AmbiguousOutcome:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure after the image reached the customer
+        raise MetaAmbiguous(f"the image was sent (message {image_id}) but its text was not: {err}") from err
 
 
 def _https(value: Any) -> str:
