@@ -8,6 +8,7 @@ import json
 import pytest
 
 from chalicelib.bootstrap import deps
+from chalicelib.domain.paging import encode_cursor
 from tests.api import call, frozen_clock
 from tests.test_app import assign, mention, team, triage  # noqa: F401  (team is a fixture)
 
@@ -95,7 +96,11 @@ def test_bad_review_requests_say_what_to_fix(models_bucket, client, app_module, 
     triage(app_module, mention("1", PRAISE, author_id="51"))
     for query, words in (("", "case"), ("case=true", "GET /cases"), ("case=false&sentiment=angry", "sentiment"),
                          ("case=false&day=23-11-2026", "YYYY-MM-DD"), ("case=false&limit=0", "limit"),
-                         ("case=false&cursor=bm9wZQ", "cursor")):
+                         ("case=false&cursor=bm9wZQ", "cursor"),
+                         # Forged positions: a day that is no day, a key no index entry can have.
+                         ("case=false&cursor=" + encode_cursor({"day": "2026-11-2x"}), "cursor"),
+                         ("case=false&day=2026-11-23&cursor=" + encode_cursor({"day": "2026-11-23", "pos": encode_cursor(
+                             {"d": "2026-11-23", "k": "x#" + "9" * 400})}), "cursor")):
         answer = client.http.get(f"/mentions?{query}", headers=aiko)
         assert answer.status_code == 400 and words in answer.json_body["error"], (query, answer.body)
     for body in ({"category": "angry"}, {"colour": "red"}, ["x"]):

@@ -41,6 +41,9 @@ def review_fields(mention_id: str, triage: Mapping[str, Any], at: str) -> Dict[s
             "rv_score": Decimal(str(round(float(score), 4))) if isinstance(score, (int, float)) else Decimal(0)}
 
 
+MAX_QUERIES_PER_PAGE = 10
+
+
 class DynamoMentionReview:
     def __init__(self, table: str):
         self.table = table
@@ -57,24 +60,31 @@ class DynamoMentionReview:
             kwargs["ExpressionAttributeValues"].update({f":{name}": {"S": value} for name, value in wanted.items()})
         if after is not None:
             state = decode_cursor(after)
-            if set(state) != {"d", "k"} or state["d"] != day or not isinstance(state["k"], str) or "#" not in state["k"]:
+            key = state.get("k")
+            if (set(state) != {"d", "k"} or state["d"] != day or not isinstance(key, str) or len(key) > 300
+                    or not key.partition("#")[2]):
                 raise InvalidCursor("query 'cursor' is not a position in this day's review list; start again without it")
             kwargs["ExclusiveStartKey"] = {"rv_pk": {"S": f"NOCASE#{day}"}, "rv_sk": {"S": state["k"]},
                                            "mention_id": {"S": state["k"].split("#", 1)[1]}}
         # Full pages, and a cursor only when another entry exists: read on (a filter may drop most of a
         # day) until one entry past the page or the day's end. Index entries are ~100 bytes, so a read
         # of 25 or more costs what a read of one does.
+        # A request reads at most MAX_QUERIES_PER_PAGE Queries (a few thousand entries of a busy day); a
+        # filter that matches little there ends the page short, with a cursor where the reading stopped.
         keys: List[Dict[str, Any]] = []
-        while True:
-            page = ddb().query(**kwargs, Limit=max(25, limit + 1 - len(keys)))
+        last: Optional[Dict[str, Any]] = None
+        for _query in range(MAX_QUERIES_PER_PAGE):
+            page = ddb().query(**kwargs, Limit=max(200, limit + 1 - len(keys)))
             keys.extend(page.get("Items", []))
             last = page.get("LastEvaluatedKey")
             if len(keys) > limit or not last:
                 break
             kwargs["ExclusiveStartKey"] = last
-        more = len(keys) > limit
-        keys = keys[:limit]
-        position = encode_cursor({"d": day, "k": keys[-1]["rv_sk"]["S"]}) if more else None
+        if len(keys) > limit:
+            keys = keys[:limit]
+            position: Optional[str] = encode_cursor({"d": day, "k": keys[-1]["rv_sk"]["S"]})
+        else:
+            position = encode_cursor({"d": day, "k": last["rv_sk"]["S"]}) if last else None
         return self._read([k["mention_id"]["S"] for k in keys]), position
 
     def _read(self, ids: List[str]) -> List[StoredMention]:

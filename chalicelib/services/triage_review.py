@@ -58,6 +58,13 @@ def _day(raw: Any, name: str = "day") -> str:
     return raw
 
 
+def _is_day(raw: str) -> bool:
+    try:
+        return _day(raw) == raw
+    except BadRequest:
+        return False
+
+
 def _shift(day: str, days: int) -> str:
     return (parse_iso(f"{day}T00:00:00Z") + timedelta(days=days)).date().isoformat()
 
@@ -112,9 +119,10 @@ def list_no_case(agent: Agent, params: Mapping[str, str], deps: Deps) -> Dict[st
     day, position = first, None
     if params.get("cursor"):
         state = decode_cursor(params["cursor"])
-        if set(state) - {"day", "pos"} or not isinstance(state.get("day"), str) or not last <= state["day"] <= first:
-            from chalicelib.domain.errors import InvalidCursor
+        from chalicelib.domain.errors import InvalidCursor
 
+        if (set(state) - {"day", "pos"} or not isinstance(state.get("day"), str) or not _is_day(state["day"])
+                or not last <= state["day"] <= first):
             raise InvalidCursor("query 'cursor' is not one this list issued (with these filters); start again without it")
         day, position = state["day"], state.get("pos")
     found: List[Dict[str, Any]] = []
