@@ -8,7 +8,7 @@ lazily, on first use.
 """
 from typing import TYPE_CHECKING
 
-from chalice import Chalice, Cron, Rate
+from chalice import Cron, Rate
 
 from chalicelib.adapters import metering
 from chalicelib.bootstrap import deps, fetchers
@@ -19,6 +19,7 @@ from chalicelib.entrypoints.cases_api import cases_api
 from chalicelib.entrypoints.costs_api import costs_api
 from chalicelib.entrypoints.csat_api import csat_api
 from chalicelib.entrypoints.customers_api import customers_api
+from chalicelib.entrypoints.function_url import SocialcareChalice
 from chalicelib.entrypoints.lazy import lazy_module
 from chalicelib.entrypoints.media_api import media_api
 from chalicelib.entrypoints.openapi_api import openapi_api
@@ -40,7 +41,7 @@ else:  # loaded by the first handler that uses one: each function's cold start p
     assign, intake, reply, sla = (lazy_module(f"chalicelib.services.{name}") for name in ("assign", "intake", "reply", "sla"))
     poll = lazy_module("chalicelib.services.listen.poll")
 
-app = Chalice(app_name="socialcare")
+app = SocialcareChalice(app_name="socialcare")  # Chalice, also answering the function URL (entrypoints/function_url.py)
 config = settings()
 app.register_blueprint(cases_api)      # GET /cases, GET/PATCH /cases/{id}, POST /cases/{id}/replies
 app.register_blueprint(admin_api)      # /admin/triage-rules, /sources, /admin/sources, /admin/agents/{id}

@@ -1,6 +1,7 @@
 """What socialcare costs to run, measured: a realistic mix through the whole pipeline, every AWS request counted.
 
     .venv/bin/python bench/cost.py [--mentions 500] [--waves 5] [--region us-east-1] [--arch arm64]
+                                   [--front function_url | --front rest]
                                    [--profile chalicelib/domain/usage_profile.json | --no-profile]
 
 AWS is moto, in process, provisioned from infra/template.yaml; the platforms
@@ -12,7 +13,10 @@ assignment run from the queues as Lambda would run them; 20 % of the mentions
 are worded to become cases, and for each case its assignee lists their inbox,
 opens the case, answers (the reply is sent) and resolves it: four agent API
 calls. Then the schedules run with nothing new, to measure the fixed cost of
-listening.
+listening. Agents and Meta reach the API through the front the stage deploys:
+the API handler's function URL (``--front function_url``, the default: each
+call is a function URL event, payload 2.0, and costs no API Gateway request),
+or the REST API (``--front rest``: $3.50 a million requests, the old figure).
 
 Counted, per request, through botocore's event hooks (no change to the code
 under test): SQS requests by 64 KB chunk; DynamoDB read and write units,
@@ -21,7 +25,9 @@ one based on sizes or indexes, so it is not asked for): the larger of the item
 before and after a write, twice in a transaction, and a write to every global
 secondary index the item enters, leaves or changes in; Secrets Manager and S3
 calls. Per invocation: Lambda requests and GB-seconds, API Gateway requests
-(agent calls; webhooks apart), log bytes written, X-Ray traces (where the ``prod``
+(agent calls; webhooks apart; none through a function URL), log bytes written, Lambda's own
+START, END and REPORT lines (none where the ``prod`` stage's ``LAMBDA_SYSTEM_LOG_LEVEL`` is WARN,
+the default), X-Ray traces (where the ``prod``
 stage of .chalice/config.json turns active tracing on). Platform API
 calls are counted by priced kind. ``chalicelib.domain.cost`` prices all of it.
 
@@ -36,6 +42,7 @@ prices.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import gzip
 import json
@@ -80,7 +87,8 @@ LATENCY_MS = {"dynamodb": 6.0, "dynamodb:transact": 12.0, "sqs": 10.0, "secretsm
               "other": 10.0, "platform": 150.0}
 # Lambda gives a function CPU in proportion to its memory; 1,769 MB is one full vCPU.
 FULL_VCPU_MB = 1769
-# START, END and REPORT lines (with the X-Ray trace id) that Lambda writes for every invocation.
+# START, END and REPORT lines (with the X-Ray trace id) that Lambda writes for every invocation, unless the
+# stage keeps only its WARN lines (LAMBDA_SYSTEM_LOG_LEVEL, chalicelib/config.py; WARN by default).
 LAMBDA_PLATFORM_LOG_BYTES = 420
 # The fetch function's container reads the platform secret again when Powertools' 5-minute cache expires.
 SECRET_CACHE_SECONDS = 300
@@ -88,8 +96,11 @@ BYTES_PER_GB = 1024 ** 3
 SQS_CHUNK = 64 * 1024
 
 AGENT_CALLS = ("list", "open", "answer", "resolve")
-# The deployed stage whose settings (X-Ray tracing per function) the bench prices.
+# The deployed stage whose settings (X-Ray tracing, Lambda's own log lines, per function) the bench prices.
 TRACING_STAGE = "prod"
+# How agents and Meta reach the API handler: its function URL (what infra/deploy.py and the package deploy as
+# the stage's address) or the REST API Chalice deploys beside it (API Gateway, billed per request).
+FRONTS = ("function_url", "rest")
 
 
 # ---- counting ------------------------------------------------------------------------------------
@@ -112,9 +123,12 @@ class Invocation:
 class Meter:
     """Everything the run consumed, by phase: listen, webhook (API Gateway only), case, idle, token."""
 
-    def __init__(self, memory_mb: Mapping[str, int], tracing: Optional[Mapping[str, bool]] = None):
+    def __init__(self, memory_mb: Mapping[str, int], tracing: Optional[Mapping[str, bool]] = None,
+                 platform_log_bytes: Optional[Mapping[str, int]] = None):
         self.memory_mb = dict(memory_mb)
         self.tracing = dict(tracing or {})   # function -> X-Ray active tracing on (as the stage deploys it)
+        # function -> bytes of Lambda's own lines per invocation (as the stage's LAMBDA_SYSTEM_LOG_LEVEL keeps them)
+        self.platform_log_bytes = dict(platform_log_bytes or {})
         self.phase = "setup"
         self.function = "setup"
         self.usage: Dict[str, Counter] = defaultdict(Counter)
@@ -196,11 +210,12 @@ class Meter:
         self.add(phase, "lambda.gb_seconds", billed_ms / 1000 * memory / 1024)
         if self.tracing.get(invocation.function):
             self.add(phase, "xray.traces_recorded", 1)  # an upper bound: X-Ray's default rule samples some away
-        self.add(phase, "logs.ingested_gb", (invocation.log_bytes + LAMBDA_PLATFORM_LOG_BYTES) / BYTES_PER_GB)
+        logged = invocation.log_bytes + self.platform_log_bytes.get(invocation.function, LAMBDA_PLATFORM_LOG_BYTES)
+        self.add(phase, "logs.ingested_gb", logged / BYTES_PER_GB)
         self.request("lambda", phase)
         self.note(("lambda", invocation.function, "invocations"), 1, phase)
         self.note(("lambda", invocation.function, "billed ms"), billed_ms, phase)
-        self.note(("logs", invocation.function, "bytes"), invocation.log_bytes + LAMBDA_PLATFORM_LOG_BYTES, phase)
+        self.note(("logs", invocation.function, "bytes"), logged, phase)
 
 
 class CountingStream:
@@ -710,6 +725,7 @@ class Run:
     alarms: int
     agent_calls: Counter
     duration_s: float
+    front: str = "function_url"
 
 
 def _memory_by_function() -> Dict[str, int]:
@@ -724,6 +740,18 @@ def _tracing_by_function(stage: str = TRACING_STAGE) -> Dict[str, bool]:
 
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     return {name: stage_settings(stage, name, config)[1] for name in config["lambda_functions"]}
+
+
+def _platform_log_bytes_by_function(stage: str = TRACING_STAGE) -> Dict[str, int]:
+    """Bytes of Lambda's own START, END and REPORT lines per invocation of each function in ``stage``: none where
+    its ``LAMBDA_SYSTEM_LOG_LEVEL`` (as Chalice resolves .chalice/config.json; WARN when unset) keeps WARN lines only."""
+    from chalicelib.config import system_log_level
+    from infra.policies import stage_settings
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    levels = {name: system_log_level(stage_settings(stage, name, config)[0].get("LAMBDA_SYSTEM_LOG_LEVEL", ""))
+              for name in config["lambda_functions"]}
+    return {name: 0 if level == "WARN" else LAMBDA_PLATFORM_LOG_BYTES for name, level in levels.items()}
 
 
 def _reset_caches() -> None:
@@ -766,13 +794,17 @@ def bench_environment(x_url: str, graph_url: str) -> Iterator[None]:
 
 
 def run(mentions: int = 500, waves: int = 5, idle_runs: int = 5, token_runs: int = 2, seed: int = 7,
-        warm_up: int = 10, case_rate: float = CASE_RATE, progress: Callable[[str], None] = lambda line: None) -> Run:
+        warm_up: int = 10, case_rate: float = CASE_RATE, progress: Callable[[str], None] = lambda line: None,
+        front: str = "function_url") -> Run:
     """Release ``mentions`` in ``waves`` and take each case through its lifecycle, counting everything.
 
     ``warm_up`` mentions go through first, uncounted, so that each function's
     first-call work (imports, the triage lexicons, cached clients and queue
     URLs) is not charged to the measured mentions: cold starts are left out.
+    ``front``: how agents and Meta reach the API handler (``FRONTS``).
     """
+    if front not in FRONTS:
+        raise ValueError(f"front must be one of {', '.join(FRONTS)}, not {front!r}")
     import logging
     import warnings
 
@@ -808,7 +840,7 @@ def run(mentions: int = 500, waves: int = 5, idle_runs: int = 5, token_runs: int
                    user_token=X_USER_TOKEN, rate_limits={e: 10**9 for e in ("mentions", "search", "dm_events", "post",
                                                                               "dm_send", "user_tweets")}).start()
     graph = FakeGraph(access_token=META_TOKEN).start()
-    meter = Meter(_memory_by_function(), _tracing_by_function())
+    meter = Meter(_memory_by_function(), _tracing_by_function(), _platform_log_bytes_by_function())
     undo_platform = install_platform_recorder(meter, fake_x.url)
     try:
         with bench_environment(fake_x.url, graph.url), mock_aws():
@@ -855,7 +887,8 @@ def run(mentions: int = 500, waves: int = 5, idle_runs: int = 5, token_runs: int
                               sqs=boto3.client("sqs"), tokens=tokens, fake_x=fake_x, graph=graph,
                               post_id=graph.add_page_post("Typhoon advisory: flights on Nov 24 may change.")["id"],
                               media_id=graph.add_ig_media("Our new Haneda lounge opens tomorrow")["id"],
-                              rng=random.Random(seed + 1), deliver_queue=deliver_queue,
+                              rng=random.Random(seed + 1), deliver_queue=deliver_queue, front=front,
+                              url_context=LambdaContext(f"socialcare-{STAGE}", REGION),
                               schedule=lambda name: (scheduled_event(f"socialcare-{STAGE}-{name}", REGION),
                                                      LambdaContext(f"socialcare-{STAGE}-{name}", REGION)))
                 graph.set_webhook("http://bench.invalid/webhooks/meta", META_APP_SECRET, transport=world.webhook)
@@ -888,7 +921,7 @@ def run(mentions: int = 500, waves: int = 5, idle_runs: int = 5, token_runs: int
                idle_runs=idle_runs, token_runs=token_runs, idle_dm_events=int(returned / max(1, idle_runs)),
                storage={name: tuple(a - b for a, b in zip(after[name], before[name])) for name in TABLES},
                alarms=(ROOT / "infra" / "template.yaml").read_text().count("Type: AWS::CloudWatch::Alarm"),
-               agent_calls=world.agent_calls, duration_s=time.monotonic() - started)
+               agent_calls=world.agent_calls, duration_s=time.monotonic() - started, front=front)
 
 
 TABLES = ("mentions", "cases", "settings")
@@ -909,6 +942,8 @@ class World:
     rng: random.Random
     deliver_queue: Callable[..., List[Dict[str, Any]]]
     schedule: Callable[[str], Tuple[Dict[str, Any], Any]]
+    front: str = "function_url"
+    url_context: Any = None                                   # the API handler's Lambda context (function URL events)
     counted: bool = True
     fetch_runs: int = 0
     cases: Dict[str, str] = field(default_factory=dict)        # case id -> platform
@@ -965,24 +1000,76 @@ class World:
             return self.deliver_queue(self.sqs, queue, handle, name, max_batches=10_000)
 
     def webhook(self, body: bytes, headers: Dict[str, str]) -> int:
-        """Meta's delivery through API Gateway to the API function (API Gateway counted apart)."""
-        if self.counted:
-            self.meter.add("webhook", "apigateway.rest_requests", 1)
-            self.meter.request("apigateway", "webhook")
-        with self.meter.invoke("api_handler", self.phase("listen")):
-            return int(self.client.http.post("/webhooks/meta", headers=headers, body=body).status_code)
+        """Meta's delivery through the stage's front to the API function (API Gateway, if any, counted apart)."""
+        return int(self.request("POST", "/webhooks/meta", headers, body, usage_phase="webhook",
+                                phase="listen").status_code)
 
     def agent_api(self, agent: str, method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        if self.counted:
-            self.meter.add("case", "apigateway.rest_requests", 1)
-            self.meter.request("apigateway", "case")
         headers = {"Authorization": f"Bearer {self.tokens[agent]}", "Content-Type": "application/json"}
-        with self.meter.invoke("api_handler", self.phase("case")):
-            answer = getattr(self.client.http, method.lower())(
-                path, headers=headers, body=json.dumps(body).encode() if body is not None else b"")
+        answer = self.request(method, path, headers, json.dumps(body).encode() if body is not None else b"",
+                              usage_phase="case", phase="case")
         if self.counted:
             self.agent_calls[f"{method} {answer.status_code}"] += 1
         return answer
+
+    def request(self, method: str, path: str, headers: Dict[str, str], body: bytes, *, usage_phase: str,
+                phase: str) -> Any:
+        """One HTTP request to the API function: through its function URL (an event of payload 2.0, which
+        chalicelib/entrypoints/function_url.py turns into the one Chalice routes; no API Gateway request), or
+        through the REST API (Chalice's own event; one API Gateway request, under ``usage_phase``)."""
+        if self.front == "rest" and self.counted:
+            self.meter.add(usage_phase, "apigateway.rest_requests", 1)
+            self.meter.request("apigateway", usage_phase)
+        with self.meter.invoke("api_handler", self.phase(phase)):
+            if self.front == "rest" or not FUNCTION_URL_EVENTS.exists():
+                return getattr(self.client.http, method.lower())(path, headers=headers, body=body)
+            return url_response(self.app.app(function_url_event(method, path, headers, body), self.url_context))
+
+
+# The app's translation of function URL events (payload 2.0) into the REST events Chalice routes.
+FUNCTION_URL_EVENTS = ROOT / "chalicelib" / "entrypoints" / "function_url.py"
+URL_DOMAIN = "bench0000000000000000000000000000.lambda-url.us-east-1.on.aws"
+
+
+def function_url_event(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Dict[str, Any]:
+    """The event Lambda gives a function for a request to its function URL (payload format 2.0): header names
+    in lower case, the query string raw and parsed, a text body as text (anything else base64)."""
+    from urllib.parse import parse_qsl
+
+    raw_path, _, query = path.partition("?")
+    now = time.time()
+    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered.update({"host": URL_DOMAIN, "x-forwarded-proto": "https", "x-forwarded-for": "203.0.113.7",
+                    "user-agent": "bench/cost.py"})
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    event: Dict[str, Any] = {
+        "version": "2.0", "routeKey": "$default", "rawPath": raw_path, "rawQueryString": query, "headers": lowered,
+        "requestContext": {
+            "accountId": "anonymous", "apiId": URL_DOMAIN.split(".")[0], "domainName": URL_DOMAIN,
+            "domainPrefix": URL_DOMAIN.split(".")[0],
+            "http": {"method": method.upper(), "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
+                     "userAgent": "bench/cost.py"},
+            "requestId": f"bench-{int(now * 1e6)}", "routeKey": "$default", "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000)},
+        "isBase64Encoded": encoded}
+    if query:
+        event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
+    if body:
+        event["body"] = text
+    return event
+
+
+def url_response(answer: Mapping[str, Any]) -> Any:
+    """The function's answer to a function URL event, as chalice.test's HTTPResponse (``status_code``,
+    ``json_body``)."""
+    from chalice.test import HTTPResponse
+
+    raw = answer.get("body") or ""
+    body = base64.b64decode(raw) if answer.get("isBase64Encoded") else str(raw).encode("utf-8")
+    return HTTPResponse(body=body, headers=dict(answer.get("headers") or {}), status_code=int(answer["statusCode"]))
 
 
 def release(item: Item, fake_x: Any, graph: Any, post_id: str, media_id: str, rng: random.Random) -> None:
@@ -1124,7 +1211,9 @@ def profile(result: Run, numbers: Figures, command: str) -> Dict[str, Any]:
         notes=(
             "usage of moto in process: DynamoDB units computed from item sizes (moto's ConsumedCapacity is a constant)",
             f"modeled: round trips {json.dumps(LATENCY_MS)} ms; CPU scaled by {FULL_VCPU_MB} MB / memory; "
-            f"{LAMBDA_PLATFORM_LOG_BYTES} bytes of Lambda platform log lines per invocation",
+            f"{LAMBDA_PLATFORM_LOG_BYTES} bytes of Lambda platform log lines per invocation where the stage keeps "
+            f"them ({_platform_note(result.meter)})",
+            _front_note(result.front),
             "X reads are counted once per resource (X bills a resource once per UTC day; the run is one day); "
             "users returned by expansions are counted as billed user reads (an upper bound)",
             f"X DM polling re-reads the newest DM events every run: {result.idle_dm_events} per idle run here "
@@ -1135,6 +1224,20 @@ def profile(result: Run, numbers: Figures, command: str) -> Dict[str, Any]:
                   "outcomes": dict(sorted(result.outcomes.items())),
                   "agent_call_statuses": {str(k): v for k, v in sorted(result.agent_calls.items())}},
     ).to_dict()
+
+
+def _platform_note(meter: Meter) -> str:
+    kept = sorted(name for name, size in meter.platform_log_bytes.items() if size)
+    return ("LAMBDA_SYSTEM_LOG_LEVEL WARN: none kept" if not kept
+            else "kept for " + ", ".join(kept) + " (LAMBDA_SYSTEM_LOG_LEVEL DEBUG or INFO)")
+
+
+def _front_note(front: str) -> str:
+    if front == "rest":
+        return "agents and Meta through the REST API: one API Gateway request per call and delivery"
+    how = ("function URL events (payload 2.0) through chalicelib/entrypoints/function_url.py"
+           if FUNCTION_URL_EVENTS.exists() else "REST events (chalicelib/entrypoints/function_url.py not there)")
+    return f"agents and Meta through the API handler's function URL: no API Gateway request; driven as {how}"
 
 
 def render(result: Run, numbers: Figures, region: str, architecture: str) -> str:
@@ -1148,6 +1251,8 @@ def render(result: Run, numbers: Figures, region: str, architecture: str) -> str
                  f"({numbers.cases / numbers.mentions:.1%}); {region}, {architecture}, list prices checked {prices.checked}; "
                  f"{result.duration_s:.0f} s")
     lines.append(f"  triage outcomes: {dict(sorted(triaged.items()))}; webhook repeats {WEBHOOK_REPEAT_RATE:.0%}")
+    lines.append(f"  front: {_front_note(result.front)}")
+    lines.append(f"  Lambda's own START/END/REPORT lines: {_platform_note(result.meter)}")
     lines.append("  mix: " + ", ".join(f"{c} {s:.0%}" for c, s in numbers.channel_share.items()))
 
     def table(title: str, usage: Mapping[str, float], requests: Mapping[str, float], target: Optional[float]) -> None:
@@ -1169,8 +1274,12 @@ def render(result: Run, numbers: Figures, region: str, architecture: str) -> str
     table("Listen + triage, per million mentions (API Gateway for webhooks apart)", numbers.per_mention,
           numbers.requests_per_mention, 1.50)
     webhook = price_usage(scale_usage(numbers.webhook_per_pushed_mention, million), prices)
-    lines.append(f"  webhooks, apart: {_short(numbers.webhook_per_pushed_mention.get('apigateway.rest_requests', 0) * million)} "
-                 f"API Gateway requests per million pushed mentions: ${webhook.total_usd:,.2f}")
+    if result.front == "rest":
+        lines.append(f"  webhooks, apart: {_short(numbers.webhook_per_pushed_mention.get('apigateway.rest_requests', 0) * million)} "
+                     f"API Gateway requests per million pushed mentions: ${webhook.total_usd:,.2f}")
+    else:
+        lines.append(f"  webhooks, apart: through the function URL, no API Gateway request: ${webhook.total_usd:,.2f} "
+                     f"per million pushed mentions (--front rest: one each, $3.50 a million)")
     table(f"Case lifecycle, per million cases ({len(AGENT_CALLS)} agent API calls each: list, open, answer, resolve)",
           numbers.per_case, numbers.requests_per_case, 25.00)
     lines.append("")
@@ -1236,15 +1345,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--region", default="us-east-1", help="prices of this region (default us-east-1)")
     parser.add_argument("--arch", default="arm64", choices=("arm64", "x86_64"))
+    parser.add_argument("--front", default="function_url", choices=FRONTS,
+                        help="how agents and Meta reach the API: the function URL the stage deploys (default), "
+                             "or the REST API beside it (API Gateway billed per request: the old figure)")
     parser.add_argument("--profile", default=str(PROFILE_PATH), help="where to write the usage profile")
     parser.add_argument("--no-profile", action="store_true", help="do not write the usage profile")
     args = parser.parse_args(argv)
-    result = run(args.mentions, args.waves, seed=args.seed, progress=lambda line: print(line, file=sys.stderr))
+    result = run(args.mentions, args.waves, seed=args.seed, progress=lambda line: print(line, file=sys.stderr),
+                 front=args.front)
     numbers = figures(result)
     print(render(result, numbers, args.region, args.arch))
     if not args.no_profile:
         command = COMMAND + (f" --mentions {args.mentions}" if args.mentions != 500 else "") + \
-            (f" --waves {args.waves}" if args.waves != 5 else "")
+            (f" --waves {args.waves}" if args.waves != 5 else "") + (" --front rest" if args.front == "rest" else "")
         Path(args.profile).write_text(json.dumps(profile(result, numbers, command), indent=2, ensure_ascii=False) + "\n")
         print(f"\nusage profile written to {args.profile}")
     return 0

@@ -84,6 +84,10 @@ class Settings:
     # The daily triage digest notifies supervisors when a channel had at least this many negative mentions
     # left without a case that day (services/triage_review.py).
     triage_digest_threshold: int = 5
+    # Lambda's own log lines are kept at this level and above (its advanced logging controls: SystemLogLevel,
+    # which both deploy paths set on every function from this setting). START, END and REPORT are INFO lines,
+    # ~420 bytes an invocation of log ingestion: WARN, the default, drops them; DEBUG or INFO brings them back.
+    lambda_system_log_level: str = "WARN"
 
     def sign_in_problem(self) -> Optional[str]:
         """What is wrong with the agent sign-in settings, for the operator; None when they are usable.
@@ -162,6 +166,18 @@ def _budget(raw: str) -> float:
     return value
 
 
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")  # Lambda's SystemLogLevel values, most detail first
+
+
+def system_log_level(raw: str) -> str:
+    """LAMBDA_SYSTEM_LOG_LEVEL as Lambda's SystemLogLevel (empty: WARN); a clear error otherwise."""
+    value = raw.strip().upper() or "WARN"
+    if value not in SYSTEM_LOG_LEVELS:
+        raise ValueError(f"LAMBDA_SYSTEM_LOG_LEVEL must be DEBUG, INFO or WARN (Lambda's system log levels), "
+                         f"not {raw[:30]!r}")
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
     stage = _env("SOCIALCARE_STAGE", "dev")
@@ -211,4 +227,5 @@ def settings() -> Settings:
         media_bucket=_unless_placeholder(_env("MEDIA_BUCKET")),
         whatsapp_waba_id=_env("WHATSAPP_WABA_ID"),
         triage_digest_threshold=_whole("TRIAGE_DIGEST_THRESHOLD", 5, 1, 100_000, "mentions"),
+        lambda_system_log_level=system_log_level(_env("LAMBDA_SYSTEM_LOG_LEVEL")),
     )

@@ -54,7 +54,9 @@ class PrivacyFormatter(LambdaPowertoolsFormatter):
         return super().serialize(redact(log))
 
 
-logger = Logger(service="socialcare", logger_formatter=PrivacyFormatter())
+# RFC 3339 timestamps: with Lambda's JSON log format (infra/deploy.py), a line whose timestamp Lambda cannot
+# read may be filed at INFO whatever its own level says.
+logger = Logger(service="socialcare", logger_formatter=PrivacyFormatter(use_rfc3339=True))
 metrics = Metrics(namespace="socialcare", service="socialcare")
 
 

@@ -176,8 +176,10 @@ class CaseStore(CustomerLedger, Protocol):
 
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         """All or nothing: the case (over ``before.version``), the customer's active case when the case
-        becomes active or done, the assignee's load, and the event. False when the case changed
-        meanwhile; raises Conflict when reopening it would give the customer two active cases.
+        becomes active, the assignee's load, and the event. When the case becomes done, the customer's
+        active-case pointer is released just after (a pointer left by a crash names a done case, and
+        every reader clears such a one). False when the case changed meanwhile; raises Conflict when
+        reopening it would give the customer two active cases.
         Every item of the case then carries the expiry of its new status (domain/retention.py)."""
 
     def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
@@ -324,8 +326,9 @@ class CustomerStore(Protocol):
     """Customer profiles and their linked identities (domain/customer.py), found by key, never by a Scan:
     by identity (``<platform>:<user id>``), by profile (``customer_id``), by handle."""
 
-    def identity(self, customer_key: str) -> Optional[Identity]:
-        """The identity as last recorded; None when it was never recorded (it is then linked to its home profile)."""
+    def identity(self, customer_key: str, *, consistent: bool = True) -> Optional[Identity]:
+        """The identity as last recorded; None when it was never recorded (it is then linked to its home profile).
+        ``consistent=False``: half the price, and possibly a second behind the latest write."""
 
     def record_identity(self, seen: Identity, *, case_id: Optional[str] = None, at: str) -> bool:
         """Remember an identity seen on a post. New: linked to its home profile and findable by its handle

@@ -261,6 +261,17 @@ def connect_x(stage: Stage, console: Console, *, client_id: str, redirect_uri: s
     return expires_at
 
 
+def api_url(stage: Stage, lam: Any) -> str:
+    """The address agents, the web inbox and Meta's webhook use: the API function's URL (infra/deploy.py
+    creates it; the REST API Chalice deploys answers the same routes, at $3.50 a million requests more)."""
+    function = f"{APP}-{stage.name}"
+    try:
+        url = str(lam.get_function_url_config(FunctionName=function)["FunctionUrl"])
+        return url.rstrip("/") + "/"  # AWS ends it with "/"; the README's examples append paths to it
+    except lam.exceptions.ResourceNotFoundException as err:
+        raise AdminError(f"{function} has no function URL yet: run `make deploy STAGE={stage.name}` first") from err
+
+
 # ---- command line -------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -285,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
                          help="read a temporary password from standard input instead of having Cognito email one")
     sub = command("login", "sign in and print an ID token for the API")
     sub.add_argument("--username", required=True)
+    command("url", "print the stage's API address (its function URL, ending in /)")
     sub = command("set-secret", "set values of the stage's platform secret (asked for, not echoed)")
     sub.add_argument("keys", nargs="+", metavar="KEY", help=", ".join(SECRET_KEYS))
     sub = command("connect-x", "authorize the brand's X account (OAuth 2.0 with PKCE) and store its tokens")
@@ -328,6 +340,8 @@ def main(argv: Optional[Sequence[str]] = None, *, project_dir: Path = ROOT, cons
                               role="supervisor" if args.command == "create-supervisor" else "agent")
         elif args.command == "login":
             console.result(login(stage, session.client("cognito-idp"), console, username=args.username))
+        elif args.command == "url":
+            console.result(api_url(stage, session.client("lambda")))
         elif args.command == "set-secret":
             set_secret(stage, console, args.keys)
         elif args.command == "connect-x":

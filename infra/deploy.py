@@ -31,7 +31,14 @@ In order, each step safe to repeat (an update runs the same steps):
    event source mappings, the REST API. A failure of its API Gateway step is
    named as such.
 7. what Chalice cannot configure: ReportBatchItemFailures on the SQS mappings
-   (infra/partial_batch.py) and on the cases stream's mapping (here).
+   (infra/partial_batch.py) and on the cases stream's mapping (here); API
+   stage throttling and cost allocation tags; Lambda's advanced logging
+   controls on every function (JSON log format, Lambda's own lines from the
+   stage's ``LAMBDA_SYSTEM_LOG_LEVEL``: WARN by default, so no START, END and
+   REPORT lines); and the API handler's function URL (AuthType NONE: the app
+   checks every caller itself) with its public invoke permissions. The URL is
+   the stage's address for agents, the web inbox and Meta's webhook; the REST
+   API Chalice deploys stays, with the same routes.
 
 Why the stack outputs go into .chalice/config.json and not SSM: the functions
 read every setting from environment variables (chalicelib/config.py), so an
@@ -89,6 +96,18 @@ API_STEP_FAILED = (
 TERMINAL_FAILURES = ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED",
                      "UPDATE_ROLLBACK_FAILED")
 MAX_TEMPLATE_BODY = 51_200  # CloudFormation's limit for a template passed inline
+API_HANDLER = "api_handler"
+# The function URL's resource-based policy, one statement per action. AuthType NONE: Lambda authenticates no
+# caller (the app checks Cognito ID tokens itself, chalicelib/entrypoints/auth.py, and Meta's signature on the
+# webhook). "Starting in October 2025, new function URLs will require both lambda:InvokeFunctionUrl and
+# lambda:InvokeFunction permissions" (AWS Lambda Developer Guide, "Control access to Lambda function URLs"):
+# InvokeFunctionUrl for requests to a URL whose AuthType is NONE, and InvokeFunction only for invocations that
+# come through a function URL (AddPermission's InvokedViaFunctionUrl: the lambda:InvokedViaFunctionUrl
+# condition), so the public grant does not let anyone call Invoke on the function directly.
+FUNCTION_URL_STATEMENTS = (
+    ("FunctionURLAllowPublicAccess", {"Action": "lambda:InvokeFunctionUrl", "FunctionUrlAuthType": "NONE"}),
+    ("FunctionURLAllowInvokeAction", {"Action": "lambda:InvokeFunction", "InvokedViaFunctionUrl": True}),
+)
 
 
 class DeployError(Exception):
@@ -147,6 +166,27 @@ def stage_environment(config: Dict[str, Any], stage: str) -> Dict[str, str]:
             **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
 
 
+def logging_config(environment: Mapping[str, str]) -> Dict[str, str]:
+    """Lambda's advanced logging controls for a function with these environment variables: the
+    ``LoggingConfig`` both deploy paths set (here after `chalice deploy`, infra/merge.py in the package).
+
+    - ``LogFormat`` JSON: Lambda filters log lines by level only in JSON format. Powertools writes JSON lines
+      with a ``level`` already; its EMF metric lines (JSON without a ``level``) count as INFO.
+    - ``SystemLogLevel`` from ``LAMBDA_SYSTEM_LOG_LEVEL`` (chalicelib/config.py reads and checks it): WARN, the
+      default, drops START, END and REPORT (INFO lines, ~420 bytes an invocation); DEBUG or INFO keeps them.
+    - ``ApplicationLogLevel`` DEBUG where Powertools logs DEBUG, else INFO. Never above INFO: a WARN filter
+      would drop the EMF lines, and with them every metric the alarms watch. Lambda passes this level to the
+      function (``AWS_LAMBDA_LOG_LEVEL``), and Powertools' Logger takes it over ``POWERTOOLS_LOG_LEVEL``.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from chalicelib.config import system_log_level  # the one place settings are read; it imports nothing else
+
+    application = "DEBUG" if (environment.get("POWERTOOLS_LOG_LEVEL") or "INFO").strip().upper() == "DEBUG" else "INFO"
+    return {"LogFormat": "JSON", "ApplicationLogLevel": application,
+            "SystemLogLevel": system_log_level(environment.get("LAMBDA_SYSTEM_LOG_LEVEL", ""))}
+
+
 def referenced_policy_files(config: Dict[str, Any], stage: str) -> List[str]:
     settings = config.get("stages", {}).get(stage, {})
     names = [config.get("iam_policy_file"), settings.get("iam_policy_file")]
@@ -170,6 +210,7 @@ class Deployment:
     # Read from the stack's tables by provision(): each index as declared, and the removals to stage.
     _index_definitions: Dict[str, Dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _retire_steps: List[Any] = field(default_factory=list, init=False, repr=False)
+    function_address: str = field(default="", init=False)  # the API handler's function URL, once function_url() ran
 
     @property
     def region(self) -> str:
@@ -189,6 +230,8 @@ class Deployment:
         self.after_chalice()
         self.retire_indexes()  # only now: the functions deployed above no longer read them
         self.stage_settings_and_tags()
+        self.lambda_logging()
+        self.function_url()
         return self.summary()
 
     # 1 -------------------------------------------------------------------------------
@@ -200,6 +243,7 @@ class Deployment:
         hits = stage_placeholders(config, self.stage, filled_here=list(OUTPUT_ENV.values()))
         if hits:
             raise placeholder_error(hits, self.stage)
+        self.logging_configs(config)  # a wrong LAMBDA_SYSTEM_LOG_LEVEL stops the deploy here, not after Chalice
         self.refuse_other_path()
 
     def refuse_other_path(self) -> None:
@@ -567,6 +611,109 @@ class Deployment:
             done["tagged"].append(name)
         return done
 
+    # 9 -------------------------------------------------------------------------------
+    def logging_configs(self, config: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, str]]:
+        """Function name -> the LoggingConfig it gets, for every function of the stage (its own log group)."""
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import policies
+
+        config = config if config is not None else load_config(self.project_dir)
+        found: Dict[str, Dict[str, str]] = {}
+        for name in policies.stage_functions(self.stage, config):
+            environment = policies.stage_settings(self.stage, name, config)[0]
+            try:
+                wanted = logging_config(environment)
+            except ValueError as err:
+                raise DeployError(f"stage {self.stage}, function {name}: {err} (nothing was deployed)") from err
+            found[policies.function_name(name, self.stage)] = {
+                **wanted, "LogGroup": policies.log_group_name(name, self.stage)}
+        return found
+
+    def _settled(self, lam: Any, function: str) -> None:
+        """Wait until no update of ``function`` is in progress (its LastUpdateStatus is Successful): Lambda
+        refuses another update of a function until then (ResourceConflictException)."""
+        from botocore.exceptions import WaiterError
+
+        try:
+            lam.get_waiter("function_updated_v2").wait(
+                FunctionName=function, WaiterConfig={"Delay": self.waiter_delay, "MaxAttempts": 120})
+        except WaiterError as err:
+            raise DeployError(f"function {function} is not ready for its settings after chalice deploy --stage "
+                              f"{self.stage} ({err}); run the deploy again") from err
+
+    def lambda_logging(self) -> List[str]:
+        """Lambda's advanced logging controls (``logging_config``) on every function of the stage, one update
+        at a time: each waits for the function's previous update (Chalice's, or the partial-batch step's) to
+        finish, as Lambda requires, and for its own. A function already so configured is left alone."""
+        lam = self.client("lambda")
+        configs = self.logging_configs()
+        changed = []
+        for function, wanted in configs.items():
+            self._settled(lam, function)
+            current = lam.get_function_configuration(FunctionName=function).get("LoggingConfig") or {}
+            if all(current.get(key) == value for key, value in wanted.items()):
+                continue
+            lam.update_function_configuration(FunctionName=function, LoggingConfig=wanted)
+            self._settled(lam, function)
+            changed.append(function)
+        levels = sorted({wanted["SystemLogLevel"] for wanted in configs.values()})
+        quiet = stage_environment(load_config(self.project_dir), self.stage).get("POWERTOOLS_LOG_LEVEL", "INFO")
+        if quiet.strip().upper() not in ("DEBUG", "INFO"):
+            self.out(f"note: POWERTOOLS_LOG_LEVEL={quiet} in stage {self.stage}, but Lambda's application log level "
+                     f"is INFO (the EMF metric lines carry no level: a higher one would drop them), and Powertools "
+                     f"follows Lambda's: INFO lines are logged")
+        if changed:
+            self.out(f"{len(changed)} function(s) log JSON, Lambda's own lines at {' and '.join(levels)}"
+                     + (": no START, END or REPORT lines (LAMBDA_SYSTEM_LOG_LEVEL=INFO brings them back)"
+                        if levels == ["WARN"] else ""))
+        return changed
+
+    # 10 ------------------------------------------------------------------------------
+    def function_url(self) -> str:
+        """Create or update the API handler's function URL (AuthType NONE), and its public invoke permissions
+        (``FUNCTION_URL_STATEMENTS``, each added once). Returns the URL (``https://<id>.lambda-url.<region>.on.aws/``).
+
+        A function URL costs nothing per request beyond the invocation (API Gateway REST: $3.50 a million) and
+        has no throttling of its own: the API handler's reserved concurrency (.chalice/config.json) bounds it.
+        """
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import policies
+
+        lam = self.client("lambda")
+        function = policies.function_name(API_HANDLER, self.stage)
+        self._settled(lam, function)
+        try:
+            current = lam.get_function_url_config(FunctionName=function)
+        except lam.exceptions.ResourceNotFoundException:
+            url = lam.create_function_url_config(FunctionName=function, AuthType="NONE", InvokeMode="BUFFERED")["FunctionUrl"]
+            self.out(f"{function}: function URL created: {url}")
+        else:
+            url = current["FunctionUrl"]
+            if current.get("AuthType") != "NONE" or current.get("InvokeMode", "BUFFERED") != "BUFFERED":
+                lam.update_function_url_config(FunctionName=function, AuthType="NONE", InvokeMode="BUFFERED")
+                self.out(f"{function}: function URL set to AuthType NONE, buffered: {url}")
+        have = self._statement_ids(lam, function)
+        for statement_id, grant in FUNCTION_URL_STATEMENTS:
+            if statement_id in have:
+                continue
+            try:
+                lam.add_permission(FunctionName=function, StatementId=statement_id, Principal="*", **grant)
+            except lam.exceptions.ResourceConflictException as err:
+                # The statement id is taken (another deploy added it meanwhile), or an update was in progress.
+                if statement_id not in self._statement_ids(lam, function):
+                    raise DeployError(f"{function}: the function URL's permission {statement_id} could not be "
+                                      f"added ({err}); run the deploy again") from err
+        self.function_address = url
+        return url
+
+    @staticmethod
+    def _statement_ids(lam: Any, function: str) -> Set[str]:
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+        except lam.exceptions.ResourceNotFoundException:  # no resource-based policy yet
+            return set()
+        return {statement.get("Sid", "") for statement in policy.get("Statement", [])}
+
     def summary(self) -> Dict[str, Any]:
         deployed = self.project_dir / ".chalice" / "deployed" / f"{self.stage}.json"
         api_url = ""
@@ -574,14 +721,24 @@ class Deployment:
             for resource in json.loads(deployed.read_text()).get("resources", []):
                 if resource.get("resource_type") == "rest_api":
                     api_url = resource.get("rest_api_url", "")
+        url = self.function_address
+        base = url.rstrip("/")
         self.out("")
-        self.out(f"stage {self.stage} deployed. API: {api_url or '(see chalice url --stage ' + self.stage + ')'}")
+        if url:
+            self.out(f"stage {self.stage} deployed. Its address (the function URL): {base}/")
+            self.out(f"  agents' API:           {base}/cases ...  (Authorization: Bearer <ID token>)")
+            self.out(f"  web inbox:             {base}/")
+            self.out(f"  Meta webhook callback: {base}/webhooks/meta")
+            if api_url:
+                self.out(f"  REST API (kept, the same routes, $3.50 a million requests): {api_url}")
+        else:
+            self.out(f"stage {self.stage} deployed. API: {api_url or '(see chalice url --stage ' + self.stage + ')'}")
         self.out("next (README, Deploying to AWS):")
         self.out(f"  python infra/admin.py create-supervisor --stage {self.stage} --username <name> --email <email>")
         self.out(f"  python infra/admin.py login --stage {self.stage} --username <name>")
-        if api_url:
+        if api_url and not url:
             self.out(f"  Meta webhook callback URL: {api_url.rstrip('/')}/webhooks/meta")
-        return {"stage": self.stage, "api_url": api_url}
+        return {"stage": self.stage, "api_url": api_url, "function_url": url}
 
 
 class MappingsByArn:

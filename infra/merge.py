@@ -22,7 +22,14 @@ functions stay apart, so this writes their union:
      (``SQS_REPORT_BATCH_ITEM_FAILURES``), and the batch settings and
      ``maximum_concurrency`` of its decorator.
    - its least-privilege policy, written to ``.chalice/policy-<stage>-<f>.json``
-     with CloudFormation intrinsics (infra/policies.py), which Chalice embeds.
+     with CloudFormation intrinsics (infra/policies.py), which Chalice embeds;
+   - Lambda's advanced logging controls (``LoggingConfig``: JSON, Lambda's own
+     lines from the stage's ``LAMBDA_SYSTEM_LOG_LEVEL``), as infra/deploy.py
+     sets them after `chalice deploy` (``deploy.logging_config``);
+   - for the API handler, its function URL (AuthType NONE) with the two public
+     invoke permissions AWS requires of a new one (``deploy.FUNCTION_URL_STATEMENTS``)
+     and the output ``FunctionUrl``: the stage's address for agents, the web
+     inbox and Meta's webhook. The REST API stays, with the same routes.
 3. infra/package-overrides.yaml on top (its values win): the API's name and
    throttling, queue pickup concurrency.
 
@@ -82,6 +89,34 @@ def _policies() -> Any:
     finally:
         sys.path.remove(str(HERE))
     return policies
+
+
+def _deploy() -> Any:
+    """infra/deploy.py: what `make deploy` sets after `chalice deploy`, which the package must say alike."""
+    sys.path.insert(0, str(HERE))
+    try:
+        import deploy
+    finally:
+        sys.path.remove(str(HERE))
+    return deploy
+
+
+def _logging_config(deploy: Any, environment: Mapping[str, str], stage: str, function: str) -> Dict[str, str]:
+    try:
+        return dict(deploy.logging_config(environment))
+    except ValueError as err:  # LAMBDA_SYSTEM_LOG_LEVEL not one of Lambda's levels
+        raise SystemExit(f"stage {stage}, function {function}: {err}") from err
+
+
+def function_url_resources(function_id: str) -> Dict[str, Any]:
+    """The function URL of ``function_id`` (AuthType NONE) and its public invoke permissions."""
+    deploy = _deploy()
+    resources: Dict[str, Any] = {f"{function_id}FunctionUrl": {"Type": "AWS::Lambda::Url", "Properties": {
+        "TargetFunctionArn": {"Fn::GetAtt": [function_id, "Arn"]}, "AuthType": "NONE", "InvokeMode": "BUFFERED"}}}
+    for statement_id, grant in deploy.FUNCTION_URL_STATEMENTS:
+        resources[f"{function_id}{statement_id}"] = {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": {"Ref": function_id}, "Principal": "*", **grant}}
+    return resources
 
 
 # ---- the app's functions, as Chalice sees them --------------------------------------------------------
@@ -167,6 +202,7 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
     from chalice.utils import to_cfn_resource_name
 
     policies = _policies()
+    deploy = _deploy()
     queues = queue_logical_ids(template, stage)
     resources: Dict[str, Any] = {}
     for name, function in functions.items():
@@ -183,7 +219,9 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
         # Likewise the model bucket (retrained triage models, issue 14): the template's own, by Ref.
         properties: Dict[str, Any] = {"FunctionName": function_name,
                                       "Environment": {"Variables": {"CASES_STREAM_ARN": stream_arn,
-                                                                    "TRIAGE_MODELS_BUCKET": {"Ref": "ModelBucket"}}}}
+                                                                    "TRIAGE_MODELS_BUCKET": {"Ref": "ModelBucket"}}},
+                                      "LoggingConfig": {**_logging_config(deploy, scoped.environment_variables, stage, name),
+                                                        "LogGroup": policies.log_group_name(name, stage)}}
         depends_on: List[str] = []
         if scoped.log_retention_in_days:
             log_group = to_cfn_resource_name(f"{name}-log-group")
@@ -230,6 +268,7 @@ def function_overrides(stage: str, functions: Mapping[str, Mapping[str, Any]], t
                 "FunctionResponseTypes": ["ReportBatchItemFailures"], "Tags": tag_list(tags)}}
         elif function["kind"] == "api":
             resources["RestAPI"] = {"Properties": {"Tags": tags, "PropagateTags": True}}
+            resources.update(function_url_resources(resource_id))
         resources[resource_id] = {"Properties": properties}
         if depends_on:
             resources[resource_id]["DependsOn"] = depends_on
@@ -269,6 +308,10 @@ def build(stage: str, *, write_policy_files: bool = True) -> Dict[str, Any]:
         raise SystemExit(f"infra/package-overrides.yaml overrides {', '.join(unknown)}, which neither "
                          f"infra/template.yaml nor the package of stage {stage} has")
     merged = deep_merge(template, deep_merge({"Resources": generated}, static))
+    if API_HANDLER in functions:
+        merged.setdefault("Outputs", {})["FunctionUrl"] = {
+            "Description": "The stage's address for agents, the web inbox (<url>/) and Meta's webhook (<url>/webhooks/meta)",
+            "Value": {"Fn::GetAtt": [f"{logical_id(API_HANDLER)}FunctionUrl", "FunctionUrl"]}}
     merged["Parameters"]["Stage"] = {**merged["Parameters"]["Stage"], "Default": stage, "AllowedValues": [stage]}
     if write_policy_files:
         policies.write_package_policies(stage, functions=sorted(functions))

@@ -20,7 +20,7 @@ class FakeCustomerStore:
         self.definitions: List[FieldDefinition] = []
         self.writes = 0                                    # how many write requests the store got
 
-    def identity(self, customer_key: str) -> Optional[Identity]:
+    def identity(self, customer_key: str, *, consistent: bool = True) -> Optional[Identity]:
         found = self.identity_items.get(customer_key)
         return copy.deepcopy(found) if found else None
 

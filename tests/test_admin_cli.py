@@ -172,3 +172,27 @@ def test_an_agent_is_created_the_same_way_without_supervisor_rights(project, cli
     headers = {"Authorization": f"Bearer {token.strip()}"}
     assert client.http.get("/cases", headers=headers).status_code == 200
     assert client.http.get("/admin/triage-rules", headers=headers).status_code == 403
+
+
+def test_url_prints_the_function_url_agents_and_meta_use_and_says_to_deploy_before_there_is_one(project):
+    """`admin.py url` is the address of the README's curl examples and of Meta's callback: the API
+    function's URL (infra/deploy.py creates it), or a clear error before the first deploy."""
+    code, out, said = run(project, "url", "--stage", "test")
+    assert code == 1 and out == "" and "make deploy STAGE=test" in said
+
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="api-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name=REGION)
+    zipped = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    lam.create_function(FunctionName="socialcare-test", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": zipped.getvalue()})
+    created = lam.create_function_url_config(FunctionName="socialcare-test", AuthType="NONE")["FunctionUrl"]
+
+    code, out, said = run(project, "url", "--stage", "test")
+    assert code == 0 and out.strip() == created.rstrip("/") + "/"

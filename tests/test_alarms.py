@@ -58,7 +58,7 @@ def test_errors_and_throttles_of_every_function_by_the_name_chalice_gives_it():
             assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
 
 
-def test_the_apps_own_metrics_and_the_apis_5xx():
+def test_the_apps_own_metrics_and_the_apis_5xx_through_either_front():
     for metric in ("SourceNeedsAttention", "RepliesFailed", "XTokenRefreshFailed"):
         [alarm] = alarms_on("socialcare", metric).values()
         assert alarm["Dimensions"] == EMF_DIMENSIONS, metric
@@ -66,6 +66,11 @@ def test_the_apps_own_metrics_and_the_apis_5xx():
     [api] = alarms_on("AWS/ApiGateway", "5XXError").values()
     assert api["Dimensions"] == [{"Name": "ApiName", "Value": "socialcare"}]
     assert api["Threshold"] == {"Ref": "Api5xxThreshold"}
+    # The same through the stage's front, the API handler's function URL (Lambda's metric, by function name).
+    [url] = alarms_on("AWS/Lambda", "Url5xxCount").values()
+    assert url["Dimensions"] == [{"Name": "FunctionName", "Value": {"Fn::Sub": policies.function_name("api_handler",
+                                                                                                     "${Stage}")}}]
+    assert url["Threshold"] == {"Ref": "Api5xxThreshold"} and url["Statistic"] == "Sum"
 
 
 def test_the_apps_metrics_carry_the_dimensions_the_alarms_watch(capsys):

@@ -183,6 +183,19 @@ def test_the_readme_deploy_section_offline(env, project):
     variables = lam.get_function_configuration(FunctionName=f"socialcare-{STAGE}-measure_changes")["Environment"]["Variables"]
     assert variables["SQS_REPORT_BATCH_ITEM_FAILURES"] == "true" and variables["CASES_STREAM_ARN"] == outputs["CasesStreamArn"]
 
+    # The stage's front: the API handler's function URL, open to everyone (the app checks each caller), with the
+    # two invoke statements AWS requires; a second deploy adds neither a URL nor a statement. (moto's Lambda keeps
+    # no LoggingConfig, so the logging step only shows it runs here: tests/test_deploy_front.py has the rest.)
+    assert len(steps.lambda_logging()) == len(FUNCTIONS) + 2  # and the API handler and triage_daily
+    url = steps.function_url()
+    assert url.startswith("https://") and ".lambda-url." in url
+    assert steps.function_url() == url
+    assert lam.get_function_url_config(FunctionName=f"socialcare-{STAGE}")["AuthType"] == "NONE"
+    statements = json.loads(lam.get_policy(FunctionName=f"socialcare-{STAGE}")["Policy"])["Statement"]
+    assert sorted((s["Sid"], s["Action"]) for s in statements if s["Principal"] == "*") == [
+        ("FunctionURLAllowInvokeAction", "lambda:InvokeFunction"),
+        ("FunctionURLAllowPublicAccess", "lambda:InvokeFunctionUrl")]
+
     # README: the first supervisor, then a token for the curl examples.
     done = run(env, project, "infra/admin.py", "create-supervisor", "--stage", STAGE, "--username", "aiko",
                "--email", "aiko@example.com", "--temporary-password-stdin", stdin="Temporary-passw0rd!\n")

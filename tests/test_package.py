@@ -3,8 +3,9 @@
 Built once (infra/merge.py, then `chalice package --stage prod`), then checked
 by cfn-lint (no error, no warning) and asserted on: arm64, log retention,
 per-function roles with their own least-privilege policies, SQS mappings that
-report item failures and cap their concurrency, schedules, API throttling,
-alarms, and the project/stage/component tags on everything taggable.
+report item failures and cap their concurrency, schedules, API throttling, the
+API handler's function URL and its bound, Lambda's logging controls, alarms, and
+the project/stage/component tags on everything taggable.
 """
 import json
 import os
@@ -20,12 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STAGE = "prod"
 sys.path.insert(0, str(ROOT / "infra"))
+import deploy  # noqa: E402
 import policies  # noqa: E402
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 
 # Resource types that cannot carry tags; every other type in the package must carry ours.
-UNTAGGABLE = {"AWS::Lambda::Permission", "AWS::Cognito::UserPoolClient", "AWS::SNS::Subscription",
+UNTAGGABLE = {"AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::Cognito::UserPoolClient", "AWS::SNS::Subscription",
               "AWS::SNS::TopicPolicy"}
 
 
@@ -234,6 +236,38 @@ def test_the_api_is_throttled_at_its_stage_and_named_as_its_alarm_says(resources
     assert dimension == {"Name": "ApiName", "Value": api["Name"]} and api["Name"] == "socialcare"
 
 
+def test_the_api_handler_is_reached_through_a_public_function_url_bounded_by_reserved_concurrency(package, resources,
+                                                                                                 functions):
+    template = yaml.load((package / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    urls = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Url"}
+    assert urls == {"APIHandlerFunctionUrl": {"TargetFunctionArn": {"Fn::GetAtt": ["APIHandler", "Arn"]},
+                                              "AuthType": "NONE", "InvokeMode": "BUFFERED"}}
+    # Both statements AWS requires of a function URL made since October 2025, on the API handler only.
+    public = sorted((r["Properties"]["Action"], json.dumps({k: v for k, v in r["Properties"].items()
+                                                            if k not in ("Action", "FunctionName", "Principal")}))
+                    for r in resources.values()
+                    if r["Type"] == "AWS::Lambda::Permission" and r["Properties"].get("Principal") == "*")
+    assert public == [("lambda:InvokeFunction", json.dumps({"InvokedViaFunctionUrl": True})),
+                      ("lambda:InvokeFunctionUrl", json.dumps({"FunctionUrlAuthType": "NONE"}))]
+    assert all(r["Properties"]["FunctionName"] == {"Ref": "APIHandler"} for r in resources.values()
+               if r["Type"] == "AWS::Lambda::Permission" and r["Properties"].get("Principal") == "*")
+    assert template["Outputs"]["FunctionUrl"]["Value"] == {"Fn::GetAtt": ["APIHandlerFunctionUrl", "FunctionUrl"]}
+    # A function URL has no throttling: the handler's reserved concurrency bounds a flood, in every stage.
+    api = functions["api_handler"]["Properties"]
+    assert api["ReservedConcurrentExecutions"] == chalice_config(STAGE, "api_handler").reserved_concurrency
+    for stage in CONFIG["stages"]:
+        if stage != "local":
+            assert 5 <= (chalice_config(stage, "api_handler").reserved_concurrency or 0) <= 100, stage
+
+
+def test_every_function_logs_json_without_lambdas_own_lines_as_make_deploy_sets_it(functions):
+    for name, function in functions.items():
+        environment = chalice_config(STAGE, name).environment_variables
+        assert function["Properties"]["LoggingConfig"] == {
+            **deploy.logging_config(environment), "LogGroup": policies.log_group_name(name, STAGE)}, name
+        assert function["Properties"]["LoggingConfig"]["SystemLogLevel"] == "WARN", name  # the stage's default
+
+
 def test_every_function_has_error_and_throttle_alarms_by_its_packaged_name(resources, functions):
     alarmed = {}
     for resource in resources.values():
@@ -243,8 +277,10 @@ def test_every_function_has_error_and_throttle_alarms_by_its_packaged_name(resou
             alarmed.setdefault(name, set()).add(resource["Properties"]["MetricName"])
     streams = app_stream_sources()
     for name, function in functions.items():
-        # A stream-fed function also says when it falls behind (the stream keeps a change 24 hours).
-        expected = {"Errors", "Throttles"} | ({"IteratorAge"} if name in streams else set())
+        # A stream-fed function also says when it falls behind (the stream keeps a change 24 hours); the API
+        # handler when its function URL answers 5xx.
+        expected = {"Errors", "Throttles"} | ({"IteratorAge"} if name in streams else set()) \
+            | ({"Url5xxCount"} if name == "api_handler" else set())
         assert alarmed.get(function["Properties"]["FunctionName"]) == expected, name
 
 

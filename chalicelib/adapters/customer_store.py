@@ -67,9 +67,9 @@ class DynamoCustomerStore:
         self.table = table
 
     # ---- identities ------------------------------------------------------------------------------
-    def identity(self, customer_key: str) -> Optional[Identity]:
+    def identity(self, customer_key: str, *, consistent: bool = True) -> Optional[Identity]:
         item = ddb().get_item(TableName=self.table, Key=marshal(_identity_key(customer_key)),
-                              ConsistentRead=True).get("Item")
+                              ConsistentRead=consistent).get("Item")
         return Identity.from_dict(unmarshal(item)) if item else None
 
     def record_identity(self, seen: Identity, *, case_id: Optional[str] = None, at: str) -> bool:

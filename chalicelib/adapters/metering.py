@@ -141,7 +141,20 @@ def start(function: str, memory_mb: int, architecture: Optional[str] = None, *, 
 
 def finish(duration_ms: float, *, traced: Optional[bool] = None) -> None:
     with _lock:
-        _meter.finish(duration_ms, traced=sampled() if traced is None else traced)
+        _meter.finish(duration_ms, traced=sampled() if traced is None else traced,
+                      platform_log_bytes=platform_log_bytes())
+
+
+def platform_log_bytes() -> int:
+    """Lambda's own START, END and REPORT lines of one invocation: none where the stage keeps only its WARN
+    lines (``LAMBDA_SYSTEM_LOG_LEVEL``, the default; those few are not counted)."""
+    from chalicelib.config import settings
+
+    try:
+        level = settings().lambda_system_log_level
+    except ValueError:  # a setting the function refuses at its start: count the lines (an upper bound)
+        return rules.LAMBDA_PLATFORM_LOG_BYTES
+    return 0 if level == "WARN" else rules.LAMBDA_PLATFORM_LOG_BYTES
 
 
 def flush(store: Optional[CostStore], day: Optional[str] = None, now: Optional[float] = None, *,
@@ -214,8 +227,12 @@ def describe(event: Any, stage: str) -> Dict[str, Any]:
             raw = {}
     scheduled = isinstance(raw, dict) and raw.get("detail-type") == "Scheduled Event"
     path = str(getattr(event, "path", "") or "") if http else ""
+    # Through the function URL (entrypoints/function_url.py marks the request's context) no API Gateway
+    # request is billed: ``http`` says whether one is. The function keeps its name either way.
+    request_context = getattr(event, "context", None) if http else None
+    via_function_url = isinstance(request_context, Mapping) and request_context.get("front") == "function_url"
     return {"function": function_name(name, stage, path=path, http=http), "memory_mb": memory_mb,
-            "http": http, "scheduled": scheduled}
+            "http": http and not via_function_url, "scheduled": scheduled}
 
 
 def function_name(lambda_name: str, stage: str, *, path: str = "", http: bool = False) -> str:

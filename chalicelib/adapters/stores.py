@@ -5,7 +5,8 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
 - cases:    pk CASE#<id>; sk META (the case), MENTION#<time>#<id>, EVENT#<time>#<n>, REPLY#<id>;
             pk POSTED#<platform>:<post id> maps a platform message to its reply;
             pk CUSTOMER#<customer key>, sk ACTIVE names the customer's one active case
-            (claimed with a condition, so two posts arriving together make one case);
+            (claimed with a condition, so two posts arriving together make one case; released just after
+            the case becomes done, and one left behind is cleared by whoever finds it naming a done case);
             its other items are the customer's ledger: CASE#<case id> for each case opened for them,
             MENTION#<mention id> for each mention claimed (how an export or erasure finds them: no Scan);
             pk AUDIT#ERASURE: PENDING#<erasure id> while an erasure runs, ERASED#<erasure id>#<time> after
@@ -61,6 +62,7 @@ from chalicelib.domain.qa import Rubric, SamplingPolicy, validate_rubric, valida
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
 from chalicelib.domain.sla import SlaPolicy, validate_policy
+from chalicelib.observability import logger
 from chalicelib.ports import (
     CaseHistory,
     CasePage,
@@ -73,13 +75,23 @@ from chalicelib.ports import (
 )
 
 _event_counter = itertools.count()
+# A history item takes the expiry its case's META has (None while the case is active): a strongly consistent
+# read of META per item written was 6 reads a case. What this store read consistently or wrote of META in
+# the last _EXPIRY_KNOWN_SECONDS stands for that read: the handlers add their items right after reading or
+# changing the case (a reply: the case read, then the reply and its event; the sender: the receipt, then
+# the event; a new case: opened, then its first post), so the same request reads it once. The window in
+# which another writer's resolution can go unseen grows from one round trip to at most this long: it
+# stays far below the time an agent takes to answer a case, and every resolution still stamps what
+# exists when it commits (change_status).
+_EXPIRY_KNOWN_SECONDS = 1.0
+_EXPIRY_KNOWN_MAX = 256
 _HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
 # order -> (index, its sort attribute, ascending, whether the index holds whole cases). No inbox index
 # holds a copy of the case: every index write is billed by size, and a write that changes nothing an index
 # projects costs that index nothing. inbox-time and inbox-priority project the keys and the few small
 # attributes the inbox filters read (_FILTERED, domain/inbox_filter.py), so a filter runs in DynamoDB on
 # tiny entries; inbox-by-due projects what the sla filters read. A page fetches its cases from the table
-# (BatchGetItem, consistent) and checks them again (the index lags the table).
+# (BatchGetItem, eventually consistent: half the units) and checks them again (the index lags the table).
 # (inbox-time and inbox-priority replaced inbox-by-time and inbox-by-priority, which projected ALL: a
 # projection cannot change in place; infra/deploy.py adds and removes indexes one per update.)
 _INBOX_INDEX = {"newest": ("inbox-time", "inbox_time_sk", False, False),
@@ -308,12 +320,18 @@ class DynamoCaseStore:
         self.table = table
         self.settings_table = settings_table
         self.retention_days = retention_days if retention_days is not None else settings().retention_cases_days
+        self._expiry_known: Dict[str, Tuple[float, bool, Optional[int]]] = {}  # case id -> (when, exists, expiry)
 
     def _expires(self, case: Case) -> Optional[int]:
         return case_expires_at(case, self.retention_days, now_epoch=time.time())
 
     def create(self, case: Case) -> bool:
-        return put_if_absent(self.table, _case_item(case, self._expires(case)), "pk")
+        expires_at = self._expires(case)
+        self._forget(case.case_id)
+        created = put_if_absent(self.table, _case_item(case, expires_at), "pk")
+        if created:
+            self._note_expiry(case.case_id, True, expires_at)
+        return created
 
     # ---- changes that must happen together (TransactWriteItems) -------------------------
     def _pointer(self, customer_key: str) -> Dict[str, Any]:
@@ -360,6 +378,7 @@ class DynamoCaseStore:
                 items.append(self._load_change(assignee, +1, case.created_at))
             try:
                 ddb().transact_write_items(TransactItems=items)
+                self._note_expiry(case.case_id, True, None)  # a new case is active: no expiry
                 return OpenResult("opened", case.case_id, assignee=assignee)
             except Exception as err:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
@@ -376,6 +395,7 @@ class DynamoCaseStore:
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
+        self._forget(after.case_id)
         stamped: Set[Tuple[str, str]] = set()
         if expires_at is not None:
             # Stamped before the change commits: a crash after the commit leaves no item of a done case
@@ -387,6 +407,8 @@ class DynamoCaseStore:
             if expires_at is not None:
                 self._settle_expiry(after.case_id)
             raise
+        if changed:
+            self._note_expiry(after.case_id, True, expires_at)
         if changed and (expires_at is not None or not before.active):
             # Items written while the change was under way (not those stamped a moment ago); for a reopened
             # case, the expiry comes off.
@@ -407,30 +429,34 @@ class DynamoCaseStore:
                 after.case_id, after.updated_at, event, f"status:{before.version + 1}"), expires_at))}},
         ]
         pointer_index = load_index = None
-        me = marshal_values({":me": after.case_id})
         if after.active and not before.active:
             pointer_index = len(items)
             items.append({"Put": {"TableName": self.table,
                                   "Item": marshal({**self._pointer(after.customer_key), "case_id": after.case_id}),
                                   "ConditionExpression": "attribute_not_exists(pk) OR case_id = :me",
-                                  "ExpressionAttributeValues": me}})
-        elif before.active and not after.active and self._pointer_case(after.customer_key) == after.case_id:
-            items.append({"Delete": {"TableName": self.table, "Key": marshal(self._pointer(after.customer_key)),
-                                     "ConditionExpression": "case_id = :me", "ExpressionAttributeValues": me}})
+                                  "ExpressionAttributeValues": marshal_values({":me": after.case_id})}})
         if before.assignee and before.active != after.active and self.settings_table:
             load_index = len(items)
             items.append(self._load_change(before.assignee, -1 if before.active else +1, after.updated_at))
-        for _attempt in range(2):
+        for _attempt in range(3):
             try:
                 ddb().transact_write_items(TransactItems=items)
-                after.version = saved.version
-                return True
             except Exception as err:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
+            else:
+                after.version = saved.version
+                if before.active and not after.active:
+                    self._release_pointer(after.customer_key, after.case_id)
+                return True
             if codes[0] == "ConditionalCheckFailed":
                 return False
             if pointer_index is not None and codes[pointer_index] == "ConditionalCheckFailed":
                 other = self._pointer_case(after.customer_key)
+                found = self.get(other) if other is not None and other != after.case_id else None
+                if other != after.case_id and (found is None or not found.active):
+                    if other is not None:
+                        self._clear_pointer(after.customer_key, other)  # left behind by a done case
+                    continue
                 raise Conflict(f"the customer already has an active case ('{other}'); continue there, or resolve it "
                                "before reopening this one")
             if load_index is not None and codes[load_index] == "ConditionalCheckFailed":
@@ -443,6 +469,7 @@ class DynamoCaseStore:
 
     def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
         saved = replace(after, version=after.version + 1)
+        self._forget(after.case_id)
         version_condition = ("(#version = :expected OR attribute_not_exists(#version))"
                              if after.version == 0 else "#version = :expected")
         items = [
@@ -466,6 +493,7 @@ class DynamoCaseStore:
                 return "stale"
             raise
         after.version = saved.version
+        self._note_expiry(after.case_id, True, None)  # META as written: a follow-up joins an active case
         return "added"
 
     # ---- retention: every item of a case carries the case's expiry ---------------------------
@@ -474,10 +502,29 @@ class DynamoCaseStore:
         return self._case_expiry(case_id)[1]
 
     def _case_expiry(self, case_id: str) -> Tuple[bool, Optional[int]]:
-        """(whether the case exists, the expiry its items carry)."""
+        """(whether the case exists, the expiry its items carry): what this store read or wrote of META
+        within _EXPIRY_KNOWN_SECONDS, else a consistent read."""
+        known = self._expiry_known.get(case_id)
+        if known is not None and time.monotonic() - known[0] < _EXPIRY_KNOWN_SECONDS:
+            return known[1], known[2]
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
                               ProjectionExpression="pk, expires_at", ConsistentRead=True).get("Item")
-        return bool(item), (int(unmarshal(item)["expires_at"]) if item and "expires_at" in item else None)
+        found = bool(item), (int(unmarshal(item)["expires_at"]) if item and "expires_at" in item else None)
+        self._note_expiry(case_id, *found)
+        return found
+
+    def _note_expiry(self, case_id: str, exists: bool, expires_at: Optional[int]) -> None:
+        """Remember META as a consistent read or a committed write of this store just showed it."""
+        if len(self._expiry_known) >= _EXPIRY_KNOWN_MAX:
+            self._expiry_known.clear()  # all but the last second's are stale anyway
+        self._expiry_known[case_id] = (time.monotonic(), exists, int(expires_at) if expires_at is not None else None)
+
+    def _remember(self, meta_item: Mapping[str, Any]) -> None:
+        self._note_expiry(str(meta_item["pk"])[len("CASE#"):], True, meta_item.get("expires_at"))
+
+    def _forget(self, case_id: str) -> None:
+        """A write of META that failed or may have: the next history item reads META again."""
+        self._expiry_known.pop(case_id, None)
 
     def _settle_expiry(self, case_id: str) -> None:
         """Give every item the expiry the stored case has (after a status change that did not happen)."""
@@ -485,7 +532,10 @@ class DynamoCaseStore:
                               ConsistentRead=True).get("Item")
         if item:
             data = unmarshal(item)
+            self._remember(data)
             self._stamp(case_id, data["customer_key"], data.get("expires_at"))
+        else:
+            self._note_expiry(case_id, False, None)
 
     def _stamp(self, case_id: str, customer_key: str, expires_at: Optional[int],
                done: Optional[Set[Tuple[str, str]]] = None) -> Set[Tuple[str, str]]:
@@ -530,26 +580,28 @@ class DynamoCaseStore:
     def get(self, case_id: str) -> Optional[Case]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
                               ConsistentRead=True).get("Item")
-        return _case_from(unmarshal(item)) if item else None
+        if not item:
+            self._note_expiry(case_id, False, None)
+            return None
+        data = unmarshal(item)
+        self._remember(data)
+        return _case_from(data)
 
     def save(self, case: Case) -> bool:
         expected = case.version
         saved = Case.from_dict({**case.to_dict(), "version": expected + 1})
         condition = "attribute_exists(pk) AND "
         condition += "(#version = :expected OR attribute_not_exists(#version))" if expected == 0 else "#version = :expected"
-        if put_if(self.table, _case_item(saved, self._expires(saved)), condition, {"#version": "version"},
+        expires_at = self._expires(saved)
+        self._forget(case.case_id)
+        if put_if(self.table, _case_item(saved, expires_at), condition, {"#version": "version"},
                   {":expected": expected}):
             case.version = expected + 1
+            self._note_expiry(case.case_id, True, expires_at)
             return True
         return False
 
     def history(self, case_id: str, *, limit: int = 50, after: Optional[str] = None) -> Optional[CaseHistory]:
-        meta = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
-                              ConsistentRead=True).get("Item")
-        if not meta:
-            return None
-        meta_item = unmarshal(meta)
-        case = _case_from(meta_item)
         start_key = None
         if after:
             state = decode_cursor(after)
@@ -557,11 +609,26 @@ class DynamoCaseStore:
             if not isinstance(sk, str) or len(sk) > 1100 or sk.split("#", 1)[0] not in _HISTORY_KINDS:
                 raise InvalidCursor("query 'cursor' is not one this API issued for this case; start again without it")
             start_key = marshal({"pk": f"CASE#{case_id}", "sk": sk})
-        items, last = query_page(
-            limit, start_key, TableName=self.table, KeyConditionExpression="pk = :pk",
-            FilterExpression="sk <> :meta", ConsistentRead=True,
-            ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}", ":meta": "META"}),
+        # META sorts among the history (EVENT# < META < MENTION#), and a Query bills what it reads before any
+        # filter: the page takes the case from its own (consistent) read when META is in it, as it is on the
+        # first page of most cases, instead of a GetItem more. One item past the page says whether more follow.
+        found, last = query_page(
+            limit + 1, start_key, TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+            ExpressionAttributeValues=marshal_values({":pk": f"CASE#{case_id}"}),
         )
+        meta_item = next((item for item in found if item["sk"] == "META"), None)
+        if meta_item is None:
+            meta = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
+                                  ConsistentRead=True).get("Item")
+            meta_item = unmarshal(meta) if meta else None
+        if meta_item is None:
+            self._note_expiry(case_id, False, None)
+            return None
+        self._remember(meta_item)
+        case = _case_from(meta_item)
+        items = [item for item in found if item["sk"] != "META"]
+        more = last is not None or len(items) > limit
+        items = items[:limit]
         history = CaseHistory(case=case, expires_at=meta_item.get("expires_at"))
         for item in items:
             kind = item["sk"].split("#", 1)[0]
@@ -572,7 +639,7 @@ class DynamoCaseStore:
             elif kind == "REPLY":
                 history.replies.append(Reply.from_dict(_strip(item, "expires_at")))
         history.replies.sort(key=lambda reply: reply.created_at)
-        if last is not None and items:
+        if more and items:
             history.next_position = encode_cursor({"sk": items[-1]["sk"]})
         return history
 
@@ -727,7 +794,7 @@ class DynamoCaseStore:
             found = []
             while entries and len(found) <= limit:
                 chunk, entries = entries[:limit + 1 - len(found)], entries[limit + 1 - len(found):]
-                cases = self._cases([entry["pk"][len("CASE#"):] for entry in chunk])
+                cases = self._cases([entry["pk"][len("CASE#"):] for entry in chunk], consistent=False)
                 for entry in chunk:
                     case = cases.get(entry["pk"][len("CASE#"):])
                     if case is not None and belongs(case):
@@ -772,8 +839,8 @@ class DynamoCaseStore:
         """Up to ``limit`` (case, index sort value) in index order, and whether more follow.
 
         ``whole``: the index projects whole cases (read them from it); otherwise the cases are fetched
-        from the table, consistently, in index order, and ``keep`` checks each against the listing (the
-        index lags the table). Reads on until the page is full or the index ends, and confirms one more
+        from the table in index order, eventually consistent, and ``keep`` checks each against the listing
+        (the index lags the table). Reads on until the page is full or the index ends, and confirms one more
         case past the page before it says that more follow.
         """
         found: List[Tuple[Case, str]] = []
@@ -802,18 +869,24 @@ class DynamoCaseStore:
             if whole:
                 rows = [(_case_from(item), item[sort_attribute]) for item in chunk]
             else:
-                cases = self._cases([item["pk"][len("CASE#"):] for item in chunk])
+                cases = self._cases([item["pk"][len("CASE#"):] for item in chunk], consistent=False)
                 rows = [(cases[item["pk"][len("CASE#"):]], item[sort_attribute]) for item in chunk
                         if item["pk"][len("CASE#"):] in cases]
             found.extend(row for row in rows if keep is None or keep(row[0]))
         return found[:limit], len(found) > limit
 
-    def _cases(self, case_ids: List[str]) -> Dict[str, Case]:
-        """The cases with these ids that exist, read consistently (BatchGetItem, 100 keys a request)."""
+    def _cases(self, case_ids: List[str], *, consistent: bool = True) -> Dict[str, Case]:
+        """The cases with these ids that exist (BatchGetItem, 100 keys a request).
+
+        The listings (inbox, an agent's own cases, the waiting queue) read them eventually consistent: half
+        the units of the largest read of the case lifecycle (a page reads up to 26 cases). They list from an
+        index that lags the table anyway and check each case again (``keep``); what an agent then opens
+        (``get``, ``history``) and every change (a version condition) read or check the case consistently,
+        so a case a second out of date in a list is never acted on as it was."""
         found: Dict[str, Case] = {}
         keys = [marshal({"pk": f"CASE#{case_id}", "sk": "META"}) for case_id in dict.fromkeys(case_ids)]
         for start in range(0, len(keys), 100):
-            request: Dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+            request: Dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": consistent}}
             for attempt in range(10):
                 answer = ddb().batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table, []):
@@ -841,6 +914,7 @@ class DynamoCaseStore:
     def assign(self, before: Case, after: Case, *, event: Dict[str, Any], over_capacity: bool = False) -> str:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
+        self._forget(after.case_id)
         version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
                              if before.version == 0 else "attribute_exists(pk) AND #version = :expected")
         items: List[Dict[str, Any]] = [
@@ -862,6 +936,7 @@ class DynamoCaseStore:
             try:
                 ddb().transact_write_items(TransactItems=items)
                 after.version = saved.version
+                self._note_expiry(after.case_id, True, expires_at)
                 return "assigned"
             except Exception as err:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
@@ -974,6 +1049,7 @@ class DynamoCaseStore:
 
     # ---- erasure --------------------------------------------------------------------------
     def erase_case(self, case_id: str) -> ErasedCase:
+        self._forget(case_id)
         erased = ErasedCase(case_id=case_id)
         meta_key = {"pk": f"CASE#{case_id}", "sk": "META"}
         customer_key: Optional[str] = None
@@ -1020,7 +1096,18 @@ class DynamoCaseStore:
                 erased.deliveries += 1 if answer.get("Attributes") else 0
         _delete_keys(self.table, [{"pk": item["pk"], "sk": item["sk"]} for item in rest])
         erased.items = len(rest) + (1 if erased.case_removed else 0)
+        self._note_expiry(case_id, False, None)
         return erased
+
+    def _release_pointer(self, customer_key: str, case_id: str) -> None:
+        """A case just became done: its customer's pointer goes, after the commit, by a plain conditional
+        delete (1 write instead of 2 in the transaction, and no read first to learn whether it names this
+        case). One left behind (a crash or a failed call in between) is harmless: active_case_for_customer
+        checks the case it names and clears it, open_case then claims the pointer, a reopen clears it."""
+        try:
+            self._clear_pointer(customer_key, case_id)
+        except Exception as err:  # noqa: BLE001 - the status changed; a leftover pointer is cleared by its readers
+            logger.warning("case pointer left behind", extra={"case_id": case_id, "reason": str(err)[:300]})
 
     def _clear_pointer(self, customer_key: str, case_id: str) -> None:
         try:

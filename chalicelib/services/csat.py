@@ -164,16 +164,23 @@ def _asked(case: Case, reply: Reply, deps: Deps, settings: SurveySettings) -> Ca
 
 # ---- answers (called by the triage stage, intake.triage_message) -------------------------------
 
+def could_answer(mention: Mention) -> bool:
+    """Whether ``mention`` reads as a survey answer at all (a rating, a tapped button): no read. Triage asks
+    whether a survey awaits the customer only for one that does: most messages rate nothing, and for them
+    the answer would change nothing (``take_answer`` returns None for them whatever awaits)."""
+    return parse_answer(mention.text, mention.reply_payload or None) is not None
+
+
 def take_answer(mention: Mention, deps: Deps, now: str, *, redelivered: bool) -> Optional[Dict[str, Any]]:
     """Store ``mention`` as the answer to the customer's awaited survey when it is one; None otherwise
     (the message goes on to triage). ``redelivered``: the mention was claimed before (SQS delivers at
     least once), so an answer already stored may be this very message's."""
-    case_id = deps.cases.survey_awaiting(mention.customer_key, now=now)
-    if case_id is None:
-        return None
     answer = parse_answer(mention.text, mention.reply_payload or None)
-    if answer is None or (answer.case_id is not None and answer.case_id != case_id):
-        return None  # about something else (or a tap on another case's old survey): an ordinary message
+    if answer is None:
+        return None  # no rating in it: whatever survey awaits, this is not its answer (and no read is spent)
+    case_id = deps.cases.survey_awaiting(mention.customer_key, now=now)
+    if case_id is None or (answer.case_id is not None and answer.case_id != case_id):
+        return None  # no survey awaits, or a tap on another case's old survey: an ordinary message
     stored_now: List[bool] = []
 
     def store(case: Case) -> Optional[Case]:

@@ -56,8 +56,12 @@ def linked_identities(customer_key: str, deps: Deps) -> List[Identity]:
     never recorded (most people who write once), a read and a Query with a batch read otherwise."""
     if deps.customers is None:
         return [Identity(customer_key=customer_key, customer_id=customer_id_for(customer_key))]
-    own = deps.customers.identity(customer_key)
-    if own is None:
+    return _linked_to(customer_key, deps.customers.identity(customer_key), deps)
+
+
+def _linked_to(customer_key: str, own: Optional[Identity], deps: Deps) -> List[Identity]:
+    """``linked_identities`` for a caller who has read the identity (``own``) already."""
+    if own is None or deps.customers is None:
         return [Identity(customer_key=customer_key, customer_id=customer_id_for(customer_key))]
     others = [i for i in deps.customers.identities(own.customer_id) if i.customer_key != customer_key]
     return [own] + others
@@ -141,14 +145,18 @@ def attach_follow_up(mention: Mention, deps: Deps, now: str) -> Optional[str]:
     or of their case resolved within the reopen window, without reopening it. The case id, or None."""
     if deps.customers is None:
         return None
-    if deps.customers.identity(mention.customer_key) is None:
+    # Read for every message that needs no case: eventually consistent, half the price (issue 17). A case
+    # opened for them within the last second may be missed: the same race as between this stage and the
+    # assign stage that records the identity, and the message then waits on the review list instead.
+    own = deps.customers.identity(mention.customer_key, consistent=False)
+    if own is None:
         # Never had a case (a greeting, a question): nothing to attach to, and nothing written - their
         # profile id derives from the customer key, and looking them up by platform id records them then
         # (``find_customers``), so most people, who write once, cost no profile write at all.
         return None
     # Their newest case (each identity names its own; no read of the active-case pointers, which this
-    # stage may not clear): active, or resolved within the window.
-    recent = _recent_case(linked_identities(mention.customer_key, deps), deps, now,
+    # stage may not clear): active, or resolved within the window. The identity just read is not read again.
+    recent = _recent_case(_linked_to(mention.customer_key, own, deps), deps, now,
                           ("open", "pending", "resolved", "closed"))
     if recent is None:
         return None

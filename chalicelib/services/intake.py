@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # the triage engine is imported when the first mention is cla
     from chalicelib.triage import Model
 
 FORWARDED_OR_DONE = ("triaged", "routed", "no_case", csat.ANSWER_STATE)
+# The mentions this container saw through to one of those states (or found there): a duplicate of one (Meta
+# repeats a delivery, the poll brings what the webhook did, SQS delivers again) stops without the read of
+# its record (issue 17). The states are final (a record only moves between them, or is erased), so the read
+# would stop it too. Bounded: the duplicates come within minutes, and a container's memory is small.
+SETTLED_KEPT = 5000
+_SETTLED = "settled_mentions"
 
 
 def parse_mention(body: str, now: Optional[str] = None) -> Mention:
@@ -100,10 +106,22 @@ def _wordless_file_in_private(mention: Mention) -> bool:
 
 
 def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
-    from chalicelib.triage import classify
-
     now = deps.now()
     parsed = parse_mention(body, now)
+    settled_here: Dict[str, None] = deps.caches.setdefault(_SETTLED, {})
+    if parsed.id in settled_here:
+        return {"mention_id": parsed.id, "outcome": "duplicate"}
+    result = _triage(parsed, now, deps)
+    if result["outcome"] in ("duplicate", "no_case", "triaged", csat.ANSWER_STATE):
+        settled_here[parsed.id] = None
+        if len(settled_here) > SETTLED_KEPT:
+            del settled_here[next(iter(settled_here))]  # the oldest
+    return result
+
+
+def _triage(parsed: Mention, now: str, deps: Deps) -> Dict[str, Any]:
+    from chalicelib.triage import classify
+
     # Most duplicates (a webhook and the poll both bring Meta's items) stop here, on a half-price read,
     # before any write or Graph call; the claim below stays the one that decides.
     seen = deps.mentions.get(parsed.id, consistent=False)
@@ -127,8 +145,10 @@ def triage_message(body: str, deps: Deps) -> Dict[str, Any]:
                     "why": [*decision.get("why", []), "a file sent privately with no words: an agent looks at it"]}
     # A mention that opens no case and answers no survey is settled in the write that claims it (the
     # follow-up it may add to a case's history first: repeatable, as a redelivery would do it again).
+    # Whether a survey awaits is read only for a message that rates something: no other can answer one.
     settled: Optional[Dict[str, Any]] = None
-    if not decision["case"] and deps.cases.survey_awaiting(mention.customer_key, now=now) is None:
+    if not decision["case"] and (not csat.could_answer(mention)
+                                 or deps.cases.survey_awaiting(mention.customer_key, now=now) is None):
         attached = customers.attach_follow_up(mention, deps, now)
         settled = {"state": "no_case", "triage": decision,
                    **({"case_id": attached} if attached else {"review_at": now})}

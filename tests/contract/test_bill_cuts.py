@@ -68,6 +68,10 @@ def test_a_mention_without_a_case_is_claimed_and_settled_in_one_write_and_a_dupl
 
     calls.clear()
     assert intake.triage_message(body, deps)["outcome"] == "duplicate"  # the poll brings what the webhook did
+    assert writes(calls) == 0 and calls["GetItem"] == 0  # this container settled it: not even a read
+
+    deps.caches.clear()  # another container: one eventually consistent read of the record, no write
+    assert intake.triage_message(body, deps)["outcome"] == "duplicate"
     assert writes(calls) == 0 and calls["GetItem"] == 1
 
 

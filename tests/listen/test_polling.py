@@ -96,3 +96,19 @@ def test_a_concurrent_run_that_moved_the_cursor_wins():
 
     with pytest.raises(CursorConflict):
         poll_source("x:mentions:1", fetch_while_another_run_saves, cursors, lambda ms: None, max_pages=5)
+
+
+def test_a_cursor_that_did_not_move_is_not_written_and_one_that_moved_is():
+    # An idle minute writes nothing (issue 17); a new post moves the cursor, and that is written.
+    timeline, cursors, enqueued, saved = Timeline([1, 2]), MemoryCursors(), [], []
+    save = cursors.save_cursor
+    cursors.save_cursor = lambda source_id, cursor, *, expected_version: saved.append(dict(cursor)) or save(
+        source_id, cursor, expected_version=expected_version)
+    run(timeline, cursors, enqueued)
+    assert saved == [{"since": "2"}]
+    for _ in range(3):
+        assert run(timeline, cursors, enqueued).cursor == {"since": "2"}
+    assert saved == [{"since": "2"}] and cursors.get_cursor("x:mentions:1") == {"since": "2", "version": 1}
+    timeline.ids.append(3)
+    run(timeline, cursors, enqueued)
+    assert saved == [{"since": "2"}, {"since": "3"}] and enqueued == ["2", "1", "3"]

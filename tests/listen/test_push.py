@@ -136,3 +136,33 @@ def test_a_dm_sender_is_named_from_their_profile_and_a_refused_lookup_loses_noth
     names = {c["customer"]["id"]: c["customer"]["name"] for c in cases}
     assert names == {"7301234567890123": "Daniel Okafor", "7300000000000001": ""}
     assert sorted(graph.asked) == [("messenger", "7300000000000001"), ("messenger", "7301234567890123")]
+
+
+def test_the_webhook_reads_the_sources_once_a_minute_and_honours_a_switch_off_within_it():
+    # Issue 17: each delivery read the sources twice. They are kept a minute per container now: a source a
+    # supervisor switches off (or adds) reaches the webhook within SOURCES_TTL_SECONDS, not at once.
+    from chalicelib.domain.source import validate_source
+    from chalicelib.services.listen import push
+    from tests.fakes import Clock, fake_deps, mention
+
+    clock = Clock()
+    deps = fake_deps(clock)
+    deps.settings.put_source(validate_source({"kind": "messenger", "account_id": "PAGE1"}))
+    listed = []
+    list_sources = deps.settings.list_sources
+    deps.settings.list_sources = lambda: listed.append(1) or list_sources()
+
+    def deliver(n):
+        dm = mention(f"mid.{n}", "where is my bag?", platform="messenger", kind="dm", author_id="psid-1",
+                     source_id="messenger:PAGE1", created_at=clock.now())
+        assert push.brand_accounts(deps) == {"PAGE1"}
+        return push.accept_delivery([dm], [], [], deps)
+
+    assert [deliver(n)["enqueued"] for n in range(3)] == [1, 1, 1] and len(listed) == 1
+    deps.settings.put_source(validate_source({"kind": "messenger", "account_id": "PAGE1", "enabled": False}))
+    clock.advance(seconds=push.SOURCES_TTL_SECONDS - 1)
+    assert deliver(3)["enqueued"] == 1 and len(listed) == 1  # within the minute: as it was
+    clock.advance(seconds=1)
+    switched_off = deliver(4)
+    assert switched_off["enqueued"] == 0 and switched_off["skipped"] == ["messenger:mid.4: source switched off"]
+    assert len(listed) == 2 and len(deps.mentions_queue.bodies) == 4

@@ -367,6 +367,24 @@ def test_a_message_that_is_not_an_answer_is_triaged_and_the_survey_still_waits_f
     assert customer_writes(deps, post, "3")[0]["outcome"] == "csat_answer"
 
 
+def test_only_a_message_that_rates_something_asks_whether_a_survey_awaits(deps, clock):
+    # Issue 17: the look-up was one read per message triaged; a message that rates nothing cannot answer
+    # a survey, awaited or not, so it is triaged without it.
+    case, post = open_case(deps)
+    ask(deps, clock, case)
+    looked_up = []
+    awaiting = deps.cases.survey_awaiting
+    deps.cases.survey_awaiting = lambda key, *, now: looked_up.append(key) or awaiting(key, now=now)
+
+    assert customer_writes(deps, post, "Also, my bag never arrived at Haneda. Where is it?")[0]["outcome"] == "triaged"
+    chatter, message = customer_writes(deps, post, "thanks!")
+    assert chatter["outcome"] == "no_case" and deps.mentions.get(message.id).state == "no_case"
+    assert looked_up == []
+    answer, _message = customer_writes(deps, post, "4 - great help")
+    assert answer["outcome"] == "csat_answer" and answer["case_id"] == case.case_id
+    assert looked_up and set(looked_up) == {post.customer_key}
+
+
 def test_a_message_after_the_answer_window_triages_normally(deps, clock):
     case, post = open_case(deps)
     ask(deps, clock, case)

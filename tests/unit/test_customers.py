@@ -138,6 +138,20 @@ def test_a_thumbs_up_on_an_active_case_joins_its_history_without_starting_a_cloc
     assert [e["event"] for e in deps.cases.history(opened["case_id"]).events].count("customer_follow_up") == 1
 
 
+def test_a_follow_up_reads_its_identity_once_and_a_stranger_costs_one_read(deps, clock):
+    # Issue 17: attaching read the identity, then read it again to find the identities linked to it.
+    opened = run(deps, post("1", author_id="7"))
+    looked_up = []
+    identity = deps.customers.identity
+    deps.customers.identity = lambda key, consistent=True: looked_up.append(key) or identity(key)
+    clock.advance(minutes=5)
+    thanks = run(deps, post("2", "@SoraAir thanks!", author_id="7", created_at="2026-11-23T03:05:00Z"))
+    assert thanks["outcome"] == "no_case" and thanks["case_id"] == opened["case_id"]
+    assert looked_up == ["x:7"]
+    assert run(deps, post("3", "@SoraAir thanks!", author_id="8"))["outcome"] == "no_case"
+    assert looked_up == ["x:7", "x:8"]
+
+
 def test_a_follow_up_within_the_window_reopens_with_counters_and_clocks_right(deps, clock):
     opened = run(deps, post("1", author_id="7"))
     case = deps.cases.get(opened["case_id"])

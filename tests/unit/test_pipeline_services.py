@@ -46,6 +46,37 @@ def test_a_repeated_delivery_changes_nothing(deps):
     assert deps.triaged_queue.take() == []
 
 
+def test_a_duplicate_of_a_mention_this_container_settled_costs_no_read_and_one_from_elsewhere_one(deps):
+    # Issue 17: the container remembers what it saw through; another container (fresh caches) reads the record.
+    reads = []
+    get = deps.mentions.get
+    deps.mentions.get = lambda mention_id, **kw: reads.append(mention_id) or get(mention_id, **kw)
+    posts = [mention("6", "@SoraAir my flight was cancelled, what now?"), mention("7", "lol")]
+    assert [intake.triage_message(json.dumps(p.to_dict()), deps)["outcome"] for p in posts] == ["triaged", "no_case"]
+    assert reads == ["x:6", "x:7"]
+    for post in posts:
+        assert intake.triage_message(json.dumps(post.to_dict()), deps)["outcome"] == "duplicate"
+    assert reads == ["x:6", "x:7"] and len(deps.triaged_queue.take()) == 1
+    deps.caches.clear()  # a container that did not see them
+    assert intake.triage_message(json.dumps(posts[0].to_dict()), deps)["outcome"] == "duplicate"
+    assert reads == ["x:6", "x:7", "x:6"] and deps.triaged_queue.take() == []
+
+
+def test_a_mention_whose_triage_stopped_midway_is_not_taken_for_a_duplicate_by_its_container(deps):
+    post = mention("8", "@SoraAir my flight was cancelled, what now?")
+    send = deps.triaged_queue.send
+
+    def queue_down(_body):
+        raise ConnectionError("SQS unreachable")
+
+    deps.triaged_queue.send = queue_down
+    with pytest.raises(ConnectionError):
+        intake.triage_message(json.dumps(post.to_dict()), deps)
+    deps.triaged_queue.send = send
+    assert intake.triage_message(json.dumps(post.to_dict()), deps)["outcome"] == "triaged"  # SQS delivers it again
+    assert len(deps.triaged_queue.take()) == 1 and deps.mentions.get("x:8").state == "triaged"
+
+
 def test_chatter_needs_no_case(deps):
     outcome = intake.triage_message(json.dumps(mention("3", "lol").to_dict()), deps)
     assert outcome["outcome"] == "no_case"

@@ -215,3 +215,50 @@ def test_the_default_pool_returns_on_time_without_waiting_for_a_hung_platform():
         released.set()
     assert results == {"a:hang": "timeout", "b:fast": "ok"}
     assert took < HANG_LIMIT / 2  # about the 1 s budget, never the platform's 10 s
+
+
+def test_a_run_that_changes_only_the_time_of_a_success_writes_no_status_until_it_is_ten_minutes_old():
+    # Issue 17: every run wrote every source's status, an idle minute as much as a busy one.
+    from tests.fakes import Clock
+
+    clock = Clock()
+    deps = dataclasses.replace(deps_with(("a:x", "x")), now=clock.now, epoch=clock.epoch)
+    posts, failing = ["7"], []
+    written = []
+    update = deps.settings.update_source_status
+    deps.settings.update_source_status = lambda source_id, fields: written.append(dict(fields)) or update(
+        source_id, fields)
+
+    def fetcher(source, _deps):
+        def fetch(since, token):
+            if failing:
+                raise ConnectionError("Graph is down")
+            return one_page(source["source_id"], *[p for p in posts if since is None or int(p) > int(since)])
+        return fetch
+
+    def run_once():
+        clock.advance(minutes=1)
+        with RecordingPool(workers=1) as pool:
+            [result] = poll_all(deps, {"x": fetcher}, executor=pool, clock=ManualClock())
+        return result["outcome"]
+
+    assert run_once() == "ok" and written[-1]["last_fetched"] == 1  # the first success
+    assert run_once() == "ok" and len(written) == 2 and written[-1]["last_fetched"] == 0  # a different count
+    first_idle = deps.settings.get_source("a:x")["last_success_at"]
+    for _ in range(9):  # idle minutes like the one before: nothing to write
+        assert run_once() == "ok"
+    assert len(written) == 2 and deps.settings.get_source("a:x")["last_success_at"] == first_idle
+    assert run_once() == "ok" and len(written) == 3  # its last success is ten minutes old: written again
+    assert deps.settings.get_source("a:x")["last_success_at"] == clock.now()
+
+    posts.append("8")
+    assert run_once() == "ok" and len(written) == 4 and written[-1]["last_fetched"] == 1  # something new
+    assert queued_ids(deps) == ["7", "8"]
+    posts.clear()
+    assert run_once() == "ok" and len(written) == 5  # nothing new again: 1 -> 0
+    failing.append(True)
+    assert run_once() == "error" and "ConnectionError" in written[-1]["last_error"]
+    failing.clear()
+    assert run_once() == "ok" and len(written) == 7  # the first success after a failure is always written
+    assert deps.settings.get_source("a:x")["last_success_at"] == clock.now()
+    assert run_once() == "ok" and len(written) == 7

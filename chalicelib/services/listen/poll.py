@@ -29,6 +29,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.errors import AuthFailed, RateLimited
 from chalicelib.domain.mention import MAX_QUEUED_BYTES, Mention, queued_size
 from chalicelib.observability import count, logger
@@ -42,6 +43,11 @@ MIN_BUDGET_SECONDS = 1.0
 # No new page is started this close to a source's budget: a page takes a
 # second or two, so it ends, enqueued and saved, inside the budget.
 PAGE_MARGIN_SECONDS = 2.0
+# A source whose run changes nothing but the time of its last success (an idle minute, as the one before)
+# writes no status: that was a write per source every minute (issue 17). Its last success is written again
+# after this long, so GET /sources shows a success at most this old while the source polls well; any other
+# change (a failure, a pause, a different count fetched, the first success after a failure) is written at once.
+STATUS_REFRESH_SECONDS = 600
 # The longest the run waits without looking at the clock again (the clock is
 # injected, so it is not only the passing of real time that moves it).
 WAIT_SLICE_SECONDS = 0.5
@@ -134,6 +140,8 @@ def _collect(jobs: Dict[Future, Tuple[int, Dict[str, Any], SourceBudget]], resul
             pending.discard(future)
             index, source, _budget = jobs[future]
             results[index], status = _finished(future, source["source_id"], deps)
+            if status is not None and _changes_only_its_time(source, status):
+                status = None
             _record_status(deps, source["source_id"], status, log)
         now = clock()
         for future in [f for f in pending if jobs[f][2].deadline <= now]:
@@ -199,6 +207,24 @@ def _finished(future: Future, source_id: str, deps: Deps) -> Tuple[Dict[str, Any
         status["paused_reason"] = "close to the platform's rate limit; resuming after its reset"
     return {"source_id": source_id, "outcome": "ok", "fetched": outcome.fetched, "pages": outcome.pages,
             "complete": outcome.complete}, status
+
+
+def _changes_only_its_time(source: Dict[str, Any], status: Dict[str, Any]) -> bool:
+    """True for a success that would write what the source's status says already (state ok, as many
+    mentions fetched, not paused, no error since its last success), with a last success less than
+    STATUS_REFRESH_SECONDS old: ``source`` is the item as this run listed it."""
+    last = source.get("last_success_at")
+    if "last_success_at" not in status or not last or str(source.get("last_error_at") or "") > str(last):
+        return False  # a failure, the first success, or the first since a failure: people must see it
+    if source.get("state") != "ok" or status.get("paused_until") or source.get("paused_until"):
+        return False
+    if source.get("last_fetched") != status.get("last_fetched"):
+        return False
+    try:
+        age = (parse_iso(status["last_success_at"]) - parse_iso(str(last))).total_seconds()
+    except (TypeError, ValueError):
+        return False
+    return 0 <= age < STATUS_REFRESH_SECONDS
 
 
 def _timed_out(source_id: str, budget: SourceBudget, deps: Deps) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -25,9 +25,28 @@ from chalicelib.services.reply import report_late_failure
 MAX_LISTED_SKIPS = 100
 
 
+# The sources as the webhook sees them: read at most once a minute per container (as triage reads its rules,
+# services/rules.py), where every delivery read them twice (issue 17). A source a supervisor adds, changes or
+# switches off reaches the webhook within SOURCES_TTL_SECONDS: until then a source just switched off still
+# enqueues its items, and a brand account just added is not yet told from a customer when it comments on
+# another of the brand's accounts (on its own account it always is: the delivery names that account).
+SOURCES_TTL_SECONDS = 60
+_SOURCES_CACHE = "webhook_sources"
+
+
+def _sources(deps: Deps) -> List[Dict[str, Any]]:
+    cache = deps.caches.setdefault(_SOURCES_CACHE, {})
+    now_epoch = deps.epoch()
+    if cache and 0 <= now_epoch - cache["loaded_at"] < SOURCES_TTL_SECONDS:
+        return cache["sources"]
+    sources = deps.settings.list_sources()
+    cache.update(sources=sources, loaded_at=now_epoch)
+    return sources
+
+
 def brand_accounts(deps: Deps) -> Set[str]:
     """The brand's own Meta accounts: their comments are ours, not customers'."""
-    return {s["account_id"] for s in deps.settings.list_sources() if s["platform"] != "x"}
+    return {s["account_id"] for s in _sources(deps) if s["platform"] != "x"}
 
 
 def accept_delivery(mentions: List[Mention], skipped: List[str], failed_sends: List[Dict[str, Any]],
@@ -67,4 +86,4 @@ def _why_not_queued(mention: Mention, switched_off: Set[Tuple[str, str]], now: s
 
 
 def _disabled_accounts(deps: Deps) -> Set[Tuple[str, str]]:
-    return {(s["platform"], s["account_id"]) for s in deps.settings.list_sources() if not s.get("enabled", True)}
+    return {(s["platform"], s["account_id"]) for s in _sources(deps) if not s.get("enabled", True)}
