@@ -176,10 +176,8 @@ class CaseStore(CustomerLedger, Protocol):
 
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         """All or nothing: the case (over ``before.version``), the customer's active case when the case
-        becomes active, the assignee's load, and the event. When the case becomes done, the customer's
-        active-case pointer is released just after (a pointer left by a crash names a done case, and
-        every reader clears such a one). False when the case changed meanwhile; raises Conflict when
-        reopening it would give the customer two active cases.
+        becomes active or done, the assignee's load, and the event. False when the case changed
+        meanwhile; raises Conflict when reopening it would give the customer two active cases.
         Every item of the case then carries the expiry of its new status (domain/retention.py)."""
 
     def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:

@@ -5,8 +5,8 @@ tokens below are theirs alone. Layouts (see infra/template.yaml):
 - cases:    pk CASE#<id>; sk META (the case), MENTION#<time>#<id>, EVENT#<time>#<n>, REPLY#<id>;
             pk POSTED#<platform>:<post id> maps a platform message to its reply;
             pk CUSTOMER#<customer key>, sk ACTIVE names the customer's one active case
-            (claimed with a condition, so two posts arriving together make one case; released just after
-            the case becomes done, and one left behind is cleared by whoever finds it naming a done case);
+            (claimed with a condition, so two posts arriving together make one case; released in the
+            transaction that makes the case done; one naming a done case is cleared by whoever finds it);
             its other items are the customer's ledger: CASE#<case id> for each case opened for them,
             MENTION#<mention id> for each mention claimed (how an export or erasure finds them: no Scan);
             pk AUDIT#ERASURE: PENDING#<erasure id> while an erasure runs, ERASED#<erasure id>#<time> after
@@ -62,7 +62,6 @@ from chalicelib.domain.qa import Rubric, SamplingPolicy, validate_rubric, valida
 from chalicelib.domain.reply import Reply
 from chalicelib.domain.retention import case_expires_at, mention_expires_at
 from chalicelib.domain.sla import SlaPolicy, validate_policy
-from chalicelib.observability import logger
 from chalicelib.ports import (
     CaseHistory,
     CasePage,
@@ -75,16 +74,11 @@ from chalicelib.ports import (
 )
 
 _event_counter = itertools.count()
-# A history item takes the expiry its case's META has (None while the case is active): a strongly consistent
-# read of META per item written was 6 reads a case. What this store read consistently or wrote of META in
-# the last _EXPIRY_KNOWN_SECONDS stands for that read: the handlers add their items right after reading or
-# changing the case (a reply: the case read, then the reply and its event; the sender: the receipt, then
-# the event; a new case: opened, then its first post), so the same request reads it once. The window in
-# which another writer's resolution can go unseen grows from one round trip to at most this long: it
-# stays far below the time an agent takes to answer a case, and every resolution still stamps what
-# exists when it commits (change_status).
-_EXPIRY_KNOWN_SECONDS = 1.0
-_EXPIRY_KNOWN_MAX = 256
+# A history item takes the expiry its case's META has (None while the case is active), read consistently
+# just before the item is written (_case_expiry). Not remembered between writes: the sender reads the case,
+# waits on the platform, then writes its receipt and event, and an agent's "reply and resolve" commits the
+# resolution (and stamps the items that exist) in between; a remembered "active, no expiry" would then leave
+# an item of a done case that never expires.
 _HISTORY_KINDS = ("EVENT", "MENTION", "REPLY")
 # order -> (index, its sort attribute, ascending, whether the index holds whole cases). No inbox index
 # holds a copy of the case: every index write is billed by size, and a write that changes nothing an index
@@ -320,18 +314,12 @@ class DynamoCaseStore:
         self.table = table
         self.settings_table = settings_table
         self.retention_days = retention_days if retention_days is not None else settings().retention_cases_days
-        self._expiry_known: Dict[str, Tuple[float, bool, Optional[int]]] = {}  # case id -> (when, exists, expiry)
 
     def _expires(self, case: Case) -> Optional[int]:
         return case_expires_at(case, self.retention_days, now_epoch=time.time())
 
     def create(self, case: Case) -> bool:
-        expires_at = self._expires(case)
-        self._forget(case.case_id)
-        created = put_if_absent(self.table, _case_item(case, expires_at), "pk")
-        if created:
-            self._note_expiry(case.case_id, True, expires_at)
-        return created
+        return put_if_absent(self.table, _case_item(case, self._expires(case)), "pk")
 
     # ---- changes that must happen together (TransactWriteItems) -------------------------
     def _pointer(self, customer_key: str) -> Dict[str, Any]:
@@ -378,7 +366,6 @@ class DynamoCaseStore:
                 items.append(self._load_change(assignee, +1, case.created_at))
             try:
                 ddb().transact_write_items(TransactItems=items)
-                self._note_expiry(case.case_id, True, None)  # a new case is active: no expiry
                 return OpenResult("opened", case.case_id, assignee=assignee)
             except Exception as err:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
@@ -395,7 +382,6 @@ class DynamoCaseStore:
     def change_status(self, before: Case, after: Case, *, event: Dict[str, Any]) -> bool:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
-        self._forget(after.case_id)
         stamped: Set[Tuple[str, str]] = set()
         if expires_at is not None:
             # Stamped before the change commits: a crash after the commit leaves no item of a done case
@@ -407,8 +393,6 @@ class DynamoCaseStore:
             if expires_at is not None:
                 self._settle_expiry(after.case_id)
             raise
-        if changed:
-            self._note_expiry(after.case_id, True, expires_at)
         if changed and (expires_at is not None or not before.active):
             # Items written while the change was under way (not those stamped a moment ago); for a reopened
             # case, the expiry comes off.
@@ -428,13 +412,21 @@ class DynamoCaseStore:
             {"Put": {"TableName": self.table, "Item": marshal(_expiring(self._event_item(
                 after.case_id, after.updated_at, event, f"status:{before.version + 1}"), expires_at))}},
         ]
-        pointer_index = load_index = None
+        pointer_index = release_index = load_index = None
+        me = marshal_values({":me": after.case_id})
         if after.active and not before.active:
             pointer_index = len(items)
             items.append({"Put": {"TableName": self.table,
                                   "Item": marshal({**self._pointer(after.customer_key), "case_id": after.case_id}),
                                   "ConditionExpression": "attribute_not_exists(pk) OR case_id = :me",
-                                  "ExpressionAttributeValues": marshal_values({":me": after.case_id})}})
+                                  "ExpressionAttributeValues": me}})
+        elif before.active and not after.active:
+            # Released in the same transaction (a release after the commit could delete the pointer a reopen
+            # claimed meanwhile: two active cases). No read first: the condition says whether it names this case.
+            release_index = len(items)
+            items.append({"Delete": {"TableName": self.table, "Key": marshal(self._pointer(after.customer_key)),
+                                     "ConditionExpression": "attribute_not_exists(pk) OR case_id = :me",
+                                     "ExpressionAttributeValues": me}})
         if before.assignee and before.active != after.active and self.settings_table:
             load_index = len(items)
             items.append(self._load_change(before.assignee, -1 if before.active else +1, after.updated_at))
@@ -445,11 +437,16 @@ class DynamoCaseStore:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
             else:
                 after.version = saved.version
-                if before.active and not after.active:
-                    self._release_pointer(after.customer_key, after.case_id)
                 return True
             if codes[0] == "ConditionalCheckFailed":
                 return False
+            if release_index is not None and codes[release_index] == "ConditionalCheckFailed":
+                # The pointer names another case: not this one's to release.
+                items.pop(release_index)
+                if load_index is not None and load_index > release_index:
+                    load_index -= 1
+                release_index = None
+                continue
             if pointer_index is not None and codes[pointer_index] == "ConditionalCheckFailed":
                 other = self._pointer_case(after.customer_key)
                 found = self.get(other) if other is not None and other != after.case_id else None
@@ -469,7 +466,6 @@ class DynamoCaseStore:
 
     def add_follow_up(self, after: Case, mention: Mention, *, at: str, event: Dict[str, Any]) -> str:
         saved = replace(after, version=after.version + 1)
-        self._forget(after.case_id)
         version_condition = ("(#version = :expected OR attribute_not_exists(#version))"
                              if after.version == 0 else "#version = :expected")
         items = [
@@ -493,7 +489,6 @@ class DynamoCaseStore:
                 return "stale"
             raise
         after.version = saved.version
-        self._note_expiry(after.case_id, True, None)  # META as written: a follow-up joins an active case
         return "added"
 
     # ---- retention: every item of a case carries the case's expiry ---------------------------
@@ -502,29 +497,10 @@ class DynamoCaseStore:
         return self._case_expiry(case_id)[1]
 
     def _case_expiry(self, case_id: str) -> Tuple[bool, Optional[int]]:
-        """(whether the case exists, the expiry its items carry): what this store read or wrote of META
-        within _EXPIRY_KNOWN_SECONDS, else a consistent read."""
-        known = self._expiry_known.get(case_id)
-        if known is not None and time.monotonic() - known[0] < _EXPIRY_KNOWN_SECONDS:
-            return known[1], known[2]
+        """(whether the case exists, the expiry its items carry)."""
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
                               ProjectionExpression="pk, expires_at", ConsistentRead=True).get("Item")
-        found = bool(item), (int(unmarshal(item)["expires_at"]) if item and "expires_at" in item else None)
-        self._note_expiry(case_id, *found)
-        return found
-
-    def _note_expiry(self, case_id: str, exists: bool, expires_at: Optional[int]) -> None:
-        """Remember META as a consistent read or a committed write of this store just showed it."""
-        if len(self._expiry_known) >= _EXPIRY_KNOWN_MAX:
-            self._expiry_known.clear()  # all but the last second's are stale anyway
-        self._expiry_known[case_id] = (time.monotonic(), exists, int(expires_at) if expires_at is not None else None)
-
-    def _remember(self, meta_item: Mapping[str, Any]) -> None:
-        self._note_expiry(str(meta_item["pk"])[len("CASE#"):], True, meta_item.get("expires_at"))
-
-    def _forget(self, case_id: str) -> None:
-        """A write of META that failed or may have: the next history item reads META again."""
-        self._expiry_known.pop(case_id, None)
+        return bool(item), (int(unmarshal(item)["expires_at"]) if item and "expires_at" in item else None)
 
     def _settle_expiry(self, case_id: str) -> None:
         """Give every item the expiry the stored case has (after a status change that did not happen)."""
@@ -532,10 +508,7 @@ class DynamoCaseStore:
                               ConsistentRead=True).get("Item")
         if item:
             data = unmarshal(item)
-            self._remember(data)
             self._stamp(case_id, data["customer_key"], data.get("expires_at"))
-        else:
-            self._note_expiry(case_id, False, None)
 
     def _stamp(self, case_id: str, customer_key: str, expires_at: Optional[int],
                done: Optional[Set[Tuple[str, str]]] = None) -> Set[Tuple[str, str]]:
@@ -580,24 +553,16 @@ class DynamoCaseStore:
     def get(self, case_id: str) -> Optional[Case]:
         item = ddb().get_item(TableName=self.table, Key=marshal({"pk": f"CASE#{case_id}", "sk": "META"}),
                               ConsistentRead=True).get("Item")
-        if not item:
-            self._note_expiry(case_id, False, None)
-            return None
-        data = unmarshal(item)
-        self._remember(data)
-        return _case_from(data)
+        return _case_from(unmarshal(item)) if item else None
 
     def save(self, case: Case) -> bool:
         expected = case.version
         saved = Case.from_dict({**case.to_dict(), "version": expected + 1})
         condition = "attribute_exists(pk) AND "
         condition += "(#version = :expected OR attribute_not_exists(#version))" if expected == 0 else "#version = :expected"
-        expires_at = self._expires(saved)
-        self._forget(case.case_id)
-        if put_if(self.table, _case_item(saved, expires_at), condition, {"#version": "version"},
+        if put_if(self.table, _case_item(saved, self._expires(saved)), condition, {"#version": "version"},
                   {":expected": expected}):
             case.version = expected + 1
-            self._note_expiry(case.case_id, True, expires_at)
             return True
         return False
 
@@ -622,9 +587,7 @@ class DynamoCaseStore:
                                   ConsistentRead=True).get("Item")
             meta_item = unmarshal(meta) if meta else None
         if meta_item is None:
-            self._note_expiry(case_id, False, None)
             return None
-        self._remember(meta_item)
         case = _case_from(meta_item)
         items = [item for item in found if item["sk"] != "META"]
         more = last is not None or len(items) > limit
@@ -914,7 +877,6 @@ class DynamoCaseStore:
     def assign(self, before: Case, after: Case, *, event: Dict[str, Any], over_capacity: bool = False) -> str:
         saved = replace(after, version=before.version + 1)
         expires_at = self._expires(saved)
-        self._forget(after.case_id)
         version_condition = ("attribute_exists(pk) AND (#version = :expected OR attribute_not_exists(#version))"
                              if before.version == 0 else "attribute_exists(pk) AND #version = :expected")
         items: List[Dict[str, Any]] = [
@@ -936,7 +898,6 @@ class DynamoCaseStore:
             try:
                 ddb().transact_write_items(TransactItems=items)
                 after.version = saved.version
-                self._note_expiry(after.case_id, True, expires_at)
                 return "assigned"
             except Exception as err:
                 codes = _cancellation_codes(err) + ["None"] * len(items)
@@ -1049,7 +1010,6 @@ class DynamoCaseStore:
 
     # ---- erasure --------------------------------------------------------------------------
     def erase_case(self, case_id: str) -> ErasedCase:
-        self._forget(case_id)
         erased = ErasedCase(case_id=case_id)
         meta_key = {"pk": f"CASE#{case_id}", "sk": "META"}
         customer_key: Optional[str] = None
@@ -1096,18 +1056,7 @@ class DynamoCaseStore:
                 erased.deliveries += 1 if answer.get("Attributes") else 0
         _delete_keys(self.table, [{"pk": item["pk"], "sk": item["sk"]} for item in rest])
         erased.items = len(rest) + (1 if erased.case_removed else 0)
-        self._note_expiry(case_id, False, None)
         return erased
-
-    def _release_pointer(self, customer_key: str, case_id: str) -> None:
-        """A case just became done: its customer's pointer goes, after the commit, by a plain conditional
-        delete (1 write instead of 2 in the transaction, and no read first to learn whether it names this
-        case). One left behind (a crash or a failed call in between) is harmless: active_case_for_customer
-        checks the case it names and clears it, open_case then claims the pointer, a reopen clears it."""
-        try:
-            self._clear_pointer(customer_key, case_id)
-        except Exception as err:  # noqa: BLE001 - the status changed; a leftover pointer is cleared by its readers
-            logger.warning("case pointer left behind", extra={"case_id": case_id, "reason": str(err)[:300]})
 
     def _clear_pointer(self, customer_key: str, case_id: str) -> None:
         try:

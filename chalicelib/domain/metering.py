@@ -26,20 +26,22 @@ list prices (arm64; X-Ray left out, as tracing may be sampled away):
 * a flush writes one item per (function, channel) touched since the last
   one; items stay under 1 KB (a contract test holds every kind in one), so
   each write is 1 WRU = $0.000000625;
-* an agent API request that only reads costs at least $0.0000049: API
-  Gateway $0.0000035, the Lambda request $0.0000002, 1,024 MB for 50 ms =
-  0.05 GB-s x $0.0000133334 = $0.00000067, about 3 read units $0.000000375,
-  Lambda's own 420 bytes of log lines $0.0000002. A write per request
-  would add 0.625 / 4.9 = 13 %. Once a minute, a
-  container serving n requests a minute pays 13 % / n: under 5 % from 3 a
-  minute (``tests/unit/test_metering.py`` computes it from the price table);
-* listening and triage cost $0.0000064 a mention without X-Ray (bench/cost.py,
-  bench/COST.md, 2026-12-02); a triage flush writes two items (the batch's shared
-  one and the mention's channel), $0.00000125: under 5 % from 6 mentions a minute
-  per container, 20 % when every mention comes alone;
-* an idle poll run costs $0.0000119 (measured, X-Ray off), so flushing on every
-  scheduled run adds 5 % (one item) to 10 % (two, when X was polled): $0.027 to
-  $0.054 a month per schedule.
+* an agent API request that only reads costs at least $0.0000012 through the
+  function URL (the stage's front since 2026-12-02): the Lambda request
+  $0.0000002, 1,024 MB for 50 ms = 0.05 GB-s x $0.0000133334 = $0.00000067,
+  about 3 read units $0.000000375 (Lambda's own log lines are off). A write
+  per request would add 0.625 / 1.25 = 50 %. Once a minute, a container
+  serving n requests a minute pays 50 % / n: under 5 % from 11 a minute.
+  Through API Gateway REST (and 420 bytes of Lambda's log lines) the request
+  costs $0.0000049 and the share is under 5 % from 3 a minute
+  (``tests/unit/test_metering.py`` computes both from the price table);
+* listening and triage cost $0.0000033 a mention (bench/cost.py, bench/COST.md,
+  2026-12-02); a triage flush writes two items (the batch's shared one and the
+  mention's channel), $0.00000125: under 5 % from 8 mentions a minute per
+  container, 38 % when every mention comes alone;
+* an idle poll run costs $0.0000072 (measured, X-Ray and Lambda's own log lines
+  off), so flushing on every scheduled run adds 9 % (one item) to 17 % (two, when
+  X was polled): $0.027 to $0.054 a month per schedule.
 
 So the meter costs under 5 % of what it measures once a container is busy
 (a few invocations a minute), more when traffic is sparse, where it is

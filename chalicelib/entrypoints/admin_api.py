@@ -13,9 +13,11 @@ from chalicelib.entrypoints.lazy import lazy_module
 
 if TYPE_CHECKING:
     from chalicelib.services import inbox, rules
+    from chalicelib.services.listen import push
 else:
     inbox = lazy_module("chalicelib.services.inbox")
     rules = lazy_module("chalicelib.services.rules")
+    push = lazy_module("chalicelib.services.listen.push")
 
 admin_api = Blueprint(__name__)
 
@@ -63,6 +65,7 @@ def put_source():
     source = sources.validate_source(json_body(admin_api.current_request))  # whole, before any read or write
     existing = deps().settings.get_source(source["source_id"]) or {}
     deps().settings.put_source({**existing, **source})
+    push.forget_sources(deps())  # this container's webhook sees the change at once (others within a minute)
     return Response(body=sources.status_view({**existing, **source}), status_code=200 if existing else 201)
 
 

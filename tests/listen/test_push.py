@@ -166,3 +166,17 @@ def test_the_webhook_reads_the_sources_once_a_minute_and_honours_a_switch_off_wi
     switched_off = deliver(4)
     assert switched_off["enqueued"] == 0 and switched_off["skipped"] == ["messenger:mid.4: source switched off"]
     assert len(listed) == 2 and len(deps.mentions_queue.bodies) == 4
+
+
+def test_a_source_a_supervisor_switches_off_stops_this_containers_webhook_at_once(client, app_module):
+    """The webhook keeps the sources a minute, but not past a change saved through the same container."""
+    boss = app_module.agents.add("boss", ["leads"], role="supervisor")
+    raw, headers = signed(whatsapp_delivery("wamid.before"))
+    assert client.http.post("/webhooks/meta", headers=headers, body=raw).json_body["enqueued"] == 1  # sources read
+    switch_off = {"kind": "whatsapp", "account_id": "PHONE1", "enabled": False}
+    saved = client.http.put("/admin/sources", headers={**boss, "Content-Type": "application/json"},
+                             body=json.dumps(switch_off))
+    assert saved.status_code in (200, 201), saved.json_body
+    raw, headers = signed(whatsapp_delivery("wamid.after"))
+    answer = client.http.post("/webhooks/meta", headers=headers, body=raw).json_body
+    assert answer["enqueued"] == 0 and "switched off" in answer["skipped"][0]

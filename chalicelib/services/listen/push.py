@@ -44,6 +44,11 @@ def _sources(deps: Deps) -> List[Dict[str, Any]]:
     return sources
 
 
+def forget_sources(deps: Deps) -> None:
+    """After a supervisor saved a source: the next delivery this container takes reads them again."""
+    deps.caches.pop(_SOURCES_CACHE, None)
+
+
 def brand_accounts(deps: Deps) -> Set[str]:
     """The brand's own Meta accounts: their comments are ours, not customers'."""
     return {s["account_id"] for s in _sources(deps) if s["platform"] != "x"}
