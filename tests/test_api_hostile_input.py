@@ -138,7 +138,9 @@ def test_refusals_say_what_to_fix(client, team, case_id):  # noqa: F811
         return answer.json_body["error"]
 
     agent = {"teams": ["support"], "capacity": 5}
-    assert "256 KiB" in error("PUT", "/admin/agents/newbie", b" " * (300 * 1024) + b"{}")
+    too_big = client.http.request("PUT", "/admin/agents/newbie", headers={**team["boss"], **JSON},
+                                  body=b" " * (300 * 1024) + b"{}")
+    assert too_big.status_code == 413 and "256 KiB" in too_big.json_body["error"]  # Payload Too Large, with the limit
     assert "32 levels" in error("PUT", "/admin/agents/newbie", b"[" * 100_000)
     assert "surrogate" in error("PUT", "/admin/agents/newbie", with_field(agent, "name", '"\\ud800"'))
     assert "38" in error("PUT", "/admin/agents/newbie", with_field(agent, "capacity", "1" + "0" * 400))

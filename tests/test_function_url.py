@@ -190,7 +190,7 @@ def test_json_bodies_plain_and_base64_are_read_alike(app_module, team, case_id):
     # A body past the API's limit: the same refusal on both fronts.
     huge = json.dumps({"text": "x" * (300 * 1024)})
     too_big = same_answer(app_module, "POST", f"/cases/{case_id}/notes", headers=ken, body=huge)
-    assert too_big["statusCode"] == 400 and "bytes" in body_of(too_big)["error"]
+    assert too_big["statusCode"] == 413 and "bytes" in body_of(too_big)["error"]
 
 
 def test_meta_webhook_signature_is_checked_over_the_bytes_meta_sent(app_module):

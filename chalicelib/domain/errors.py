@@ -18,6 +18,11 @@ class BadRequest(ApiError):
     status = 400
 
 
+class PayloadTooLarge(BadRequest):
+    """A body over its limit (HTTP 413): a BadRequest, so whatever refuses bad input refuses it too."""
+    status = 413
+
+
 class Unauthorized(ApiError):
     status = 401
 

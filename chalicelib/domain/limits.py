@@ -23,7 +23,7 @@ import math
 import unicodedata
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.errors import BadRequest, PayloadTooLarge
 
 # ---- bodies ----------------------------------------------------------------------
 
@@ -79,7 +79,7 @@ def parse_json(raw: Union[bytes, str, None], *, what: str = "request body",
             raise BadRequest(f"{what} is not valid UTF-8 text; send JSON encoded as UTF-8")
         raw = raw.encode("utf-8")
     if len(raw) > max_bytes:
-        raise BadRequest(f"{what} is {len(raw):,} bytes; at most {max_bytes:,} bytes "
+        raise PayloadTooLarge(f"{what} is {len(raw):,} bytes; at most {max_bytes:,} bytes "
                          f"({max_bytes // 1024} KiB) are accepted")
     try:
         text = raw.decode("utf-8")

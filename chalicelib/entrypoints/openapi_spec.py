@@ -87,6 +87,7 @@ ERROR_TEXT = {
     401: "No token, or one that is expired, forged or for another app; sign in again.",
     403: "Signed in, but not allowed: not a registered agent, not in the case's team, or not the right role.",
     404: "No such item (the message names it).",
+    413: "The body is over its limit (256 KiB unless the route says less); `error` gives both sizes.",
     409: "The item changed meanwhile, or the change is not possible in its current state; reload and retry.",
     503: "Sign-in keys or a store could not be reached, or sign-in is not configured; try again shortly.",
 }
@@ -123,6 +124,7 @@ def operation(summary: str, tag: str, *, params: Sequence[Schema] = (), request:
     for code in sorted(codes):
         shown.setdefault(str(code), error(code))
     if request is not None:
+        shown.setdefault("413", error(413))
         shown.setdefault("415", {"description": "The body is not sent as `application/json` (the framework's answer).",
                                  "content": {JSON: {"schema": ref("FrameworkError")}}})
     op: Schema = {"summary": summary, "tags": [tag], "responses": dict(sorted(shown.items()))}

@@ -239,3 +239,21 @@ def test_sarcastic_thanks_is_negative_but_thanks_for_a_fix_is_positive():
 def test_japanese_negation_and_hypothetical():
     assert classify(mention("@LumiereCosme 正直、満足できない仕上がりでした")).sentiment == "negative"
     assert classify(mention("@ShopMart_jp 並び替え機能があったら嬉しいです")).sentiment == "neutral"
+
+
+@pytest.mark.parametrize("text", [
+    "@SoraAir 機内で痴漢にあいました。乗務員に伝えたのに何もしてくれません",   # groped on board
+    "@QuickEats_JP 届いたモバイルバッテリーが発火しました",                  # a delivered battery caught fire
+    "@SoraAir 隣の席の人から暴行を受けました",
+    "@FeedMeApp my son needed his EpiPen after your 'nut-free' meal",
+    "@GadgetHub the charger you sold me caught fire on my desk",
+    "@SoraAir I was groped by a passenger and the crew did nothing",
+])
+def test_harassment_assault_fire_and_allergy_emergencies_are_urgent_and_escalated(text):
+    result = classify(mention(text))
+    assert (result.priority, result.escalate, result.case) == ("urgent", True, True), result.why
+
+
+def test_praise_that_only_sounds_hot_is_not_a_safety_case():
+    result = classify(mention("@SoraAir your new lounge is fire, best coffee in Haneda!"))
+    assert result.priority != "urgent" and result.escalate is False
