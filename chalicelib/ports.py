@@ -403,10 +403,10 @@ class TriageFeedbackStore(Protocol):
         """Keep it; False when this very correction (same ``correction_id``) was kept before."""
 
     def corrections(self, *, since: str = "", until: str = "", limit: int = 100,
-                    after: Optional[str] = None) -> Tuple[List["Correction"], Optional[str]]:
+                    after: Optional[str] = None, newest_first: bool = False) -> Tuple[List["Correction"], Optional[str]]:
         """Corrections made at ``since`` <= at <= ``until`` (ISO times or their prefix, such as a day: all of
-        it; empty: no bound), oldest first, and the position of the next page (None: no more); raises
-        InvalidCursor for a position it did not issue."""
+        it; empty: no bound), oldest first (newest first with ``newest_first``), and the position of the next
+        page (None: no more); raises InvalidCursor for a position it did not issue (or issued for the other order)."""
 
 
 class MentionReviewStore(Protocol):

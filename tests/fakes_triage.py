@@ -15,7 +15,8 @@ from chalicelib.ports import StoredMention
 
 
 class FakeFeedbackStore:
-    """Corrections by ``correction_id``, listed oldest first (by time, then id), as the DynamoDB store pages them."""
+    """Corrections by ``correction_id``, listed oldest first (by time, then id), or newest first
+    (``newest_first``), as the DynamoDB store pages them."""
 
     def __init__(self) -> None:
         self.kept: Dict[str, Correction] = {}
@@ -27,21 +28,26 @@ class FakeFeedbackStore:
         return True
 
     def corrections(self, *, since: str = "", until: str = "", limit: int = 100,
-                    after: Optional[str] = None) -> Tuple[List[Correction], Optional[str]]:
+                    after: Optional[str] = None,
+                    newest_first: bool = False) -> Tuple[List[Correction], Optional[str]]:
         ordered = sorted((c for c in self.kept.values()
                           if (not since or c.at >= since) and (not until or c.at <= until + "~")),
-                         key=lambda c: (c.at, c.correction_id))
+                         key=lambda c: (c.at, c.correction_id), reverse=newest_first)
         start = 0
         if after is not None:
             state = decode_cursor(after)
-            if not isinstance(state.get("at"), str) or not isinstance(state.get("id"), str):
+            if (set(state) != ({"at", "id", "newest"} if newest_first else {"at", "id"})
+                    or not isinstance(state.get("at"), str) or not isinstance(state.get("id"), str)):
                 raise InvalidCursor("not a position in the triage corrections; start again without it")
             mark = (state["at"], state["id"])
-            start = next((i for i, c in enumerate(ordered) if (c.at, c.correction_id) > mark), len(ordered))
+            start = next((i for i, c in enumerate(ordered)
+                          if ((c.at, c.correction_id) < mark if newest_first else (c.at, c.correction_id) > mark)),
+                         len(ordered))
         page = ordered[start:start + max(1, limit)]
         more = start + len(page) < len(ordered)
         last = page[-1] if page else None
-        return page, (encode_cursor({"at": last.at, "id": last.correction_id}) if last and more else None)
+        position = {"at": last.at, "id": last.correction_id, **({"newest": True} if newest_first else {})} if last else {}
+        return page, (encode_cursor(position) if last and more else None)
 
 
 class FakeMentionReview:

@@ -127,6 +127,9 @@ def test_a_supervisor_edits_the_brand_voice_rules(client, team):  # noqa: F811
     assert call(client, "PUT", "/admin/brand-voice", boss, rules).status_code == 200
     bad = call(client, "PUT", "/admin/brand-voice", boss, {"personal_data": {"order_pattern": "(oops"}})
     assert bad.status_code == 400 and "not a valid regular expression" in bad.json_body["error"]
+    slow = call(client, "PUT", "/admin/brand-voice", boss, {"personal_data": {"order_pattern": "(a+)+$"}})
+    assert slow.status_code == 400 and "personal_data.order_pattern" in slow.json_body["error"]
+    assert "nested repeats" in slow.json_body["error"]
     assert client.http.get("/admin/brand-voice", headers=aiko).status_code == 403
     assert call(client, "PUT", "/admin/brand-voice", aiko, rules).status_code == 403
 

@@ -78,6 +78,47 @@ def test_an_uploaded_file_teaches_retraining_a_new_kind_of_complaint(models_buck
     assert by_text[LAUNCH[0]]["label"]["category"] == "product_feedback"
 
 
+def test_past_the_cap_the_newest_are_kept_and_every_reader_says_older_ones_were_left_out(
+        models_bucket, client, app_module, team, clock, monkeypatch):  # noqa: F811
+    from chalicelib.services import triage_models
+
+    boss = team["boss"]
+    older, newer = LAUNCH[:6], LAUNCH[6:]
+    assert upload(client, boss, lines({"text": t, "lang": "en", "label": {"sentiment": "negative",
+                                                                           "category": "complaint"}}
+                                      for t in older)).status_code == 201
+    clock["now"] = "2026-11-23T04:00:00.000000Z"
+    assert upload(client, boss, lines({"text": t, "lang": "en", "label": {"sentiment": "negative",
+                                                                           "category": "complaint"}}
+                                      for t in newer)).status_code == 201
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 2 * len(newer))  # two corrections a post
+
+    # The export: the newest posts, after a first line that says older ones were left out and how to ask.
+    note, *rows = exported(client, boss)
+    assert note["older_left_out"] is True and "to=2026-11-23T04:00:00" in note["note"]
+    assert sorted(r["text"] for r in rows) == sorted(newer)
+    answer = client.http.get("/admin/triage-corrections", headers=boss).json_body
+    assert answer["count"] == len(newer) and answer["older_left_out"] is True
+    earlier = client.http.get("/admin/triage-corrections?to=2026-11-23T03:59:59Z", headers=boss).json_body
+    assert sorted(r["text"] for r in earlier["examples"]) == sorted(older) and "older_left_out" not in earlier
+
+    # The export uploaded back: its note is skipped, its rows are known, and the answer says what it compared.
+    echoed = upload(client, boss, client.http.get("/admin/triage-corrections?format=jsonl", headers=boss).body)
+    assert echoed.status_code == 200, echoed.body
+    assert (echoed.json_body["accepted"], echoed.json_body["already_known"]) == (0, len(newer))
+    assert echoed.json_body["older_left_out"] is True and "compared with the newest" in echoed.json_body["note"]
+
+    # Retraining learns from the newest and its version says older corrections were left out.
+    clock["now"] = "2026-11-23T05:00:00.000000Z"
+    trained = client.http.post("/admin/triage-models", headers={**boss, "Content-Type": "application/json"})
+    assert trained.status_code == 201, trained.body
+    examples = trained.json_body["examples"]
+    assert examples["older_corrections_left_out"] is True and examples["corrections_read"] == 2 * len(newer)
+    assert examples["corrections"] + examples["held_out_corrections"] == len(newer)
+    listed = client.http.get("/admin/triage-models", headers=boss).json_body["versions"]
+    assert listed[0]["examples"]["older_corrections_left_out"] is True
+
+
 def test_bad_files_are_refused_naming_the_line_and_keep_nothing(models_bucket, client, app_module, team):  # noqa: F811
     boss, aiko = team["boss"], team["aiko"]
     good = json.dumps({"text": "@NimbusTel my Zephyr 5 bootloops", "lang": "en", "label": {"sentiment": "negative"}})

@@ -18,9 +18,16 @@
 
 Full-width digits, letters and dashes (common in Japanese text) are read as their ASCII forms;
 spans are character offsets ``[start, end)`` into the text as sent.
+
+The two patterns (signature, order number) are supervisors' regular expressions run on every reply
+check and send, so they are refused when saved if they could backtrack badly (``pattern_problem``)
+and only ever see a bounded text: the order pattern the checked text (``MAX_CHECKED_CHARS``), the
+signature pattern the last ``SIGNATURE_WINDOW`` characters of the last line.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -40,6 +47,8 @@ MAX_WORDS = 50
 MAX_ALLOW = 50
 MAX_OVERRIDE_REASON = 500
 MAX_CHECKED_CHARS = 10_000
+SIGNATURE_WINDOW = 300       # characters at the end of the last line the signature pattern reads
+PATTERN_WORK_BUDGET = 30_000_000  # bound on the paths a pattern may try over the text it reads (see _paths)
 
 DEFAULT_APOLOGY_EN = ("sorry", "apologize", "apologise", "apologies", "apology")
 DEFAULT_APOLOGY_JA = ("申し訳", "すみません", "お詫び", "ごめんなさい")
@@ -170,6 +179,7 @@ def validate_rules(body: Any) -> Dict[str, Any]:
                          "'- {agent.initials}$' or '-\\w+$'")
     if pattern:
         _compile(_signature_regex(_ascii_view(pattern), "X", "XX"), "signature.pattern")
+        _refuse_slow(_signature_regex(_ascii_view(pattern), "X", "XX"), "signature.pattern", SIGNATURE_WINDOW)
     personal = rules["personal_data"]
     kinds = personal["kinds"]
     if not isinstance(kinds, list) or any(k not in PERSONAL_KINDS for k in kinds):
@@ -184,6 +194,7 @@ def validate_rules(body: Any) -> Dict[str, Any]:
         if compiled.search("") is not None:
             raise BadRequest("personal_data.order_pattern matches empty text, so it would flag every reply; "
                              "make it match an order number only")
+        _refuse_slow(order, "personal_data.order_pattern", MAX_CHECKED_CHARS)
     personal["allow"] = _words(personal["allow"], "personal_data.allow", limit=MAX_ALLOW)
     return rules
 
@@ -244,6 +255,141 @@ def _compile(pattern: str, where: str) -> "re.Pattern[str]":
         raise BadRequest(f"{where} is not a valid regular expression: {err}") from None
 
 
+# ---- patterns that cannot pin the API ------------------------------------------------------
+#
+# Python's ``re`` backtracks: '(a+)+$' or '(\w|\w)*x' takes exponential time on a long reply, and
+# '.*.*.*x' polynomial time of a high degree. A pattern is judged on Python's own parse of it
+# (re._parser), never by reading its text with another regex:
+#
+# * refused outright: back-references and conditional groups (their cost depends on what a group
+#   captured); a group repeated more than once whose body can match in more than one way: a
+#   repeat or optional part of varying length inside it ('(x+)+', '(x*)*', '(ab?)+'), or a '|'
+#   choice ('(?:a|a)*', '(cat|dog)+'), since the ways to split the text multiply per repeat;
+# * then the paths the engine can try are bounded: each start position of the text it reads,
+#   times, for every repeat, the number of counts it can take (a '|' choice adds its branches'
+#   paths up, look-arounds multiply like any part). A pattern over PATTERN_WORK_BUDGET is refused.
+#   '^' at the start (not multiline) leaves one start position.
+#
+# Look-arounds are allowed: (?<![A-Z]) and (?!\d) keep an order number from matching inside a
+# longer one, and Python only allows fixed-width look-behinds; a look-ahead's repeats are counted.
+
+try:  # Python's own regular-expression parser (re._parser since 3.11, sre_parse before)
+    _sre_parse: Any = importlib.import_module("re._parser")
+    _sre: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - Python < 3.11
+    _sre_parse = importlib.import_module("sre_parse")
+    _sre = importlib.import_module("sre_constants")
+
+_REPEATS = tuple(op for op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, "POSSESSIVE_REPEAT", None))
+                 if op is not None)
+_ATOMIC = getattr(_sre, "ATOMIC_GROUP", None)
+_FIX = ("give repeats an upper limit (\\d{6,10} rather than \\d+), repeat a single character or class "
+        "([A-Z0-9-]{4,12}) rather than a group, and use at most a couple of repeats")
+
+
+class _Refused(Exception):
+    pass
+
+
+def _refuse_slow(pattern: str, where: str, length: int) -> None:
+    problem = pattern_problem(pattern, length)
+    if problem:
+        raise BadRequest(f"{where} {problem}")
+
+
+@functools.lru_cache(maxsize=256)
+def pattern_problem(pattern: str, length: int) -> Optional[str]:
+    """Why ``pattern`` could take too long on a text of ``length`` characters, or None when it cannot."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"is longer than {MAX_PATTERN_CHARS} characters"
+    try:
+        tree = _sre_parse.parse(pattern)
+    except re.error as err:
+        return f"is not a valid regular expression: {err}"
+    items = list(tree.data)
+    try:
+        _structure(items, None)
+        starts = float(length + 1)
+        first = items[0] if items else None
+        if first is not None and first[0] is _sre.AT and (
+                first[1] is _sre.AT_BEGINNING_STRING
+                or (first[1] is _sre.AT_BEGINNING and not tree.state.flags & re.MULTILINE)):
+            starts = 1.0
+        paths = starts * _paths(items, float(length))
+    except _Refused as refused:
+        return str(refused)
+    except RecursionError:  # pragma: no cover - a pattern of 200 characters nests at most ~100 deep
+        return "is nested too deeply to be checked; simplify it"
+    if paths > PATTERN_WORK_BUDGET:
+        return (f"could take too long on a long reply (its repeats can be tried in about {paths:.0e} ways on "
+                f"{length:,} characters, at most {PATTERN_WORK_BUDGET:.0e} are allowed): {_FIX}")
+    return None
+
+
+def _render(node: Tuple[Any, Any]) -> str:
+    """A short description of a parsed repeat, for messages."""
+    op, (low, high, _body) = node
+    top = "" if high is _sre.MAXREPEAT else str(high)
+    return {(0, ""): "*", (1, ""): "+", (0, "1"): "?"}.get((low, top), f"{{{low},{top}}}")
+
+
+def _structure(items: List[Tuple[Any, Any]], repeated: Optional[str]) -> None:
+    """Raise _Refused for back-references, conditionals, and repeated groups that can match in several ways."""
+    for op, av in items:
+        if op is _sre.GROUPREF:
+            raise _Refused("uses a back-reference (\\1 or (?P=name)); matching one can take very long. "
+                           "Write the text out again instead")
+        if op is _sre.GROUPREF_EXISTS:
+            raise _Refused("uses a conditional group ((?(1)a|b)), which cannot be checked for speed; write it "
+                           "without one")
+        if op in _REPEATS:
+            low, high, body = av
+            if repeated is not None and low != high:
+                raise _Refused(f"repeats a group that itself contains a repeat of varying length ('{_render((op, av))}' "
+                               f"inside a group repeated with '{repeated}', like (a+)+ or (a*)*): nested repeats "
+                               f"can take exponential time on a long reply. {_FIX[0].upper()}{_FIX[1:]}")
+            inner = _render((op, av)) if high > 1 and repeated is None else repeated
+            _structure(list(body), inner)
+            width = body.getwidth()
+            if inner is not None and width[0] != width[1]:
+                raise _Refused(f"repeats with '{inner}' a group whose length varies: the ways to split a long "
+                               f"reply between the repeats multiply exponentially. {_FIX[0].upper()}{_FIX[1:]}")
+        elif op is _sre.BRANCH:
+            if repeated is not None:
+                raise _Refused(f"repeats with '{repeated}' a group containing a '|' choice (like (?:a|a)* or "
+                               "(\\w|\\d)+): overlapping choices repeated can take exponential time on a long "
+                               "reply. Use a class such as [a-z0-9]+ for single characters, or write the choice "
+                               "once without repeating it")
+            for alternative in av[1]:
+                _structure(list(alternative), repeated)
+        elif op is _sre.SUBPATTERN:
+            _structure(list(av[3]), repeated)
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            _structure(list(av[1]), repeated)
+        elif _ATOMIC is not None and op is _ATOMIC:
+            _structure(list(av), repeated)
+
+
+def _paths(items: List[Tuple[Any, Any]], length: float) -> float:
+    """An upper bound on the ways the engine can go through ``items`` from one start position."""
+    total = 1.0
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, body = av
+            counts = max(1.0, min(float(high), length) - low + 1)
+            total *= counts if high > 1 else counts * _paths(list(body), length)  # nested ones are refused
+        elif op is _sre.BRANCH:
+            total *= sum(_paths(list(alternative), length) for alternative in av[1])
+        elif op is _sre.SUBPATTERN:
+            total *= _paths(list(av[3]), length)
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            total *= _paths(list(av[1]), length)
+        elif _ATOMIC is not None and op is _ATOMIC:
+            total *= _paths(list(av), length)
+        total = min(total, 1e30)
+    return total
+
+
 def validate_override_reason(value: Any) -> Optional[str]:
     if value is None:
         return None
@@ -272,10 +418,13 @@ def check(text: str, rules: Mapping[str, Any], context: CheckContext) -> List[Fi
     signature = rules["signature"]
     if signature["enabled"] and signature["pattern"]:
         # Dashes read alike: "— KT", "- KT" and "ー KT" all sign a reply whose pattern has any of them.
-        regex = re.compile(_signature_regex(_ascii_view(signature["pattern"]), context.agent_name,
-                                            context.agent_initials))
+        source = _signature_regex(_ascii_view(signature["pattern"]), context.agent_name, context.agent_initials)
         last = _last_line(text)
-        if regex.search(_ascii_view(last[1])) is None:
+        # As when saved: a name put in is a literal, it adds no way to match. Rules stored before
+        # patterns were checked for speed are not run.
+        if pattern_problem(_signature_regex(_ascii_view(signature["pattern"]), "X", "XX"), SIGNATURE_WINDOW):
+            findings.append(_unchecked("signature", "signature.pattern"))
+        elif re.search(source, signature_tail(_ascii_view(last[1]))) is None:
             findings.append(Finding("signature", signature["severity"],
                                     f"the last line must be the signature (pattern {signature['pattern']!r})",
                                     span=(last[0], last[0] + len(last[1])) if last[1] else None))
@@ -287,7 +436,11 @@ def check(text: str, rules: Mapping[str, Any], context: CheckContext) -> List[Fi
     personal = rules["personal_data"]
     if personal["enabled"] and context.mode == "public":
         allowed = {_plain(a) for a in personal["allow"]}
-        for kind, start, end in personal_data(view, personal["kinds"], personal.get("order_pattern")):
+        order_pattern = personal.get("order_pattern")
+        if order_pattern and "order" in personal["kinds"] and pattern_problem(order_pattern, MAX_CHECKED_CHARS):
+            findings.append(_unchecked("personal_data", "personal_data.order_pattern"))  # stored before the check
+            order_pattern = None
+        for kind, start, end in personal_data(view, personal["kinds"], order_pattern):
             if _plain(view[start:end]) in allowed:
                 continue
             findings.append(Finding("personal_data", personal["severity"],
@@ -299,6 +452,16 @@ def check(text: str, rules: Mapping[str, Any], context: CheckContext) -> List[Fi
         if problem:
             findings.append(Finding("length", length["severity"], problem))
     return sorted(findings, key=lambda f: (f.span is None, f.span or (0, 0)))
+
+
+def _unchecked(rule: str, where: str) -> Finding:
+    return Finding(rule, "warn", f"{where} is not checked: it could take too long on a long reply; a supervisor "
+                                 "must save it again (PUT /admin/brand-voice says what to change)")
+
+
+def signature_tail(line: str) -> str:
+    """What the signature pattern reads of the last line: its last SIGNATURE_WINDOW characters."""
+    return line[-SIGNATURE_WINDOW:]
 
 
 def blocking(findings: Sequence[Finding]) -> List[Finding]:
@@ -414,7 +577,7 @@ def personal_data(view: str, kinds: Sequence[str], order_pattern: Optional[str])
             if is_card_number(match.group(0)):
                 add("card", *match.span())
     if "order" in kinds and order_pattern:
-        for match in re.finditer(order_pattern, view):
+        for match in re.finditer(order_pattern, view[:MAX_CHECKED_CHARS]):
             if match.end() > match.start():
                 add("order", *match.span())
     if "phone" in kinds:

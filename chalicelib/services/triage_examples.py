@@ -3,7 +3,8 @@
 The body is JSON lines in the shape ``GET /admin/triage-corrections?format=jsonl`` exports and the
 ``train`` command reads: one object a line with ``text``, ``label`` (``sentiment``, ``category``,
 ``case``, ``priority``, ``tags``: at least one) and optionally ``lang`` and ``platform``; other fields
-(``id``, ``kind``, ``corrected_by``, ``corrected_at``) are ignored. Blank lines are skipped.
+(``id``, ``kind``, ``corrected_by``, ``corrected_at``) are ignored. Blank lines are skipped, and so is
+the note an export opens with when older corrections were left out (``{"older_left_out": true, "note"}``).
 
 - Bounded: at most ``MAX_BYTES`` (413 past it), ``MAX_LINES`` examples, ``MAX_TEXT`` characters of text.
 - All or nothing: every line is checked before anything is kept; a 400 names the line(s) and what is
@@ -13,7 +14,9 @@ The body is JSON lines in the shape ``GET /admin/triage-corrections?format=jsonl
   and retraining (``services/triage_models``) use them like the team's own corrections.
 - Idempotent: a line whose labels are already what the corrections say for its text (the same file
   uploaded again, or an export of this deployment's corrections) adds nothing and is counted as
-  ``already_known``; a line that changes a label records only the changed fields.
+  ``already_known``; a line that changes a label records only the changed fields. It compares with the
+  newest ``triage_models.MAX_EXPORT`` corrections; past that cap the answer says older ones were not
+  compared (``older_left_out``, ``note``): a line only they knew is kept again, with the same label.
 """
 from __future__ import annotations
 
@@ -94,6 +97,17 @@ def _example(number: int, raw: bytes) -> Tuple[Optional[Dict[str, Any]], Optiona
             "platform": value.get("platform") or "", "label": dict(value["label"])}, None
 
 
+def _export_note(line: bytes) -> bool:
+    """The first line of an export that left older corrections out: a note, not an example."""
+    if b'"older_left_out"' not in line or b'"text"' in line:
+        return False
+    try:
+        value = limits.parse_json(line, what="line", max_bytes=MAX_LINE_BYTES)
+    except BadRequest:
+        return False
+    return isinstance(value, dict) and set(value) == {"older_left_out", "note"}
+
+
 def parse_examples(raw: Union[bytes, str, None]) -> List[Dict[str, Any]]:
     """Every line checked; the examples, or a BadRequest (TooLarge: 413) naming what is wrong."""
     if isinstance(raw, str):
@@ -104,7 +118,7 @@ def parse_examples(raw: Union[bytes, str, None]) -> List[Dict[str, Any]]:
     if len(raw) > MAX_BYTES:
         raise TooLarge(f"the body is {len(raw):,} bytes; at most {MAX_BYTES:,} (1 MiB) a file: split it and "
                        "upload the parts")
-    lines = [(n, line) for n, line in enumerate(raw.split(b"\n"), start=1) if line.strip()]
+    lines = [(n, line) for n, line in enumerate(raw.split(b"\n"), start=1) if line.strip() and not _export_note(line)]
     if len(lines) > MAX_LINES:
         raise TooLarge(f"the body holds {len(lines):,} examples; at most {MAX_LINES:,} a file: split it and "
                        "upload the parts")
@@ -123,12 +137,20 @@ def parse_examples(raw: Union[bytes, str, None]) -> List[Dict[str, Any]]:
     return examples
 
 
-def _current_labels(deps: Deps) -> Dict[str, Dict[str, Any]]:
-    """Per corrected mention id, its text and labels now (the latest correction of each field)."""
-    from chalicelib.services.triage_models import all_corrections
+def _current_labels(deps: Deps) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any]]:
+    """Per corrected mention id, its text and labels now (the latest correction of each field), and what the
+    comparison left out (empty: nothing; else ``older_left_out`` and a ``note`` for the answer)."""
+    from chalicelib.services.triage_models import MAX_EXPORT, read_corrections
     from chalicelib.triage.retrain import correction_labels
 
-    return {r["id"]: r for r in correction_labels(all_corrections(deps))}
+    read = read_corrections(deps)
+    left_out: Dict[str, Any] = {}
+    if read.older_left_out:
+        left_out = {"older_left_out": True,
+                    "note": f"compared with the newest {MAX_EXPORT:,} corrections only: older ones, made at or before "
+                            f"{read.read_from}, were not read, so a line only they knew was kept again (with the "
+                            "same label, so retraining learns nothing different)"}
+    return {r["id"]: r for r in correction_labels(read.corrections)}, left_out
 
 
 def upload(agent: Agent, raw: Union[bytes, str, None], deps: Deps) -> Dict[str, Any]:
@@ -139,7 +161,7 @@ def upload(agent: Agent, raw: Union[bytes, str, None], deps: Deps) -> Dict[str, 
     if deps.feedback is None:
         raise NotFound("triage corrections are not kept in this deployment, so examples cannot be uploaded")
     examples = parse_examples(raw)
-    known = _current_labels(deps)
+    known, left_out = _current_labels(deps)
     now = deps.now()
     accepted = already = 0
     for example in examples:
@@ -163,6 +185,6 @@ def upload(agent: Agent, raw: Union[bytes, str, None], deps: Deps) -> Dict[str, 
         accepted += 1
     count("TriageExamplesUploaded", accepted)
     logger.info("triage examples uploaded", extra={"by": agent.agent_id, "accepted": accepted,
-                                                   "already_known": already})
-    return {"accepted": accepted, "already_known": already}
+                                                   "already_known": already, **left_out})
+    return {"accepted": accepted, "already_known": already, **left_out}
 

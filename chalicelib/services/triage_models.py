@@ -3,6 +3,10 @@
 - ``export_corrections``: the team's corrections in a period, one JSON line per corrected post in the
   shape ``python -m chalicelib.triage train`` reads (``text``, ``lang``, ``label``), the latest
   correction of each field winning.
+- Read with a cap (``MAX_EXPORT`` corrections), newest first: past it the OLDEST are left out, never
+  the team's latest judgement, and whoever reads says so (``read_corrections``): the export (a note,
+  and in ``jsonl`` a first line without ``text`` that ``train`` and the upload skip), retraining (the
+  version's ``examples``) and the upload's de-duplication (its answer).
 - ``retrain``: trains a candidate on the shipped base data and the corrections
   (``chalicelib.triage.retrain``), scores it and the current model on the same held-out posts, stores
   it as a new version (bytes in the model bucket, figures beside them) and activates it only when it
@@ -15,7 +19,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from chalicelib.domain.agent import Agent
 from chalicelib.domain.clock import parse_iso
@@ -68,24 +72,56 @@ def _day_bound(raw: Optional[str], name: str) -> str:
     return str(raw)
 
 
-def all_corrections(deps: Deps, *, since: str = "", until: str = "") -> List["Correction"]:
+class CorrectionsRead(NamedTuple):
+    corrections: List["Correction"]   # oldest first: the newest MAX_EXPORT of the period
+    older_left_out: bool              # the cap was reached: corrections older than the first were not read
+
+    @property
+    def read_from(self) -> str:
+        """The time of the oldest correction read (empty: none)."""
+        return self.corrections[0].at if self.corrections else ""
+
+
+def read_corrections(deps: Deps, *, since: str = "", until: str = "") -> CorrectionsRead:
+    """The newest ``MAX_EXPORT`` corrections of the period, oldest first, and whether older ones were left out.
+
+    Read newest first, so a cap drops the oldest, never the team's latest judgement; counting the ones left
+    out would mean reading all of them (no bound), so the reader says that some were, and from when it read."""
     if deps.feedback is None:
-        return []
-    found: List["Correction"] = []
+        return CorrectionsRead([], False)
+    newest: List["Correction"] = []
     position: Optional[str] = None
-    while len(found) < MAX_EXPORT:
-        page, position = deps.feedback.corrections(since=since, until=until, limit=PAGE, after=position)
-        found.extend(page)
-        if position is None:
-            break
-    return found[:MAX_EXPORT]
+    while True:
+        # The port (ports.TriageFeedbackStore) does not name ``newest_first`` yet; both stores take it.
+        page, position = deps.feedback.corrections(
+            since=since, until=until, limit=min(PAGE, MAX_EXPORT - len(newest)), after=position, newest_first=True)
+        newest.extend(page)
+        if position is None or len(newest) >= MAX_EXPORT:
+            return CorrectionsRead(newest[:MAX_EXPORT][::-1], position is not None)
 
 
-def correction_records(deps: Deps, *, since: str = "", until: str = "") -> List[Dict[str, Any]]:
+def all_corrections(deps: Deps, *, since: str = "", until: str = "") -> List["Correction"]:
+    return read_corrections(deps, since=since, until=until).corrections
+
+
+def labelled_records(corrections: List["Correction"]) -> List[Dict[str, Any]]:
     """One labelled record per corrected post that has its text (the latest correction per field wins)."""
     from chalicelib.triage.retrain import correction_labels
 
-    return [r for r in correction_labels(all_corrections(deps, since=since, until=until)) if r["text"]]
+    return [r for r in correction_labels(corrections) if r["text"]]
+
+
+def correction_records(deps: Deps, *, since: str = "", until: str = "") -> List[Dict[str, Any]]:
+    return labelled_records(all_corrections(deps, since=since, until=until))
+
+
+def left_out_note(read: CorrectionsRead) -> str:
+    """What a capped read left out and how to ask for it (empty: nothing was left out)."""
+    if not read.older_left_out:
+        return ""
+    return (f"only the newest {MAX_EXPORT:,} corrections were read: older ones, made at or before "
+            f"{read.read_from}, were left out; ask for them with 'to={read.read_from}' (and 'from', YYYY-MM-DD) "
+            "and join the parts")
 
 
 MAX_EXPORT_BYTES = 5_000_000
@@ -98,7 +134,9 @@ def export_corrections(params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
     fmt = params.get("format") or "json"
     if fmt not in ("json", "jsonl"):
         raise BadRequest("query 'format' must be json or jsonl")
-    records = correction_records(deps, since=since, until=until)
+    read = read_corrections(deps, since=since, until=until)
+    records = labelled_records(read.corrections)
+    note = left_out_note(read)
     lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
     size = sum(len(line.encode("utf-8")) for line in lines)
     if size > MAX_EXPORT_BYTES:
@@ -106,9 +144,12 @@ def export_corrections(params: Mapping[str, str], deps: Deps) -> Dict[str, Any]:
         raise BadRequest(f"the export of this period is {size / 1e6:.1f} MB ({len(records)} examples), over the "
                          f"{MAX_EXPORT_BYTES // 1_000_000} MB an answer may hold; ask for a shorter period with "
                          "'from' and 'to' (YYYY-MM-DD) and join the parts")
+    left_out = {"older_left_out": True, "note": note} if note else {}
     if fmt == "jsonl":
-        return {"jsonl": "".join(lines)}
-    return {"examples": records, "count": len(records), "from": since or None, "to": until or None}
+        # The note is a first line without 'text': the train command skips it (saying so), the upload ignores it.
+        head = json.dumps(left_out, ensure_ascii=False) + "\n" if left_out else ""
+        return {"jsonl": head + "".join(lines)}
+    return {"examples": records, "count": len(records), "from": since or None, "to": until or None, **left_out}
 
 
 # ---- training ----------------------------------------------------------------------------------------
@@ -142,7 +183,9 @@ def retrain(deps: Deps, *, by: str, trigger: str = "on_demand", version: Optiona
     if version == BASELINE or store.get_version(version) is not None:
         raise Conflict(f"model version {version} exists already; try again in a second")
     rules = current_rules(deps)
-    corrections = sorted(correction_records(deps), key=lambda r: r["corrected_at"])[-MAX_TRAINING_CORRECTIONS:]
+    read = read_corrections(deps)
+    corrected = sorted(labelled_records(read.corrections), key=lambda r: r["corrected_at"])
+    corrections = corrected[-MAX_TRAINING_CORRECTIONS:]
     data = split(base_records(), corrections)
     if max_posts is not None and len(data.train) > max_posts:
         raise Conflict(f"retraining now would train on {len(data.train)} posts ({len(corrections)} corrected), more "
@@ -158,7 +201,11 @@ def retrain(deps: Deps, *, by: str, trigger: str = "on_demand", version: Optiona
     reasons = worse_on(candidate_figures, current_figures)
     record = {
         "version": version, "created_at": now, "created_by": by, "trigger": trigger,
-        "examples": data.counts, "training_seconds": round(seconds, 2),
+        # What the caps left out: older corrections not read (MAX_EXPORT), older corrected posts not trained on.
+        "examples": {**data.counts, "corrections_read": len(read.corrections),
+                     "older_corrections_left_out": read.older_left_out,
+                     "corrected_posts_left_out": len(corrected) - len(corrections)},
+        "training_seconds": round(seconds, 2),
         "figures": candidate_figures,
         "compared_with": {"version": current_version, "figures": current_figures},
         "activated": False, "refused_because": reasons,
@@ -173,7 +220,7 @@ def retrain(deps: Deps, *, by: str, trigger: str = "on_demand", version: Optiona
         deps.caches.pop(_ACTIVE_CACHE, None)
         stored["activated"] = True
     logger.info("triage model retrained", extra={"version": version, "activated": stored["activated"],
-                                                   "refused_because": reasons, "examples": data.counts})
+                                                   "refused_because": reasons, "examples": record["examples"]})
     return {**stored, "active": stored["activated"]}
 
 

@@ -1,12 +1,16 @@
 """The triage corrections store's contract, on the in-memory fake and on DynamoDB (moto, from
 infra/template.yaml) alike: one correction kept once, typed before/after values, periods oldest
-first, pages that join up, cursors it did not issue refused."""
+first (or newest first), pages that join up, cursors it did not issue refused; a capped read
+(``services.triage_models.read_corrections``) keeps the newest and says older ones were left out."""
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from chalicelib.domain.errors import InvalidCursor
 from chalicelib.domain.feedback import Correction
+from chalicelib.services import triage_models
 from tests.fakes_triage import FakeFeedbackStore
 
 
@@ -74,3 +78,46 @@ def test_a_position_it_did_not_issue_is_refused(feedback):
     feedback.record_correction(correction())
     with pytest.raises(InvalidCursor):
         feedback.corrections(limit=5, after="bm90LWEtY3Vyc29y")
+
+
+def test_newest_first_pages_join_up_and_a_position_keeps_its_direction(feedback):
+    for n in range(7):
+        feedback.record_correction(correction(mention_id=f"x:{n}", at=f"2026-11-23T0{n}:00:00Z"))
+
+    seen, position = [], None
+    while True:
+        found, position = feedback.corrections(limit=3, after=position, newest_first=True)
+        seen += [c.mention_id for c in found]
+        if position is None:
+            break
+    assert seen == [f"x:{n}" for n in reversed(range(7))]
+    found, _ = feedback.corrections(since="2026-11-23T02", until="2026-11-23T04", limit=10, newest_first=True)
+    assert [c.mention_id for c in found] == ["x:4", "x:3", "x:2"]
+    assert feedback.corrections(since="2027-01-01", limit=3, newest_first=True) == ([], None)
+
+    _, newest = feedback.corrections(limit=3, newest_first=True)
+    _, oldest = feedback.corrections(limit=3)
+    with pytest.raises(InvalidCursor):
+        feedback.corrections(limit=3, after=newest)
+    with pytest.raises(InvalidCursor):
+        feedback.corrections(limit=3, after=oldest, newest_first=True)
+
+
+def test_a_capped_read_keeps_the_newest_and_says_older_ones_were_left_out(feedback, monkeypatch):
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 5)
+    monkeypatch.setattr(triage_models, "PAGE", 2)
+    for n in range(8):
+        feedback.record_correction(correction(mention_id=f"x:{n}", at=f"2026-11-23T0{n}:00:00Z"))
+    deps = SimpleNamespace(feedback=feedback)
+
+    read = triage_models.read_corrections(deps)
+
+    assert [c.mention_id for c in read.corrections] == ["x:3", "x:4", "x:5", "x:6", "x:7"]  # oldest first
+    assert read.older_left_out is True and read.read_from == "2026-11-23T03:00:00Z"
+    assert "to=2026-11-23T03:00:00Z" in triage_models.left_out_note(read)
+    # The older ones, asked for by the period the note names, and a period that fits: nothing left out.
+    older = triage_models.read_corrections(deps, until=read.read_from)
+    assert [c.mention_id for c in older.corrections] == ["x:0", "x:1", "x:2", "x:3"]
+    assert older.older_left_out is False and triage_models.left_out_note(older) == ""
+    exactly = triage_models.read_corrections(deps, since="2026-11-23T03")
+    assert len(exactly.corrections) == 5 and exactly.older_left_out is False

@@ -7,12 +7,17 @@ import re
 import pytest
 
 from chalicelib.domain.brand_voice import (
+    MAX_CHECKED_CHARS,
+    SIGNATURE_WINDOW,
     CheckContext,
     check,
     default_rules,
+    effective_rules,
     emoji_spans,
     is_card_number,
+    pattern_problem,
     personal_data,
+    signature_tail,
     validate_override_reason,
     validate_rules,
 )
@@ -190,6 +195,84 @@ def test_severities_come_from_the_rules_and_a_disabled_rule_finds_nothing():
 def test_bad_rules_are_refused_with_what_to_fix(body, words):
     with pytest.raises(BadRequest, match=re.escape(words)):
         validate_rules(body)
+
+
+# ---- patterns that could pin the API: refused when saved, bounded when run -----------------------
+
+HOSTILE = [
+    (r"(a+)+$", "nested repeats"),
+    (r"(x*)*y", "nested repeats"),
+    (r"(x+)*y", "nested repeats"),
+    (r"(ab?)+c", "nested repeats"),
+    (r"(?:a|a)*b", "'|' choice"),
+    (r"(\w|\w)*x", "'|' choice"),
+    (r"(a|ab)*c", "'|' choice"),
+    (r"(?:cat|dog)+", "'|' choice"),
+    (r"(\d)\1", "back-reference"),
+    (r"(a)?(?(1)b|c)", "conditional group"),
+    (r".*.*.*x", "could take too long"),
+    ("a?" * 30 + "a" * 30, "could take too long"),
+    ("x" * 201, "200 characters"),
+]
+
+
+@pytest.mark.parametrize("pattern, words", HOSTILE)
+def test_patterns_that_can_backtrack_badly_are_refused_naming_the_rule(pattern, words):
+    with pytest.raises(BadRequest, match=re.escape(words)) as signature:
+        validate_rules({"signature": {"enabled": True, "pattern": pattern}})
+    assert "signature.pattern" in str(signature.value)
+    with pytest.raises(BadRequest, match=re.escape(words)) as order:
+        validate_rules({"personal_data": {"order_pattern": pattern}})
+    assert "personal_data.order_pattern" in str(order.value)
+
+
+def test_an_order_pattern_reads_the_whole_reply_so_its_repeats_need_an_upper_limit():
+    with pytest.raises(BadRequest, match=r"personal_data.order_pattern could take too long.*upper limit"):
+        validate_rules({"personal_data": {"order_pattern": r"\d+x"}})
+    assert validate_rules({"personal_data": {"order_pattern": r"SA-\d{6,12}"}})["personal_data"]["order_pattern"]
+
+
+@pytest.mark.parametrize("order", [r"[A-Z]{2}\d{6}", r"SA-[0-9]{8}", r"(?<![A-Z])SA-\d{8}(?!\d)",
+                                   r"(?:\d{3}-){2}\d{4}", r"(?i)order\s?#?\d{6,10}"])
+def test_ordinary_order_patterns_are_accepted(order):
+    assert validate_rules({"personal_data": {"order_pattern": order}})["personal_data"]["order_pattern"] == order
+
+
+@pytest.mark.parametrize("signature", [r"^— .+$", r"-\w+$", r"^.*-\w+$", r".*-\w+$", "- {agent.initials}$",
+                                       "— {agent.name}$"])
+def test_ordinary_signature_patterns_are_accepted(signature):
+    saved = validate_rules({"signature": {"enabled": True, "pattern": signature}})
+    assert saved["signature"]["pattern"] == signature
+
+
+def test_the_signature_pattern_reads_only_the_end_of_the_last_line():
+    line = "a" * 9_990 + " -Kana"
+    assert signature_tail(line) == line[-SIGNATURE_WINDOW:]
+    assert signature_tail("- KT") == "- KT"
+    # An accepted pattern with two unbounded repeats, on a worst-case 10,000-character last line:
+    # it only ever sees SIGNATURE_WINDOW characters, and the answer is as on the whole line.
+    plain = {"signature": {"enabled": True, "severity": "warn", "pattern": r".*-\w+$"}}
+    assert pattern_problem(r".*-\w+$", SIGNATURE_WINDOW) is None
+    assert [f for f in found(line, NEGATIVE_X, **plain) if f[0] == "signature"] == []
+    unsigned = "-a" * 4_900 + "!"
+    assert [f[0] for f in found(unsigned, NEGATIVE_X, **plain) if f[0] == "signature"] == ["signature"]
+
+
+def test_an_order_pattern_sees_at_most_the_checked_text():
+    text = "x" * (MAX_CHECKED_CHARS - 20) + " order SA-12345678 " + "SA-87654321"
+    hits = [f for f in check(text, rules(personal_data={"order_pattern": r"SA-\d{8}"}), NEUTRAL_FB)
+            if f.kind == "order"]
+    assert [text[f.span[0]:f.span[1]] for f in hits] == ["SA-12345678"]  # the one past the limit is not read
+
+
+def test_a_hostile_pattern_stored_before_the_guard_is_not_run():
+    # Rules saved before patterns were checked reach check() unvalidated: they are skipped with a
+    # warning instead of running ((a+)+$ on this text would not finish).
+    stored = effective_rules({"signature": {"enabled": True, "severity": "block", "pattern": r"(a+)+$"},
+                              "personal_data": {"order_pattern": r"(\w|\w)*x"}})
+    findings = check("a" * 9_000 + "!", stored, NEUTRAL_FB)
+    unchecked = [(f.rule, f.severity) for f in findings if "not checked" in f.message]
+    assert unchecked == [("signature", "warn"), ("personal_data", "warn")]
 
 
 def test_sections_left_out_keep_their_defaults():

@@ -248,6 +248,78 @@ def test_an_export_larger_than_an_answer_may_hold_asks_for_a_shorter_period(deps
     assert len(one_day["jsonl"].splitlines()) == 1
 
 
+def test_past_the_cap_the_export_keeps_the_latest_judgement_and_says_older_corrections_were_left_out(
+        deps, monkeypatch):
+    from chalicelib.services import triage_examples
+
+    for n in range(1, 5):
+        deps.feedback.record_correction(correction(f"x:{n}", "category", "praise", "complaint",
+                                                   f"2026-11-2{n - 1}T03:00:00Z", text=f"post {n}"))
+    # The team's latest judgement on x:1: not a complaint after all.
+    deps.feedback.record_correction(correction("x:1", "category", "complaint", "question", "2026-11-24T03:00:00Z",
+                                               text="post 1"))
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 3)
+    monkeypatch.setattr(triage_models, "PAGE", 2)
+
+    jsonl = triage_models.export_corrections({"format": "jsonl"}, deps)["jsonl"]
+    note, *rows = [json.loads(line) for line in jsonl.splitlines()]
+    assert note["older_left_out"] is True and "text" not in note
+    assert "newest 3 corrections" in note["note"] and "to=2026-11-22T03:00:00Z" in note["note"]
+    assert {r["id"]: r["label"]["category"] for r in rows} == {"x:1": "question", "x:3": "complaint",
+                                                               "x:4": "complaint"}
+    # The note is not an example: uploading the export back reads only its rows.
+    assert [e["text"] for e in triage_examples.parse_examples(jsonl)] == [r["text"] for r in rows]
+
+    answer = triage_models.export_corrections({}, deps)
+    assert answer["older_left_out"] is True and answer["count"] == 3 and "ask for them" in answer["note"]
+    older = triage_models.export_corrections({"to": "2026-11-22T03:00:00Z"}, deps)
+    assert {r["id"]: r["label"]["category"] for r in older["examples"]} == {"x:1": "complaint", "x:2": "complaint",
+                                                                            "x:3": "complaint"}
+    assert "older_left_out" not in older and "note" not in older
+    assert not triage_models.export_corrections({"format": "jsonl", "from": "2026-11-22"}, deps)["jsonl"].startswith(
+        '{"older_left_out"')
+
+
+def test_past_the_cap_an_upload_says_it_compared_with_the_newest_corrections_only(deps, clock, monkeypatch):
+    from chalicelib.services import triage_examples
+
+    def file(texts):
+        return "".join(json.dumps({"text": t, "lang": "en", "label": {"sentiment": "negative"}}) + "\n" for t in texts)
+
+    triage_examples.upload(BOSS, file(LAUNCH[:2]), deps)
+    clock.advance(minutes=1)
+    triage_examples.upload(BOSS, file(LAUNCH[2:4]), deps)
+    assert triage_examples.upload(BOSS, file(LAUNCH[:4]), deps) == {"accepted": 0, "already_known": 4}
+
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 2)
+    clock.advance(minutes=1)
+    answer = triage_examples.upload(BOSS, file(LAUNCH[:4]), deps)
+    # Only the newest two corrections were compared: the two older lines are kept again, with the same label.
+    assert (answer["accepted"], answer["already_known"], answer["older_left_out"]) == (2, 2, True)
+    assert "compared with the newest 2 corrections only" in answer["note"]
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 50_000)
+    assert {r["label"]["sentiment"] for r in triage_models.correction_records(deps)} == {"negative"}
+
+
+def test_past_the_caps_a_retrained_version_says_what_it_left_out(deps, clock, monkeypatch):
+    for n, text in enumerate(LAUNCH[:4]):
+        deps.feedback.record_correction(correction(f"x:{n}", "sentiment", "positive", "negative",
+                                                   f"2026-11-2{n}T03:00:00Z", text=text))
+    everything = triage_models.retrain(deps, by="boss")["examples"]
+    assert everything["corrections_read"] == 4 and everything["older_corrections_left_out"] is False
+    assert everything["corrected_posts_left_out"] == 0
+
+    monkeypatch.setattr(triage_models, "MAX_EXPORT", 3)
+    monkeypatch.setattr(triage_models, "MAX_TRAINING_CORRECTIONS", 2)
+    clock.advance(minutes=1)
+    capped = triage_models.retrain(deps, by="boss")
+    examples = capped["examples"]
+    assert examples["corrections_read"] == 3 and examples["older_corrections_left_out"] is True
+    assert examples["corrected_posts_left_out"] == 1
+    assert examples["corrections"] + examples["held_out_corrections"] == 2
+    assert triage_models.list_versions(deps)["versions"][0]["examples"] == examples
+
+
 # ---- the loop ----------------------------------------------------------------------------------------
 
 def test_corrections_retrain_the_model_to_catch_a_new_kind_of_complaint_and_rollback_restores_it(deps, clock):
