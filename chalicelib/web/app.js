@@ -234,8 +234,12 @@ async function start() {
 }
 
 let leaveView = () => {};
+// Bumped on every navigation: a view that awaited the API checks it before drawing, so a case reloading after
+// "Save" never draws itself over the inbox the agent went to meanwhile.
+let viewToken = 0;
 function route() {
   if (!me) return;
+  viewToken += 1;
   leaveView();
   leaveView = () => {};
   const hash = location.hash.replace(/^#\/?/, "");
@@ -388,13 +392,22 @@ function platformLength(text, platform) {
 }
 const LIMITS = { x: 280, facebook: 8000, instagram: 2200, messenger: 2000, whatsapp: 4096 };
 
+function onCasePage(caseId) {
+  const [section, id] = location.hash.replace(/^#\/?/, "").split("/");
+  try { return section === "cases" && decodeURIComponent(id || "") === caseId; } catch (err) { return false; }
+}
+
 async function caseView(caseId) {
+  if (!onCasePage(caseId)) return;  // a save finished after the agent left the case: do not draw it back
+  const token = viewToken;
   show(el("p", { class: "muted" }, t("loading")));
   let detail;
   try { detail = await api("cases/" + encodeURIComponent(caseId)); } catch (err) {
+    if (token !== viewToken) return;
     if (err.status !== 401) show(el("p", { class: "err", role: "alert" }, err.message), el("a", { href: "#/inbox" }, t("back")));
     return;
   }
+  if (token !== viewToken) return;  // the agent went elsewhere while the case loaded
   const item = detail.case;
   const left = el("div");
   const right = el("div");

@@ -217,6 +217,31 @@ def test_status_change_and_filters(stack, page):
     shot(page, "04-filtered")
 
 
+def test_a_case_still_loading_after_save_never_draws_itself_over_the_inbox(stack, page):
+    """On a slow network an agent saves, then goes to the inbox before the case has reloaded: the inbox stays."""
+    sign_in(page, stack)
+    page.wait_for_selector("tr.case")
+    page.locator("tr.case").first.click()
+    page.wait_for_selector("#status-select")
+    case_path = "/cases/" + page.url.rsplit("/", 1)[-1]
+
+    def slow_case_reload(route):
+        if route.request.method == "GET" and route.request.url.split("?")[0].endswith(case_path):
+            time.sleep(2.5)  # the reload after "Save" answers late
+        route.continue_()
+
+    page.route("**/cases/**", slow_case_reload)
+    page.select_option("#status-select", "pending")
+    page.click("#status-select ~ button")
+    page.wait_for_selector("#toast.show")
+    page.click("nav a[href='#/inbox']")
+    page.wait_for_selector("#f-status")
+    page.wait_for_timeout(4000)  # the late answer has arrived by now
+    assert page.locator("#f-status").count() == 1 and page.locator("#status-select").count() == 0, (
+        "the inbox is still shown, not the case that finished loading after the agent left it")
+    page.unroute("**/cases/**")
+
+
 def test_notes_tags_and_hand_off_from_the_case_page(stack, page):
     sign_in(page, stack)
     page.wait_for_selector("tr.case")
