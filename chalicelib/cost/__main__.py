@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from chalicelib.cost import estimate_to_dict, load_profile, read_override, render_estimate, render_prices
 from chalicelib.domain.cost import ARCHITECTURES, CHANNELS, Plan, PriceError, UsageProfile, estimate_month, load_prices
@@ -59,27 +59,40 @@ def main(argv: Optional[Sequence[str]] = None, stdout: Optional[TextIO] = None, 
     return 0
 
 
-def _report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _read_report(args: argparse.Namespace, params: Dict[str, str], err: TextIO, *,
+                 with_budget: bool) -> Tuple[Optional[Dict[str, Any]], int]:
+    """The cost report for ``params`` with the stage's prices, or None and the exit code, the reason on ``err``."""
     from chalicelib import bootstrap
     from chalicelib.services import costs
 
-    params = {"from": args.from_day, "to": args.to_day, "group_by": args.group_by}
     try:
         deps = bootstrap.deps()
         prices = load_prices(args.region or deps.config.region, args.arch, args.whatsapp_market,
                              override=read_override(args.prices_override))
-        budget = args.budget if args.budget is not None else (deps.config.monthly_budget_usd or None)
+        budget = None
+        if with_budget:
+            budget = args.budget if args.budget is not None else (deps.config.monthly_budget_usd or None)
         report = costs.report_for({k: v for k, v in params.items() if v}, deps, prices=prices, budget_usd=budget,
                                   profile=_profile_or_none())
     except ApiError as problem:  # the same refusals the API answers with (a bad day, no cost store)
         err.write(f"error: {problem}\n")
-        return EXIT_USAGE if problem.status < 500 else EXIT_UNAVAILABLE
+        return None, EXIT_USAGE if problem.status < 500 else EXIT_UNAVAILABLE
     except (PriceError, ValueError) as problem:
         err.write(f"error: {problem}\n")
-        return EXIT_USAGE
+        return None, EXIT_USAGE
     except Exception as problem:  # noqa: BLE001 - AWS unreachable, no credentials: say so, no traceback
         err.write(f"error: cannot read the cost store: {type(problem).__name__}: {problem}\n")
-        return EXIT_UNAVAILABLE
+        return None, EXIT_UNAVAILABLE
+    return report, 0
+
+
+def _report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from chalicelib.services import costs
+
+    params = {"from": args.from_day, "to": args.to_day, "group_by": args.group_by}
+    report, code = _read_report(args, params, err, with_budget=True)
+    if report is None:
+        return code
     if args.format == "json":
         out.write(json.dumps(report, indent=2) + "\n")
     elif args.format == "csv":
@@ -92,27 +105,14 @@ def _report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, cost_explorer: Any) -> int:
     from datetime import date
 
-    from chalicelib import bootstrap
     from chalicelib.adapters.cost_explorer import CostExplorerUnavailable, cost_by_service
     from chalicelib.domain.cost import MONTH_DAYS
     from chalicelib.domain.reconcile import reconcile, render
-    from chalicelib.services import costs
 
-    try:
-        deps = bootstrap.deps()
-        prices = load_prices(args.region or deps.config.region, args.arch, args.whatsapp_market,
-                             override=read_override(args.prices_override))
-        report = costs.report_for({"from": args.from_day, "to": args.to_day, "group_by": "service"}, deps,
-                                  prices=prices, profile=_profile_or_none())
-    except ApiError as problem:
-        err.write(f"error: {problem}\n")
-        return EXIT_USAGE if problem.status < 500 else EXIT_UNAVAILABLE
-    except (PriceError, ValueError) as problem:
-        err.write(f"error: {problem}\n")
-        return EXIT_USAGE
-    except Exception as problem:  # noqa: BLE001 - AWS unreachable, no credentials: say so, no traceback
-        err.write(f"error: cannot read the cost store: {type(problem).__name__}: {problem}\n")
-        return EXIT_UNAVAILABLE
+    report, code = _read_report(args, {"from": args.from_day, "to": args.to_day, "group_by": "service"}, err,
+                                with_budget=False)
+    if report is None:
+        return code
     days = (date.fromisoformat(report["to"]) - date.fromisoformat(report["from"])).days + 1
     ours: Dict[str, float] = {row["key"]: row["cost_usd"] for row in report["rows"]}
     for fixed in report["fixed_costs"]:  # what the meter never sees, prorated by day (the metered part is in the rows)
@@ -120,7 +120,9 @@ def _reconcile(args: argparse.Namespace, out: TextIO, err: TextIO, cost_explorer
             for service, usd in fixed["by_service"].items():
                 ours[service] = ours.get(service, 0.0) + usd * days / MONTH_DAYS
     tags = {"project": "socialcare"}
-    tags[args.tag_key] = args.tag_value or (deps.config.stage if args.tag_key == "stage" else "")
+    from chalicelib import bootstrap
+
+    tags[args.tag_key] = args.tag_value or (bootstrap.deps().config.stage if args.tag_key == "stage" else "")
     if not tags[args.tag_key]:
         err.write(f"error: --tag-value is needed with --tag-key {args.tag_key}\n")
         return EXIT_USAGE
