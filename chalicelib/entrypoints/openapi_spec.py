@@ -9,8 +9,10 @@ response schemas, and runs schemathesis against the app.
 Conventions the document states once:
 - every error is JSON ``{"error": "<what to fix>"}`` (``Error``), from ``entrypoints/http.api_errors``;
   the framework's own refusals are ``FrameworkError`` ``{"Code", "Message"}``: 415 for a body that is not
-  ``application/json``, 405 for a method a path does not have; a path that is no route at all gets API
-  Gateway's 403 ``{"message": "Missing Authentication Token"}``;
+  ``application/json``, 405 for a method a path does not have; a path that is no route at all gets a JSON
+  404 ``{"error", "message"}`` through the function URL (and 414 for a path or query string too long:
+  ``entrypoints/function_url.py``), API Gateway's 403 ``{"message": "Missing Authentication Token"}``
+  through the REST API;
 - every signed-in route takes ``Authorization: Bearer <Cognito ID or access token>`` (``cognito``);
 - every list pages the same way: ``limit`` and ``cursor`` in, ``next_cursor`` out (null on the last page);
 - path ids are 1 to 128 letters, digits, punctuation or symbols; a query has at most 20 parameters,
